@@ -1,0 +1,233 @@
+import { Immer, type Draft } from 'immer';
+import { z } from 'zod';
+import type { Event } from './envelope.js';
+import { LockstepError } from './errors.js';
+import { hashString } from './hash.js';
+
+/**
+ * Auto-freeze is off: it costs more than the reducer itself on large states (see PERFORMANCE.md),
+ * and states handed out by the client are documented as read-only.
+ */
+const immer = new Immer({ autoFreeze: false });
+
+/** An event schema with a version: stored events of an older version are upcast on read. */
+export interface VersionedEventSchema<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  /** Current schema version, from 1. */
+  version: number;
+  /** `upcast[n]` turns data of version n into data of version n + 1. */
+  upcast?: Record<number, (data: any) => unknown>;
+}
+
+export type EventDefinition = z.ZodType | VersionedEventSchema;
+
+type SchemaOf<D> = D extends VersionedEventSchema<infer S> ? S : D extends z.ZodType ? D : never;
+
+/** What a domain knows about the command it is deciding. */
+export interface DecideContext {
+  readonly stream: string;
+  readonly key: string;
+  readonly commandId: string;
+  /** The hub's clock at decision time (ms since the epoch). `evolve` never reads a clock. */
+  readonly now: number;
+  /** The client that sent the command, when known: the holder of any lease it takes. */
+  readonly clientId: string | undefined;
+  /**
+   * A deterministic id for an entity the command creates: the same command id always yields the
+   * same ids, so a retried command creates the same entity.
+   */
+  newId(prefix: string): string;
+}
+
+export interface EventMeta {
+  readonly version: number;
+  readonly time: number;
+  readonly commandId?: string | undefined;
+}
+
+export type NewEventOf<Events extends Record<string, EventDefinition>> = {
+  [K in keyof Events & string]: { type: K; data: z.input<SchemaOf<Events[K]>> };
+}[keyof Events & string];
+
+export type CommandUnion<Commands extends Record<string, z.ZodType>> = {
+  [K in keyof Commands & string]: { type: K; payload: z.output<Commands[K]> };
+}[keyof Commands & string];
+
+export type EventUnion<Events extends Record<string, EventDefinition>> = {
+  [K in keyof Events & string]: Event<K, z.output<SchemaOf<Events[K]>>>;
+}[keyof Events & string];
+
+/** A lease: part of a stream's state that belongs to a client and is removed when it is gone. */
+export interface LeaseDefinition<State, C extends { type: string; payload: unknown }> {
+  /** Every entry of the state that is leased, with its holder (a client id). */
+  holders(state: State): Iterable<{ key: string; holder: string }>;
+  /** The command the hub runs when a holder has been gone longer than the grace period. */
+  expire(key: string, holder: string): C;
+}
+
+export interface DomainDefinition<
+  Name extends string,
+  State,
+  Commands extends Record<string, z.ZodType>,
+  Events extends Record<string, EventDefinition>,
+> {
+  name: Name;
+  initialState: () => State;
+  commands: Commands;
+  events: Events;
+  decide: {
+    [K in keyof Commands & string]: (
+      payload: z.output<Commands[K]>,
+      state: State,
+      ctx: DecideContext,
+    ) => NewEventOf<Events>[];
+  };
+  evolve: {
+    [K in keyof Events & string]: (
+      draft: Draft<State>,
+      data: z.output<SchemaOf<Events[K]>>,
+      meta: EventMeta,
+    ) => void;
+  };
+  leases?: LeaseDefinition<State, CommandUnion<Commands>>;
+}
+
+/** A domain, ready for the hub and the client. Built by {@link defineDomain}. */
+export interface Domain<
+  Name extends string = string,
+  State = unknown,
+  C extends { type: string; payload: unknown } = { type: string; payload: unknown },
+  E extends { type: string; data: unknown } = { type: string; data: unknown },
+  N extends { type: string; data: unknown } = { type: string; data: unknown },
+> {
+  readonly name: Name;
+  readonly commandTypes: readonly string[];
+  readonly eventTypes: readonly string[];
+  readonly leases: LeaseDefinition<State, C> | undefined;
+  initialState(): State;
+  /** Validates a command's payload; throws `INVALID_PARAMS` (with zod issues) when it does not fit. */
+  parseCommand(type: string, payload: unknown): C;
+  /** Runs the decider: the events the command produces, or a thrown `DomainRejection`. */
+  decide(command: C, state: State, ctx: DecideContext): N[];
+  /** Validates events produced by `decide` against their schemas (catches decider bugs). */
+  parseEvent(type: string, data: unknown): unknown;
+  /** Applies one event. Pure: same state and event, same result. */
+  evolve(state: State, event: Event): State;
+  /** Applies several events inside one draft: much cheaper than one `evolve` per event. */
+  evolveAll(state: State, events: readonly Event[]): State;
+  /** The current schema version of an event type. */
+  eventVersion(type: string): number;
+  /** Brings stored event data of `fromVersion` up to the current shape. */
+  upcast(type: string, fromVersion: number, data: unknown): unknown;
+  /** Type-only carriers for inference: `typeof domain.$types.state` and so on. */
+  readonly $types: { state: State; command: C; event: E };
+}
+
+export type AnyDomain = Domain<string, any, any, any, any>;
+export type StateOf<D> = D extends Domain<string, infer S, any, any, any> ? S : never;
+export type CommandOf<D> = D extends Domain<string, any, infer C, any, any> ? C : never;
+export type EventOf<D> = D extends Domain<string, any, any, infer E, any> ? E : never;
+
+function normalise(definition: EventDefinition): VersionedEventSchema {
+  return definition instanceof z.ZodType ? { schema: definition, version: 1 } : definition;
+}
+
+/**
+ * Defines a domain: a pure decider over one kind of stream. Command, event and state types are
+ * inferred from the schemas and `initialState`.
+ */
+export function defineDomain<
+  const Name extends string,
+  State,
+  Commands extends Record<string, z.ZodType>,
+  Events extends Record<string, EventDefinition>,
+>(
+  definition: DomainDefinition<Name, State, Commands, Events>,
+): Domain<Name, State, CommandUnion<Commands>, EventUnion<Events>, NewEventOf<Events>> {
+  type C = CommandUnion<Commands>;
+  type N = NewEventOf<Events>;
+  const commandSchemas = new Map<string, z.ZodType>(Object.entries(definition.commands));
+  const eventSchemas = new Map<string, VersionedEventSchema>(
+    Object.entries(definition.events).map(([type, def]) => [type, normalise(def)]),
+  );
+  const decideHandlers = definition.decide as Record<string, (p: unknown, s: State, c: DecideContext) => N[]>;
+  const evolveHandlers = definition.evolve as Record<string, (d: Draft<State>, data: unknown, m: EventMeta) => void>;
+
+  const applyTo = (draft: Draft<State>, event: Event) => {
+    const handler = evolveHandlers[event.type];
+    if (!handler) throw new LockstepError('INTERNAL_ERROR', `${definition.name}: no evolve for event ${event.type}`);
+    handler(draft, event.data, event);
+  };
+
+  return {
+    name: definition.name,
+    commandTypes: [...commandSchemas.keys()],
+    eventTypes: [...eventSchemas.keys()],
+    leases: definition.leases,
+    initialState: definition.initialState,
+    parseCommand(type, payload) {
+      const schema = commandSchemas.get(type);
+      if (!schema) {
+        throw new LockstepError('INVALID_PARAMS', `unknown command type ${JSON.stringify(type)} for domain ${definition.name}`, {
+          reason: 'unknownCommand',
+          commandTypes: [...commandSchemas.keys()],
+        });
+      }
+      const result = schema.safeParse(payload);
+      if (!result.success) {
+        throw new LockstepError('INVALID_PARAMS', `invalid payload for ${type}: ${z.prettifyError(result.error)}`, {
+          issues: result.error.issues,
+        });
+      }
+      return { type, payload: result.data } as C;
+    },
+    decide(command, state, ctx) {
+      const handler = decideHandlers[command.type];
+      if (!handler) throw new LockstepError('INVALID_PARAMS', `unknown command type ${command.type}`);
+      return handler(command.payload, state, ctx);
+    },
+    parseEvent(type, data) {
+      const def = eventSchemas.get(type);
+      if (!def) throw new LockstepError('INTERNAL_ERROR', `${definition.name}: decide produced unknown event ${type}`);
+      const result = def.schema.safeParse(data);
+      if (!result.success) {
+        throw new LockstepError('INTERNAL_ERROR', `${definition.name}: decide produced an invalid ${type}: ${z.prettifyError(result.error)}`);
+      }
+      return result.data;
+    },
+    evolve(state, event) {
+      return immer.produce(state, (draft: Draft<State>) => applyTo(draft, event)) as State;
+    },
+    evolveAll(state, events) {
+      if (events.length === 0) return state;
+      return immer.produce(state, (draft: Draft<State>) => {
+        for (const event of events) applyTo(draft, event);
+      }) as State;
+    },
+    eventVersion(type) {
+      return eventSchemas.get(type)?.version ?? 1;
+    },
+    upcast(type, fromVersion, data) {
+      const def = eventSchemas.get(type);
+      if (!def) throw new LockstepError('INTERNAL_ERROR', `${definition.name}: stored event of unknown type ${type}`);
+      let current = data;
+      for (let v = fromVersion; v < def.version; v++) {
+        const step = def.upcast?.[v];
+        if (!step) throw new LockstepError('INTERNAL_ERROR', `${definition.name}: no upcaster for ${type} v${v} → v${v + 1}`);
+        current = step(current);
+      }
+      return current;
+    },
+    $types: undefined as never,
+  };
+}
+
+/** Builds the `newId` of a {@link DecideContext}: deterministic ids derived from the command id. */
+export function deterministicIds(commandId: string): (prefix: string) => string {
+  let counter = 0;
+  return (prefix) => {
+    const n = counter++;
+    const h = hashString(n === 0 ? commandId : `${commandId}#${n}`).toString(36).padStart(11, '0');
+    return `${prefix}_${h}`;
+  };
+}

@@ -1,0 +1,42 @@
+export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export { createJsonCodec, jsonCodec, DEFAULT_MAX_FRAME_BYTES, type Codec, type CodecLimits, type Frame } from './codec.js';
+export {
+  defineDomain,
+  deterministicIds,
+  type AnyDomain,
+  type CommandOf,
+  type CommandUnion,
+  type DecideContext,
+  type Domain,
+  type DomainDefinition,
+  type EventDefinition,
+  type EventMeta,
+  type EventOf,
+  type EventUnion,
+  type LeaseDefinition,
+  type NewEventOf,
+  type StateOf,
+  type VersionedEventSchema,
+} from './domain.js';
+export {
+  COMMAND_ID_PATTERN,
+  DOMAIN_NAME_PATTERN,
+  STREAM_KEY_PATTERN,
+  commandIdSchema,
+  commandSchema,
+  eventSchema,
+  parseStreamName,
+  streamName,
+  streamNameSchema,
+  versionSchema,
+  type Command,
+  type Event,
+  type StreamName,
+} from './envelope.js';
+export { DomainRejection, ErrorCodes, LockstepError, TransportError, reject, type ErrorCode, type WireError } from './errors.js';
+export { canonicalJson, fingerprint, hashString } from './hash.js';
+export { createMemoryLink, type LinkFaults, type MemoryLink, type MemoryLinkOptions } from './memoryTransport.js';
+export * as protocol from './protocol.js';
+export { PROTOCOL_VERSION } from './protocol.js';
+export { createRandom, type Random } from './random.js';
+export type { Transport, TransportState } from './transport.js';
