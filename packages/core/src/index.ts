@@ -40,3 +40,4 @@ export * as protocol from './protocol.js';
 export { PROTOCOL_VERSION } from './protocol.js';
 export { createRandom, type Random } from './random.js';
 export type { Transport, TransportState } from './transport.js';
+export { randomId } from './randomId.js';

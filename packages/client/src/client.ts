@@ -1,0 +1,355 @@
+import {
+  LockstepError,
+  PROTOCOL_VERSION,
+  TransportError,
+  createRandom,
+  jsonCodec,
+  protocol,
+  randomId,
+  streamName,
+  systemClock,
+  type AnyDomain,
+  type Clock,
+  type Codec,
+  type Random,
+  type TimerHandle,
+  type Transport,
+} from '@lockstep/core';
+import { BehaviorSubject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { RpcChannel } from './rpcChannel.js';
+import { SyncedStream, type PendingCommand, type StreamOwner, type SyncStatus } from './syncedStream.js';
+
+export interface ClientOptions {
+  /** Opens a new transport to the hub; called for the first connection and for every reconnect. */
+  connect: () => Transport | Promise<Transport>;
+  /** Stable identity of this client (lease holder). Default: a random id per client instance. */
+  clientId?: string;
+  /** Sent in `hello`; a function is called on every (re)connect, so tokens can be refreshed. */
+  token?: string | (() => string | undefined | Promise<string | undefined>);
+  /** Must match the transport's codec. Default JSON. */
+  codec?: Codec;
+  clock?: Clock;
+  /** Drives backoff jitter; seed it in tests. */
+  random?: Random;
+  backoff?: BackoffOptions;
+  /** A request unanswered this long means the link is dead: reconnect. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Delay before re-sending a command the hub answered UNAVAILABLE or RATE_LIMITED. Default 1 s. */
+  retryDelayMs?: number;
+  /** Errors the client recovered from (undecodable frames from the hub). Default: ignored. */
+  onError?: (error: unknown) => void;
+}
+
+export const CLIENT_DEFAULTS = { requestTimeoutMs: 10_000, retryDelayMs: 1_000 } as const;
+
+export interface ClientStatus {
+  /** connecting → online (→ resyncing → online)…, offline between attempts, closed at the end. */
+  status: SyncStatus;
+  /** Failed connection attempts since the last success. */
+  attempt: number;
+  lastError: Error | undefined;
+  serverId: string | undefined;
+}
+
+const RETRYABLE: ReadonlySet<string> = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
+
+/**
+ * The client store: keeps any number of streams in sync with a hub over a transport, reconnecting
+ * with backoff, resubscribing from the last confirmed version and re-sending pending commands.
+ */
+export class LockstepClient implements StreamOwner {
+  readonly clientId: string;
+  readonly #options: ClientOptions;
+  readonly #clock: Clock;
+  readonly #codec: Codec;
+  readonly #random: Random;
+  readonly #streams = new Map<string, SyncedStream<AnyDomain>>();
+  readonly #streamWatch = new Map<string, Subscription>();
+  readonly #status$: BehaviorSubject<ClientStatus>;
+  readonly #commandPrefix = randomId(12);
+  #commandCounter = 0;
+  #channel: RpcChannel | undefined;
+  /** Hello done on the current channel. */
+  #ready = false;
+  #epoch: string | undefined;
+  #attempt = 0;
+  #closed = false;
+  #reconnectTimer: TimerHandle | undefined;
+  #heartbeatTimer: TimerHandle | undefined;
+
+  constructor(options: ClientOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#codec = options.codec ?? jsonCodec;
+    this.#random = options.random ?? createRandom(this.#clock.now());
+    this.clientId = options.clientId ?? `client-${randomId(16)}`;
+    this.#status$ = new BehaviorSubject<ClientStatus>({ status: 'connecting', attempt: 0, lastError: undefined, serverId: undefined });
+    void this.#connect();
+  }
+
+  get status$(): Observable<ClientStatus> {
+    return this.#status$.asObservable();
+  }
+
+  get status(): ClientStatus {
+    return this.#status$.value;
+  }
+
+  /** Opens (or returns the already open) synced stream `<domain>/<key>`. */
+  stream<D extends AnyDomain>(domain: D, key: string): SyncedStream<D> {
+    const name = streamName(domain.name, key);
+    const existing = this.#streams.get(name);
+    if (existing) {
+      if (existing.domain !== domain) throw new RangeError(`stream ${name} is already open with another domain definition`);
+      return existing as unknown as SyncedStream<D>;
+    }
+    const stream = new SyncedStream(domain, name, this);
+    this.#streams.set(name, stream as unknown as SyncedStream<AnyDomain>);
+    this.#streamWatch.set(name, stream.status$.subscribe(() => this.#refreshStatus()));
+    if (this.#ready) this.#subscribe(stream as unknown as SyncedStream<AnyDomain>);
+    return stream;
+  }
+
+  get streams(): ReadonlyMap<string, SyncedStream<AnyDomain>> {
+    return this.#streams;
+  }
+
+  /** Resolves when online, every stream is in sync and no command is pending. */
+  whenIdle(): Promise<void> {
+    return firstValueFrom(this.#status$.pipe(filter(() => this.#isIdle()))).then(() => undefined);
+  }
+
+  #isIdle(): boolean {
+    if (this.#status$.value.status !== 'online') return false;
+    for (const stream of this.#streams.values()) {
+      if (!stream.synced || stream.pendingCommands.length > 0) return false;
+    }
+    return true;
+  }
+
+  /** Disconnects for good. Pending commands are rejected with a TransportError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#reconnectTimer !== undefined) this.#clock.clearTimeout(this.#reconnectTimer);
+    this.#stopHeartbeat();
+    this.#channel?.close('client closed');
+    const error = new TransportError('closed', 'client closed');
+    for (const stream of this.#streams.values()) {
+      for (const command of [...stream.pendingCommands]) stream.onCommandFailed(command, LockstepError.from(error));
+    }
+    this.#setStatus({ status: 'closed' });
+    for (const watch of this.#streamWatch.values()) watch.unsubscribe();
+    for (const stream of [...this.#streams.values()]) stream.close();
+    this.#status$.complete();
+  }
+
+  /** Drops the current connection as if the network failed (reconnects with backoff). */
+  disconnect(reason = 'disconnected by the application'): void {
+    this.#channel?.close(reason);
+  }
+
+  // --- StreamOwner ------------------------------------------------------------------------------
+
+  now(): number {
+    return this.#clock.now();
+  }
+
+  newCommandId(): string {
+    return `${this.#commandPrefix}-${(this.#commandCounter++).toString(36)}`;
+  }
+
+  connectionStatus(): SyncStatus {
+    const status = this.#status$.value.status;
+    return status === 'resyncing' ? 'online' : status;
+  }
+
+  send(stream: SyncedStream<AnyDomain>, command: PendingCommand): void {
+    const channel = this.#channel;
+    if (!channel || !this.#ready || command.sent) return;
+    command.sent = true;
+    const params: protocol.CommandParams = { id: command.id, stream: stream.name, type: command.type, payload: command.payload };
+    if (command.expectedVersion !== undefined) params.expectedVersion = command.expectedVersion;
+    channel.request<unknown>(protocol.Methods.command, params).then(
+      (result) => {
+        const ack = protocol.commandResultSchema.safeParse(result);
+        if (ack.success) stream.onAck(command, ack.data);
+        else this.#options.onError?.(new LockstepError('INVALID_REQUEST', 'malformed command answer from the hub'));
+      },
+      (error: unknown) => {
+        if (error instanceof TransportError) return; // re-sent after reconnecting
+        const failure = LockstepError.from(error);
+        if (RETRYABLE.has(failure.code)) {
+          command.sent = false;
+          this.#clock.setTimeout(() => {
+            if (this.#channel === channel) this.send(stream, command);
+          }, this.#options.retryDelayMs ?? CLIENT_DEFAULTS.retryDelayMs);
+          return;
+        }
+        stream.onCommandFailed(command, failure);
+      },
+    );
+  }
+
+  resubscribe(stream: SyncedStream<AnyDomain>): void {
+    if (this.#ready && this.#streams.get(stream.name) === stream) this.#subscribe(stream);
+  }
+
+  release(stream: SyncedStream<AnyDomain>): void {
+    if (this.#streams.get(stream.name) !== stream) return;
+    this.#streams.delete(stream.name);
+    this.#streamWatch.get(stream.name)?.unsubscribe();
+    this.#streamWatch.delete(stream.name);
+    if (this.#ready) this.#channel?.request(protocol.Methods.unsubscribe, { stream: stream.name }).catch(() => {});
+  }
+
+  // --- connection lifecycle -------------------------------------------------------------------
+
+  async #connect(): Promise<void> {
+    this.#reconnectTimer = undefined;
+    if (this.#closed) return;
+    this.#setStatus({ status: 'connecting' });
+    let transport: Transport;
+    try {
+      transport = await this.#options.connect();
+      const state = await firstValueFrom(transport.state.pipe(filter((s) => s.status !== 'connecting')));
+      if (state.status === 'closed') throw new TransportError('closed', `could not connect: ${state.reason}`);
+    } catch (error) {
+      this.#retryLater(error);
+      return;
+    }
+    if (this.#closed) {
+      transport.close('client closed');
+      return;
+    }
+    const channel: RpcChannel = new RpcChannel(transport, {
+      codec: this.#codec,
+      clock: this.#clock,
+      requestTimeoutMs: this.#options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
+      onNotification: (method, params) => this.#onNotification(method, params),
+      onClose: (reason) => this.#onChannelClosed(channel, reason),
+      onProtocolError: (error) => this.#options.onError?.(error),
+    });
+    this.#channel = channel;
+    try {
+      const token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
+      const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId };
+      if (token !== undefined) params.token = token;
+      const hello = protocol.helloResultSchema.parse(await channel.request(protocol.Methods.hello, params));
+      if (channel.closed) return;
+      this.#onHello(channel, hello);
+    } catch (error) {
+      // A refused hello (bad token, unsupported protocol) is retried with backoff: the token may be
+      // refreshed and the hub upgraded; the error stays visible in the status meanwhile.
+      if (!channel.closed) channel.close('hello failed');
+      if (this.#channel === channel) this.#channel = undefined;
+      this.#retryLater(error);
+    }
+  }
+
+  #onHello(channel: RpcChannel, hello: protocol.HelloResult): void {
+    if (this.#epoch !== undefined && hello.epoch !== this.#epoch) {
+      // The hub's log is not the one our state came from: start over rather than keep stale state.
+      for (const stream of this.#streams.values()) stream.reset();
+    }
+    this.#epoch = hello.epoch;
+    this.#attempt = 0;
+    this.#ready = true;
+    this.#setStatus({ status: 'online', attempt: 0, lastError: undefined, serverId: hello.serverId });
+    for (const stream of this.#streams.values()) this.#subscribe(stream);
+    for (const stream of this.#streams.values()) {
+      for (const command of stream.pendingCommands) if (!command.ack) this.send(stream, command);
+    }
+    this.#startHeartbeat(channel, hello.heartbeatMs);
+  }
+
+  #subscribe(stream: SyncedStream<AnyDomain>): void {
+    const channel = this.#channel;
+    if (!channel) return;
+    const { params, epoch } = stream.beginSubscribe();
+    channel.request<unknown>(protocol.Methods.subscribe, params).then(
+      (result) => {
+        const parsed = protocol.subscribeResultSchema.safeParse(result);
+        if (parsed.success) stream.onSubscribed(epoch, parsed.data as protocol.SubscribeResult);
+        else stream.onSubscribeFailed(epoch, new LockstepError('INVALID_REQUEST', 'malformed subscribe answer from the hub'));
+      },
+      (error: unknown) => {
+        if (error instanceof TransportError) return;
+        stream.onSubscribeFailed(epoch, LockstepError.from(error));
+      },
+    );
+  }
+
+  #onNotification(method: string, params: unknown): void {
+    if (method === protocol.Notifications.events) {
+      const parsed = protocol.eventsParamsSchema.safeParse(params);
+      if (!parsed.success) {
+        this.#options.onError?.(new LockstepError('INVALID_PARAMS', 'malformed events notification from the hub'));
+        return;
+      }
+      this.#streams.get(parsed.data.stream)?.onEvents(parsed.data.events as protocol.EventsParams['events']);
+    } else if (method === protocol.Notifications.resync) {
+      const parsed = protocol.resyncParamsSchema.safeParse(params);
+      const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;
+      if (stream) this.#subscribe(stream);
+    }
+  }
+
+  #onChannelClosed(channel: RpcChannel, reason: string): void {
+    if (this.#channel !== channel) return;
+    this.#channel = undefined;
+    this.#ready = false;
+    this.#stopHeartbeat();
+    for (const stream of this.#streams.values()) stream.onDisconnected();
+    if (!this.#closed) this.#retryLater(new TransportError('closed', reason));
+  }
+
+  #retryLater(error: unknown): void {
+    if (this.#closed || this.#reconnectTimer !== undefined) return;
+    const lastError = error instanceof Error ? error : new Error(String(error));
+    this.#setStatus({ status: 'offline', attempt: this.#attempt, lastError });
+    const delay = backoffDelay(this.#attempt++, this.#options.backoff ?? {}, this.#random);
+    this.#reconnectTimer = this.#clock.setTimeout(() => void this.#connect(), delay);
+  }
+
+  #startHeartbeat(channel: RpcChannel, heartbeatMs: number): void {
+    this.#stopHeartbeat();
+    if (heartbeatMs <= 0) return;
+    const beat = () => {
+      this.#heartbeatTimer = this.#clock.setTimeout(() => {
+        if (this.#channel !== channel) return;
+        // No answer within the request timeout closes the channel: dead-peer detection.
+        channel.request(protocol.Methods.ping, {}).catch(() => {});
+        beat();
+      }, heartbeatMs);
+    };
+    beat();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer !== undefined) this.#clock.clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  #setStatus(change: Partial<ClientStatus>): void {
+    if (this.#status$.closed) return;
+    const next = { ...this.#status$.value, ...change };
+    this.#status$.next(next);
+    for (const stream of this.#streams.values()) stream.notifyConnectionStatus();
+  }
+
+  #refreshStatus(): void {
+    const current = this.#status$.value;
+    if (current.status !== 'online' && current.status !== 'resyncing') return;
+    let synced = true;
+    for (const stream of this.#streams.values()) if (!stream.synced) synced = false;
+    const status: SyncStatus = synced ? 'online' : 'resyncing';
+    if (status !== current.status || this.#isIdle()) this.#status$.next({ ...current, status });
+  }
+}
+
+/** Creates a client and starts connecting. */
+export function createClient(options: ClientOptions): LockstepClient {
+  return new LockstepClient(options);
+}

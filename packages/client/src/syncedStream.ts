@@ -1,0 +1,415 @@
+import {
+  LockstepError,
+  deterministicIds,
+  type AnyDomain,
+  type CommandOf,
+  type Event,
+  type StateOf,
+  type protocol,
+} from '@lockstep/core';
+import { BehaviorSubject, distinctUntilChanged, map, type Observable } from 'rxjs';
+
+export type SyncStatus = 'connecting' | 'online' | 'resyncing' | 'offline' | 'closed';
+
+/** What a UI shows about one stream's sync. */
+export interface StreamStatus {
+  status: SyncStatus;
+  /** Commands sent or queued whose effect is not yet in the confirmed state. */
+  pending: number;
+  /** Version of the confirmed state. */
+  confirmedVersion: number;
+  /** Highest version the hub is known to have. */
+  serverVersion: number;
+  /** serverVersion − confirmedVersion. */
+  lag: number;
+  lastError: LockstepError | undefined;
+}
+
+export interface DispatchOptions {
+  /** Refuse the command unless the stream is still at this version (optimistic concurrency). */
+  expectedVersion?: number;
+  /** Command id; default a fresh unique id. Reuse an id only to retry the same command. */
+  id?: string;
+}
+
+/** A command waiting for its effect to reach the confirmed state. */
+export interface PendingCommand {
+  readonly id: string;
+  readonly type: string;
+  readonly payload: unknown;
+  readonly expectedVersion: number | undefined;
+  readonly time: number;
+  /** Sent on the current connection (reset on reconnect, when everything unacknowledged is re-sent). */
+  sent: boolean;
+  ack: protocol.CommandResult | undefined;
+  /** Its events are in the confirmed state: no longer re-applied on top of it. */
+  applied: boolean;
+  resolve(result: protocol.CommandResult): void;
+  reject(error: Error): void;
+}
+
+/** The part of the client a stream needs: sending, and the client's clock and identity. */
+export interface StreamOwner {
+  readonly clientId: string;
+  now(): number;
+  newCommandId(): string;
+  connectionStatus(): SyncStatus;
+  send(stream: SyncedStream<AnyDomain>, command: PendingCommand): void;
+  resubscribe(stream: SyncedStream<AnyDomain>): void;
+  release(stream: SyncedStream<AnyDomain>): void;
+}
+
+/**
+ * One stream as a client sees it: the confirmed state and version from the hub, the commands still
+ * pending, and the optimistic view (pending commands re-decided on top of the confirmed state).
+ */
+export class SyncedStream<D extends AnyDomain> {
+  #confirmed: StateOf<D>;
+  #version = 0;
+  #serverVersion = 0;
+  /** The hub's head when the current subscription was answered; below it we are catching up. */
+  #head = 0;
+  #hasState = false;
+  #synced = false;
+  /** Subscription epoch: answers to older subscribe requests are fenced off. */
+  #epoch = 0;
+  #awaitingAnswer = false;
+  #pending: PendingCommand[] = [];
+  #lastError: LockstepError | undefined;
+  #view: StateOf<D>;
+  #viewDirty = false;
+  #closed = false;
+  readonly #listeners = new Set<() => void>();
+  readonly #waiters: Array<{ version: number; resolve(): void; reject(error: Error): void }> = [];
+  readonly #state$: BehaviorSubject<StateOf<D>>;
+  readonly #status$: BehaviorSubject<StreamStatus>;
+
+  constructor(
+    readonly domain: D,
+    readonly name: string,
+    private readonly owner: StreamOwner,
+  ) {
+    this.#confirmed = domain.initialState();
+    this.#view = this.#confirmed;
+    this.#state$ = new BehaviorSubject(this.#view);
+    this.#status$ = new BehaviorSubject(this.#computeStatus());
+  }
+
+  /** The optimistic state: what the UI shows. Read-only. */
+  get state$(): Observable<StateOf<D>> {
+    return this.#state$.asObservable();
+  }
+
+  get status$(): Observable<StreamStatus> {
+    return this.#status$.asObservable();
+  }
+
+  /** The confirmed state and its version, as last received from the hub. */
+  get confirmed(): { state: StateOf<D>; version: number } {
+    return { state: this.#confirmed, version: this.#version };
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  get pendingCommands(): readonly PendingCommand[] {
+    return this.#pending;
+  }
+
+  /** The optimistic state; the same object until something changes (for useSyncExternalStore). */
+  getSnapshot = (): StateOf<D> => this.#view;
+
+  getStatus = (): StreamStatus => this.#status$.value;
+
+  /** Calls `listener` after every change of state or status. */
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  /** A slice of the optimistic state, emitted only when it changes. */
+  select<T>(selector: (state: StateOf<D>) => T): Observable<T> {
+    return this.#state$.pipe(map(selector), distinctUntilChanged());
+  }
+
+  /**
+   * Sends a command. Its effect shows in the optimistic state at once; the promise resolves with
+   * the ack once the effect is in the confirmed state, and rejects if the hub refuses it.
+   */
+  dispatch(command: CommandOf<D>, options: DispatchOptions = {}): Promise<protocol.CommandResult> {
+    if (this.#closed) return Promise.reject(new LockstepError('INVALID_REQUEST', `stream ${this.name} is closed`));
+    try {
+      this.domain.parseCommand(command.type, command.payload);
+    } catch (error) {
+      return Promise.reject(LockstepError.from(error));
+    }
+    return new Promise((resolve, reject) => {
+      const pending: PendingCommand = {
+        id: options.id ?? this.owner.newCommandId(),
+        type: command.type,
+        payload: command.payload,
+        expectedVersion: options.expectedVersion,
+        time: this.owner.now(),
+        sent: false,
+        ack: undefined,
+        applied: false,
+        resolve,
+        reject,
+      };
+      this.#pending.push(pending);
+      this.#changed(true);
+      this.owner.send(this, pending);
+    });
+  }
+
+  /** Resolves once the confirmed state has reached `version`. */
+  waitFor(version: number): Promise<void> {
+    if (this.#version >= version) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ version, resolve, reject }));
+  }
+
+  /** Stops syncing this stream; pending commands are still delivered if the client stays connected. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.owner.release(this);
+    this.#synced = false;
+    this.#changed(false);
+    this.#state$.complete();
+    this.#status$.complete();
+    const error = new LockstepError('INVALID_REQUEST', `stream ${this.name} is closed`);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // --- driven by the client -------------------------------------------------------------------
+
+  /** Parameters of the next subscribe request; starts a new subscription epoch. */
+  beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
+    this.#epoch++;
+    this.#awaitingAnswer = true;
+    this.#synced = false;
+    this.#changed(false);
+    const params: protocol.SubscribeParams = this.#hasState ? { stream: this.name, since: this.#version } : { stream: this.name };
+    return { params, epoch: this.#epoch };
+  }
+
+  /** Applies a subscribe answer, unless a newer subscription has started since. */
+  onSubscribed(epoch: number, result: protocol.SubscribeResult): void {
+    if (epoch !== this.#epoch || this.#closed) return;
+    this.#awaitingAnswer = false;
+    this.#head = result.head;
+    this.#serverVersion = Math.max(this.#serverVersion, result.head);
+    if (result.snapshot !== undefined || !result.events) {
+      this.#confirmed = result.snapshot as StateOf<D>;
+      this.#version = result.version;
+      this.#hasState = true;
+      this.#settleAcked();
+      this.#afterConfirmedChange();
+      return;
+    }
+    if (!this.#apply(result.events)) return;
+    this.#afterConfirmedChange();
+  }
+
+  onSubscribeFailed(epoch: number, error: LockstepError): void {
+    if (epoch !== this.#epoch) return;
+    this.#awaitingAnswer = false;
+    this.#lastError = error;
+    this.#changed(false);
+  }
+
+  /** An `events` notification. */
+  onEvents(events: readonly Event[]): void {
+    if (this.#closed || events.length === 0) return;
+    this.#serverVersion = Math.max(this.#serverVersion, events[events.length - 1]!.version);
+    if (!this.#hasState) return;
+    if (this.#apply(events)) this.#afterConfirmedChange();
+  }
+
+  /** The hub acknowledged a command of ours. */
+  onAck(command: PendingCommand, ack: protocol.CommandResult): void {
+    command.ack = ack;
+    this.#serverVersion = Math.max(this.#serverVersion, ack.version);
+    if (ack.version <= this.#version) {
+      this.#settle(command);
+      this.#changed(true);
+    } else if (!this.#awaitingAnswer && this.#hasState && this.#version >= this.#head) {
+      // The hub sends events before acks: an ack ahead of us means events were lost on the way.
+      this.#resync();
+    } else {
+      this.#changed(false);
+    }
+  }
+
+  /** The hub refused a command for good: it leaves the queue without blocking the others. */
+  onCommandFailed(command: PendingCommand, error: LockstepError): void {
+    const index = this.#pending.indexOf(command);
+    if (index >= 0) this.#pending.splice(index, 1);
+    this.#lastError = error;
+    command.reject(error);
+    this.#changed(true);
+  }
+
+  /** The hub's log was replaced (new epoch): forget everything confirmed, keep pending commands. */
+  reset(): void {
+    this.#confirmed = this.domain.initialState();
+    this.#version = 0;
+    this.#serverVersion = 0;
+    this.#head = 0;
+    this.#hasState = false;
+    for (const command of this.#pending) {
+      command.applied = false;
+      command.ack = undefined;
+    }
+    this.#changed(true);
+  }
+
+  /** Connection lost: everything unacknowledged will be sent again. */
+  onDisconnected(): void {
+    this.#awaitingAnswer = false;
+    this.#synced = false;
+    for (const command of this.#pending) if (!command.ack) command.sent = false;
+    this.#changed(false);
+  }
+
+  notifyConnectionStatus(): void {
+    this.#changed(false);
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  /** Applies events in version order; answers false (and resyncs) on a gap. */
+  #apply(events: readonly Event[]): boolean {
+    let start = 0;
+    while (start < events.length && events[start]!.version <= this.#version) start++;
+    if (start === events.length) return true;
+    if (events[start]!.version !== this.#version + 1) {
+      // A gap. While a subscribe is in flight its answer will cover it; otherwise resync now.
+      if (!this.#awaitingAnswer) this.#resync();
+      return false;
+    }
+    const fresh = start === 0 ? events : events.slice(start);
+    for (let i = 1; i < fresh.length; i++) {
+      if (fresh[i]!.version !== fresh[i - 1]!.version + 1) {
+        this.#resync();
+        return false;
+      }
+    }
+    this.#confirmed = this.domain.evolveAll(this.#confirmed, fresh);
+    this.#version = fresh[fresh.length - 1]!.version;
+    const ids = new Set<string>();
+    for (const event of fresh) if (event.commandId !== undefined) ids.add(event.commandId);
+    for (const command of this.#pending) if (ids.has(command.id)) command.applied = true;
+    this.#settleAcked();
+    return true;
+  }
+
+  #resync(): void {
+    this.#synced = false;
+    this.owner.resubscribe(this);
+  }
+
+  #afterConfirmedChange(): void {
+    this.#synced = !this.#awaitingAnswer && this.#version >= this.#head;
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      const waiter = this.#waiters[i]!;
+      if (this.#version >= waiter.version) {
+        this.#waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    this.#changed(true);
+  }
+
+  /** Settles every acknowledged command whose version the confirmed state has reached. */
+  #settleAcked(): void {
+    for (const command of [...this.#pending]) {
+      if (command.ack && command.ack.version <= this.#version) this.#settle(command);
+    }
+  }
+
+  #settle(command: PendingCommand): void {
+    const index = this.#pending.indexOf(command);
+    if (index >= 0) this.#pending.splice(index, 1);
+    command.resolve(command.ack!);
+  }
+
+  #computeView(): StateOf<D> {
+    let view = this.#confirmed;
+    let version = this.#version;
+    for (const command of this.#pending) {
+      if (command.applied || (command.ack && command.ack.version <= this.#version)) continue;
+      try {
+        const parsed = this.domain.parseCommand(command.type, command.payload);
+        const produced = this.domain.decide(parsed, view, {
+          stream: this.name,
+          key: this.name.slice(this.name.indexOf('/') + 1),
+          commandId: command.id,
+          now: command.time,
+          clientId: this.owner.clientId,
+          newId: deterministicIds(command.id),
+        });
+        const events: Event[] = produced.map((event: { type: string; data: unknown }, index: number) => ({
+          version: version + index + 1,
+          type: event.type,
+          data: event.data,
+          time: command.time,
+          commandId: command.id,
+        }));
+        view = this.domain.evolveAll(view, events);
+        version += events.length;
+      } catch {
+        // The hub will most likely refuse it too; until then it simply has no visible effect.
+      }
+    }
+    return view;
+  }
+
+  #computeStatus(): StreamStatus {
+    const connection = this.owner.connectionStatus();
+    const status: SyncStatus = this.#closed ? 'closed' : connection !== 'online' ? connection : this.#synced ? 'online' : 'resyncing';
+    return {
+      status,
+      pending: this.#pending.length,
+      confirmedVersion: this.#version,
+      serverVersion: this.#serverVersion,
+      lag: Math.max(0, this.#serverVersion - this.#version),
+      lastError: this.#lastError,
+    };
+  }
+
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  #changed(stateMayHaveChanged: boolean): void {
+    if (stateMayHaveChanged) this.#viewDirty = true;
+    if (this.#viewDirty) {
+      this.#viewDirty = false;
+      const view = this.#computeView();
+      if (view !== this.#view) {
+        this.#view = view;
+        if (!this.#closed) this.#state$.next(view);
+      }
+    }
+    const previous = this.#status$.value;
+    const next = this.#computeStatus();
+    if (!sameStatus(previous, next) && !this.#status$.closed) this.#status$.next(next);
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+function sameStatus(a: StreamStatus, b: StreamStatus): boolean {
+  return (
+    a.status === b.status &&
+    a.pending === b.pending &&
+    a.confirmedVersion === b.confirmedVersion &&
+    a.serverVersion === b.serverVersion &&
+    a.lastError === b.lastError
+  );
+}

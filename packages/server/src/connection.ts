@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  LockstepError,
+  PROTOCOL_VERSION,
+  protocol,
+  type Codec,
+  type Event,
+  type Frame,
+  type Transport,
+} from '@lockstep/core';
+import type { Subscription as RxSubscription } from 'rxjs';
+import type { Hub, Identity } from './hub.js';
+import type { StreamHost, StreamSubscriber } from './streamHost.js';
+
+type RequestId = protocol.RequestId;
+
+/** What a request handler answers: the result, and work to do once the response is on its way. */
+interface Answer {
+  result: unknown;
+  after?: () => void;
+}
+
+class Subscription implements StreamSubscriber {
+  cursor = 0;
+  live = false;
+  cancelled = false;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly host: StreamHost,
+  ) {}
+
+  deliver(frameFor: (codec: Codec) => Frame): void {
+    this.connection.sendFrame(frameFor(this.connection.codec));
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.live = false;
+    this.host.subscribers.delete(this);
+  }
+}
+
+/** One client connection: the lockstep/1 session over a transport. */
+export class Connection {
+  readonly sessionId = randomUUID();
+  clientId: string | undefined;
+  identity: Identity | undefined;
+  #greeted = false;
+  #closed = false;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #rx: RxSubscription[] = [];
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly transport: Transport,
+    readonly codec: Codec,
+  ) {}
+
+  start(): void {
+    this.#rx.push(
+      this.transport.frames.subscribe({ next: (frame) => this.#onFrame(frame) }),
+      this.transport.state.subscribe((state) => {
+        if (state.status === 'closed') this.#onClosed();
+      }),
+    );
+  }
+
+  close(reason: string): void {
+    this.transport.close(reason);
+    this.#onClosed();
+  }
+
+  sendFrame(frame: Frame): void {
+    if (!this.#closed) this.transport.send(frame);
+  }
+
+  #send(message: protocol.Message): void {
+    if (this.#closed) return;
+    let frame: Frame;
+    try {
+      frame = this.codec.encode(message);
+    } catch (error) {
+      this.hub.reportError(error, 'encoding a message');
+      return;
+    }
+    this.transport.send(frame);
+  }
+
+  #sendError(id: RequestId | null, error: LockstepError): void {
+    this.#send({ jsonrpc: '2.0', id, error: error.toJSON() });
+  }
+
+  #onFrame(frame: Frame): void {
+    let message: unknown;
+    try {
+      message = this.codec.decode(frame);
+    } catch (error) {
+      this.#sendError(null, LockstepError.from(error));
+      return;
+    }
+    if (Array.isArray(message)) {
+      this.#sendError(null, new LockstepError('INVALID_REQUEST', 'JSON-RPC batches are not supported'));
+      return;
+    }
+    const parsed = protocol.messageSchema.safeParse(message);
+    if (!parsed.success) {
+      this.#sendError(salvageId(message), new LockstepError('INVALID_REQUEST', 'not a JSON-RPC 2.0 message', { issues: parsed.error.issues }));
+      return;
+    }
+    const { id, method, params } = parsed.data;
+    // Responses (the hub sends no requests) and notifications (none are defined) are ignored.
+    if (method === undefined || id === undefined || id === null) return;
+    this.#dispatch(method, params).then(
+      (answer) => {
+        this.#send({ jsonrpc: '2.0', id, result: answer.result });
+        answer.after?.();
+      },
+      (error: unknown) => {
+        if (!(error instanceof LockstepError)) this.hub.reportError(error, `handling ${method}`);
+        this.#sendError(id, LockstepError.from(error));
+      },
+    );
+  }
+
+  async #dispatch(method: string, params: unknown): Promise<Answer> {
+    switch (method) {
+      case protocol.Methods.hello:
+        return { result: await this.#hello(parse(protocol.helloParamsSchema, params)) };
+      case protocol.Methods.ping:
+        parse(protocol.pingParamsSchema, params);
+        return { result: { time: this.hub.clock.now() } };
+    }
+    if (!this.#greeted) {
+      if (Object.hasOwn(protocol.Methods, method)) throw new LockstepError('HANDSHAKE_REQUIRED', `send hello before ${method}`);
+      throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
+    }
+    switch (method) {
+      case protocol.Methods.subscribe:
+        return this.#subscribe(parse(protocol.subscribeParamsSchema, params));
+      case protocol.Methods.unsubscribe: {
+        const { stream } = parse(protocol.unsubscribeParamsSchema, params);
+        this.#subscriptions.get(stream)?.cancel();
+        this.#subscriptions.delete(stream);
+        return { result: {} };
+      }
+      case protocol.Methods.command: {
+        const command = parse(protocol.commandParamsSchema, params);
+        await this.hub.authorize(this.identity, command.stream, 'write');
+        const options = this.identity ? { clientId: this.clientId!, identity: this.identity } : { clientId: this.clientId! };
+        return { result: await this.hub.execute(command, options) };
+      }
+      default:
+        throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
+    }
+  }
+
+  async #hello(params: protocol.HelloParams): Promise<protocol.HelloResult> {
+    if (params.protocol !== PROTOCOL_VERSION) {
+      throw new LockstepError('UNSUPPORTED_PROTOCOL', `protocol ${params.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
+    }
+    if (this.#greeted) throw new LockstepError('INVALID_REQUEST', 'hello was already done on this connection');
+    const identity = await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
+    if (this.#closed) throw new LockstepError('UNAVAILABLE', 'connection closed');
+    this.identity = identity;
+    this.clientId = params.clientId ?? `anon-${this.sessionId}`;
+    this.#greeted = true;
+    this.hub.clientPresent(this.clientId);
+    return this.hub.helloResult(this.sessionId);
+  }
+
+  async #subscribe({ stream, since }: protocol.SubscribeParams): Promise<Answer> {
+    await this.hub.authorize(this.identity, stream, 'read');
+    const host = this.hub.stream(stream);
+    await host.ready;
+    this.#subscriptions.get(stream)?.cancel();
+    const subscription = new Subscription(this, host);
+    this.#subscriptions.set(stream, subscription);
+
+    const { oldestRetained } = await this.hub.store.info(stream);
+    let events: Event[] | undefined;
+    if (since !== undefined && since >= oldestRetained - 1 && since <= host.version) {
+      const page = await host.readSince(since + 1, this.hub.settings.catchUpPage);
+      // Compaction may have run meanwhile: a page that does not start right after `since` is useless.
+      if (page.length === 0 || page[0]!.version === since + 1) events = page;
+    }
+    if (subscription.cancelled || this.#closed) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
+
+    host.subscribers.add(subscription);
+    if (events === undefined) {
+      subscription.cursor = host.version;
+      subscription.live = true;
+      return { result: { stream, version: host.version, head: host.version, oldestRetained, snapshot: host.state } };
+    }
+    const version = events.length > 0 ? events[events.length - 1]!.version : since!;
+    subscription.cursor = version;
+    subscription.live = version === host.version;
+    const result: protocol.SubscribeResult = { stream, version, head: host.version, oldestRetained, events };
+    return subscription.live ? { result } : { result, after: () => void this.#catchUp(subscription) };
+  }
+
+  /** Sends the rest of a large catch-up page by page, then joins the live broadcast. */
+  async #catchUp(subscription: Subscription): Promise<void> {
+    const { host } = subscription;
+    try {
+      while (subscription.cursor < host.version) {
+        await nextTurn();
+        if (subscription.cancelled || this.#closed) return;
+        const page = await host.readSince(subscription.cursor + 1, this.hub.settings.catchUpPage);
+        if (subscription.cancelled || this.#closed) return;
+        if (page.length === 0 || page[0]!.version !== subscription.cursor + 1) {
+          this.#dropSubscription(subscription, 'retention');
+          return;
+        }
+        subscription.cursor = page[page.length - 1]!.version;
+        this.#send({ jsonrpc: '2.0', method: protocol.Notifications.events, params: { stream: host.name, events: page } });
+      }
+      subscription.live = true;
+    } catch (error) {
+      this.hub.reportError(error, `catching up ${host.name}`);
+      this.#dropSubscription(subscription, 'unavailable');
+    }
+  }
+
+  /** Ends a subscription the hub can no longer serve in order; the client resubscribes. */
+  #dropSubscription(subscription: Subscription, reason: string): void {
+    subscription.cancel();
+    if (this.#subscriptions.get(subscription.host.name) === subscription) this.#subscriptions.delete(subscription.host.name);
+    this.#send({ jsonrpc: '2.0', method: protocol.Notifications.resync, params: { stream: subscription.host.name, reason } });
+  }
+
+  #onClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const subscription of this.#subscriptions.values()) subscription.cancel();
+    this.#subscriptions.clear();
+    for (const rx of this.#rx) rx.unsubscribe();
+    this.hub.connectionClosed(this);
+  }
+}
+
+function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new LockstepError('INVALID_PARAMS', 'invalid params', { issues: result.error.issues });
+  return result.data;
+}
+
+function salvageId(message: unknown): RequestId | null {
+  if (typeof message !== 'object' || message === null) return null;
+  const id = (message as { id?: unknown }).id;
+  return typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : null;
+}

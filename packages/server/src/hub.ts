@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import {
+  LockstepError,
+  PROTOCOL_VERSION,
+  commandSchema,
+  fingerprint,
+  jsonCodec,
+  parseStreamName,
+  systemClock,
+  type AnyDomain,
+  type Clock,
+  type Codec,
+  type Transport,
+  type protocol,
+} from '@lockstep/core';
+import { Connection } from './connection.js';
+import type { EventStore } from './eventStore.js';
+import { LeaseKeeper } from './leaseKeeper.js';
+import { MemoryEventStore } from './memoryEventStore.js';
+import { StreamHost } from './streamHost.js';
+
+/** Who is on the other end of a connection, as decided by `authenticate`. */
+export interface Identity {
+  /** A stable id for the principal (user, service, agent). */
+  id: string;
+  [claim: string]: unknown;
+}
+
+export type StreamAction = 'read' | 'write';
+
+export interface HubOptions {
+  /** The domains this hub serves; streams of other domains are refused (UNKNOWN_STREAM). */
+  domains: readonly AnyDomain[];
+  /** Where logs live. Default: a new MemoryEventStore. */
+  store?: EventStore;
+  clock?: Clock;
+  /** Codec of connections accepted without one. Default JSON. */
+  codec?: Codec;
+  serverId?: string;
+  /** Heartbeat interval advertised to clients in `hello`. Default 15 s. */
+  heartbeatMs?: number;
+  /** How long a lease holder may be gone before the hub expires its leases. Default 10 s. */
+  leaseGraceMs?: number;
+  /** A snapshot is written every this many events per stream. Default 1,000. */
+  snapshotEvery?: number;
+  /** Events kept replayable behind each snapshot (the retention window). Default 10,000. */
+  retainEvents?: number;
+  /** Largest number of events in one catch-up page. Default 1,000. */
+  catchUpPage?: number;
+  /** Check events produced by `decide` against their schemas. Default true. */
+  validateEvents?: boolean;
+  /** Called with the `hello` token; answer the identity, or throw / answer undefined to refuse. */
+  authenticate?: (request: { token: string | undefined; clientId: string | undefined; info: Readonly<Record<string, unknown>> }) =>
+    | Identity
+    | undefined
+    | Promise<Identity | undefined>;
+  /** Called per stream and action; answer false to refuse with FORBIDDEN. Default: everything allowed. */
+  authorize?: (identity: Identity | undefined, stream: string, action: StreamAction) => boolean | Promise<boolean>;
+  /** Errors the hub recovered from (store failures, bugs in a domain). Default: console.error. */
+  onError?: (error: unknown, context: string) => void;
+}
+
+export const HUB_DEFAULTS = {
+  heartbeatMs: 15_000,
+  leaseGraceMs: 10_000,
+  snapshotEvery: 1_000,
+  retainEvents: 10_000,
+  catchUpPage: 1_000,
+} as const;
+
+/** Options of one command executed through {@link Hub.execute}. */
+export interface ExecuteOptions {
+  clientId?: string;
+  identity?: Identity;
+}
+
+/**
+ * The hub: the only writer of its streams. It accepts connections over any Transport, runs commands
+ * through validate → decide → append → evolve → broadcast → ack, and answers subscriptions with
+ * exactly the missing events or a snapshot.
+ */
+export class Hub {
+  readonly serverId: string;
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly codec: Codec;
+  readonly settings: Required<Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage'>>;
+  readonly #domains: Map<string, AnyDomain>;
+  readonly #streams = new Map<string, StreamHost>();
+  readonly #connections = new Set<Connection>();
+  readonly #leases: LeaseKeeper;
+  readonly #options: HubOptions;
+  #closed = false;
+
+  constructor(options: HubOptions) {
+    this.#options = options;
+    this.store = options.store ?? new MemoryEventStore();
+    this.clock = options.clock ?? systemClock;
+    this.codec = options.codec ?? jsonCodec;
+    this.serverId = options.serverId ?? randomUUID();
+    this.settings = {
+      heartbeatMs: options.heartbeatMs ?? HUB_DEFAULTS.heartbeatMs,
+      leaseGraceMs: options.leaseGraceMs ?? HUB_DEFAULTS.leaseGraceMs,
+      snapshotEvery: options.snapshotEvery ?? HUB_DEFAULTS.snapshotEvery,
+      retainEvents: options.retainEvents ?? HUB_DEFAULTS.retainEvents,
+      catchUpPage: options.catchUpPage ?? HUB_DEFAULTS.catchUpPage,
+    };
+    this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
+    this.#leases = new LeaseKeeper(this.clock, this.settings.leaseGraceMs, (holder) => this.#expireLeases(holder));
+  }
+
+  get domainNames(): string[] {
+    return [...this.#domains.keys()];
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Serves lockstep/1 over a transport until either side closes it. */
+  accept(transport: Transport, options: { codec?: Codec } = {}): void {
+    if (this.#closed) {
+      transport.close('hub is shutting down');
+      return;
+    }
+    const connection = new Connection(this, transport, options.codec ?? this.codec);
+    this.#connections.add(connection);
+    connection.start();
+  }
+
+  /** Loads (once) and returns the host of a stream, or throws UNKNOWN_STREAM. */
+  stream(name: string): StreamHost {
+    let host = this.#streams.get(name);
+    if (host) return host;
+    const parsed = parseStreamName(name);
+    const domain = parsed && this.#domains.get(parsed.domain);
+    if (!parsed || !domain) {
+      throw new LockstepError('UNKNOWN_STREAM', `unknown stream ${JSON.stringify(name)}: no domain ${JSON.stringify(parsed?.domain ?? name)}`, {
+        domains: this.domainNames,
+      });
+    }
+    host = new StreamHost(name, parsed.key, domain, {
+      store: this.store,
+      now: () => this.clock.now(),
+      snapshotEvery: this.settings.snapshotEvery,
+      retainEvents: this.settings.retainEvents,
+      validateEvents: this.#options.validateEvents ?? true,
+      onError: (error, context) => this.reportError(error, context),
+      onCommitted: (committed) => this.#leases.watch(committed),
+    });
+    this.#streams.set(name, host);
+    host.ready.then(
+      () => this.#leases.watch(host!),
+      () => {},
+    );
+    return host;
+  }
+
+  /** Current state and version of a stream, as the hub holds it. */
+  async read(name: string): Promise<{ state: unknown; version: number }> {
+    const host = this.stream(name);
+    await host.ready;
+    return { state: host.state, version: host.version };
+  }
+
+  /**
+   * Runs one command through the pipeline, as a connection would: for in-process callers such as a
+   * REST API. Throws a LockstepError when the command is invalid, conflicts or is rejected.
+   */
+  execute(params: unknown, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
+    if (this.#closed) return Promise.reject(new LockstepError('UNAVAILABLE', 'hub is shutting down'));
+    const parsed = commandSchema.safeParse(params);
+    if (!parsed.success) {
+      return Promise.reject(new LockstepError('INVALID_PARAMS', 'invalid command envelope', { issues: parsed.error.issues }));
+    }
+    const { id, stream, type, payload, expectedVersion } = parsed.data;
+    let host: StreamHost;
+    let command: { type: string; payload: unknown };
+    try {
+      host = this.stream(stream);
+      command = host.domain.parseCommand(type, payload);
+    } catch (error) {
+      return Promise.reject(LockstepError.from(error));
+    }
+    return new Promise((resolve, reject) => {
+      host.enqueue({
+        id,
+        type,
+        rawPayload: payload,
+        command,
+        expectedVersion,
+        clientId: options.clientId,
+        resolve,
+        reject,
+      });
+    });
+  }
+
+  async authenticate(token: string | undefined, clientId: string | undefined, info: Readonly<Record<string, unknown>>) {
+    const hook = this.#options.authenticate;
+    if (!hook) return undefined;
+    let identity: Identity | undefined;
+    try {
+      identity = await hook({ token, clientId, info });
+    } catch {
+      identity = undefined;
+    }
+    if (!identity) throw new LockstepError('UNAUTHORIZED', 'authentication failed');
+    return identity;
+  }
+
+  async authorize(identity: Identity | undefined, stream: string, action: StreamAction): Promise<void> {
+    const hook = this.#options.authorize;
+    if (!hook) return;
+    let allowed = false;
+    try {
+      allowed = await hook(identity, stream, action);
+    } catch (error) {
+      this.reportError(error, `authorizing ${action} on ${stream}`);
+    }
+    if (!allowed) throw new LockstepError('FORBIDDEN', `not allowed to ${action} ${stream}`, { stream, action });
+  }
+
+  helloResult(sessionId: string): protocol.HelloResult {
+    return {
+      protocol: PROTOCOL_VERSION,
+      serverId: this.serverId,
+      sessionId,
+      epoch: this.store.epoch,
+      capabilities: { codecs: ['json', 'msgpack'], catchUpPage: this.settings.catchUpPage },
+      heartbeatMs: this.settings.heartbeatMs,
+      domains: this.domainNames,
+    };
+  }
+
+  isConnected(clientId: string): boolean {
+    return this.#leases.isPresent(clientId);
+  }
+
+  /** A connection said hello as `clientId`. */
+  clientPresent(clientId: string): void {
+    this.#leases.present(clientId);
+  }
+
+  /** A connection of `clientId` closed. */
+  connectionClosed(connection: Connection): void {
+    this.#connections.delete(connection);
+    if (connection.clientId !== undefined) this.#leases.absent(connection.clientId);
+  }
+
+  #expireLeases(holder: string): void {
+    for (const host of this.#streams.values()) {
+      const leases = host.domain.leases;
+      if (!leases) continue;
+      for (const lease of leases.holders(host.state)) {
+        if (lease.holder !== holder) continue;
+        const command = leases.expire(lease.key, holder);
+        const id = `lease:${fingerprint([host.name, lease.key, holder, host.version])}`;
+        this.execute({ id, stream: host.name, type: command.type, payload: command.payload }).catch((error) =>
+          this.reportError(error, `expiring the lease of ${holder} on ${host.name}/${lease.key}`),
+        );
+      }
+    }
+  }
+
+  reportError(error: unknown, context: string): void {
+    const handler = this.#options.onError ?? ((e, c) => console.error(`[lockstep hub] ${c}:`, e));
+    handler(error, context);
+  }
+
+  /** Stops accepting, closes every connection, waits for commands in flight, cancels lease timers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#leases.stop();
+    for (const connection of [...this.#connections]) connection.close('hub is shutting down');
+    await Promise.all([...this.#streams.values()].map((host) => host.settled()));
+  }
+}

@@ -1,0 +1,11 @@
+export {
+  StoreConflictError,
+  type CommandRecord,
+  type Commit,
+  type EventStore,
+  type Snapshot,
+  type StoredEvent,
+  type StreamInfo,
+} from './eventStore.js';
+export { HUB_DEFAULTS, Hub, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
+export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import {
+  StoreConflictError,
+  type CommandRecord,
+  type Commit,
+  type EventStore,
+  type Snapshot,
+  type StoredEvent,
+  type StreamInfo,
+} from './eventStore.js';
+
+export interface MemoryEventStoreOptions {
+  /** How many command ids are remembered for deduplication (oldest forgotten first). Default 100,000. */
+  maxCommandRecords?: number;
+}
+
+export const DEFAULT_MAX_COMMAND_RECORDS = 100_000;
+
+interface StreamLog {
+  /** Version of `events[0]`. */
+  base: number;
+  events: StoredEvent[];
+  head: number;
+  snapshot?: Snapshot;
+}
+
+/**
+ * An event store in process memory: fast and exact, gone with the process. Hubs restarted on the
+ * same instance (as in tests) find everything they appended.
+ */
+export class MemoryEventStore implements EventStore {
+  readonly epoch = randomUUID();
+  readonly #logs = new Map<string, StreamLog>();
+  readonly #commands = new Map<string, CommandRecord>();
+  readonly #maxCommandRecords: number;
+
+  constructor(options: MemoryEventStoreOptions = {}) {
+    this.#maxCommandRecords = options.maxCommandRecords ?? DEFAULT_MAX_COMMAND_RECORDS;
+  }
+
+  #log(stream: string): StreamLog {
+    let log = this.#logs.get(stream);
+    if (!log) {
+      log = { base: 1, events: [], head: 0 };
+      this.#logs.set(stream, log);
+    }
+    return log;
+  }
+
+  async info(stream: string): Promise<StreamInfo> {
+    const log = this.#logs.get(stream);
+    return log ? { head: log.head, oldestRetained: log.base } : { head: 0, oldestRetained: 1 };
+  }
+
+  async append(stream: string, expectedHead: number, commits: readonly Commit[]): Promise<void> {
+    const log = this.#log(stream);
+    if (log.head !== expectedHead) throw new StoreConflictError(stream, expectedHead, log.head);
+    let next = log.head + 1;
+    for (const commit of commits) {
+      if (this.#commands.has(commit.commandId)) throw new Error(`command id ${commit.commandId} already appended`);
+      for (const event of commit.events) {
+        if (event.version !== next) throw new Error(`event version ${event.version} appended where ${next} was due`);
+        next++;
+      }
+    }
+    for (const commit of commits) {
+      for (const event of commit.events) log.events.push(event);
+      log.head += commit.events.length;
+      this.#remember({ commandId: commit.commandId, stream, fingerprint: commit.fingerprint, version: log.head });
+    }
+  }
+
+  #remember(record: CommandRecord): void {
+    this.#commands.set(record.commandId, record);
+    if (this.#commands.size > this.#maxCommandRecords) {
+      const oldest = this.#commands.keys().next().value;
+      if (oldest !== undefined) this.#commands.delete(oldest);
+    }
+  }
+
+  async read(stream: string, from: number, limit: number): Promise<StoredEvent[]> {
+    const log = this.#logs.get(stream);
+    if (!log) return [];
+    const start = Math.max(from, log.base) - log.base;
+    return log.events.slice(start, start + limit);
+  }
+
+  async findCommands(commandIds: readonly string[]): Promise<Map<string, CommandRecord>> {
+    const found = new Map<string, CommandRecord>();
+    for (const id of commandIds) {
+      const record = this.#commands.get(id);
+      if (record) found.set(id, record);
+    }
+    return found;
+  }
+
+  async loadSnapshot(stream: string): Promise<Snapshot | undefined> {
+    return this.#logs.get(stream)?.snapshot;
+  }
+
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    // Stored as JSON text: a snapshot must not share objects with the live state.
+    const copy: Snapshot = JSON.parse(JSON.stringify(snapshot)) as Snapshot;
+    this.#log(snapshot.stream).snapshot = copy;
+  }
+
+  async compact(stream: string, before: number): Promise<void> {
+    const log = this.#logs.get(stream);
+    if (!log || !log.snapshot || before <= log.base) return;
+    const cut = Math.min(before, log.snapshot.version + 1, log.head + 1);
+    log.events.splice(0, cut - log.base);
+    log.base = cut;
+  }
+
+  async streams(): Promise<string[]> {
+    return [...this.#logs.keys()];
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,283 @@
+import {
+  DomainRejection,
+  LockstepError,
+  deterministicIds,
+  fingerprint,
+  type AnyDomain,
+  type Codec,
+  type Frame,
+  type Event,
+  type protocol,
+} from '@lockstep/core';
+import type { Commit, CommandRecord, EventStore, StoredEvent } from './eventStore.js';
+
+/** A command that passed envelope and payload validation, waiting for its stream's pipeline. */
+export interface QueuedCommand {
+  id: string;
+  type: string;
+  /** The payload as sent (fingerprinted) … */
+  rawPayload: unknown;
+  /** … and as parsed by the domain's schema (decided). */
+  command: { type: string; payload: unknown };
+  expectedVersion: number | undefined;
+  clientId: string | undefined;
+  resolve(result: protocol.CommandResult): void;
+  reject(error: LockstepError): void;
+}
+
+/** Someone who receives a stream's events: a connection's subscription, seen from the stream. */
+export interface StreamSubscriber {
+  /** The last version this subscriber has been sent. Live subscribers are always at the head. */
+  cursor: number;
+  live: boolean;
+  /** Sends an `events` notification, encoded once per codec and shared by every subscriber. */
+  deliver(frameFor: (codec: Codec) => Frame): void;
+}
+
+export interface StreamHostOptions {
+  store: EventStore;
+  now: () => number;
+  snapshotEvery: number;
+  retainEvents: number;
+  validateEvents: boolean;
+  onError(error: unknown, context: string): void;
+  /** Called after each committed batch with the events, for leases and observers. */
+  onCommitted(host: StreamHost, events: readonly Event[]): void;
+}
+
+const LOAD_PAGE = 10_000;
+
+/**
+ * One loaded stream: its state and version, its subscribers, and its command pipeline.
+ * Commands are serialized per stream and processed in batches: every command queued while the
+ * previous batch was being appended is decided in the next batch, whose commits are appended with
+ * one store call (group commit) and broadcast as one `events` notification.
+ */
+export class StreamHost {
+  state: unknown;
+  version = 0;
+  readonly subscribers = new Set<StreamSubscriber>();
+  readonly ready: Promise<void>;
+  #queue: QueuedCommand[] = [];
+  #draining = false;
+  #idle: Promise<void> = Promise.resolve();
+  #lastSnapshot = 0;
+  #broken: LockstepError | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly key: string,
+    readonly domain: AnyDomain,
+    private readonly options: StreamHostOptions,
+  ) {
+    this.state = domain.initialState();
+    this.ready = this.#load();
+  }
+
+  async #load(): Promise<void> {
+    const { store } = this.options;
+    const snapshot = await store.loadSnapshot(this.name);
+    if (snapshot) {
+      this.state = snapshot.state;
+      this.version = snapshot.version;
+      this.#lastSnapshot = snapshot.version;
+    }
+    for (;;) {
+      const page = await store.read(this.name, this.version + 1, LOAD_PAGE);
+      if (page.length === 0) break;
+      this.state = this.domain.evolveAll(this.state, page.map((event) => this.upcast(event)));
+      this.version = page[page.length - 1]!.version;
+    }
+  }
+
+  /** Brings a stored event to the current schema and strips storage-only fields. */
+  upcast(stored: StoredEvent): Event {
+    const { schemaVersion = 1, ...event } = stored;
+    if (schemaVersion !== this.domain.eventVersion(event.type)) {
+      event.data = this.domain.upcast(event.type, schemaVersion, event.data);
+    }
+    return event;
+  }
+
+  /** Reads retained events from `from` up to the current head (never beyond what was broadcast). */
+  async readSince(from: number, limit: number): Promise<Event[]> {
+    const stored = await this.options.store.read(this.name, from, limit);
+    const events: Event[] = [];
+    for (const event of stored) {
+      if (event.version > this.version) break;
+      events.push(this.upcast(event));
+    }
+    return events;
+  }
+
+  enqueue(command: QueuedCommand): void {
+    this.#queue.push(command);
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#idle = this.#drain();
+    }
+  }
+
+  /** Resolves once every queued command has been processed. */
+  settled(): Promise<void> {
+    return this.#idle;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      await this.ready;
+    } catch (error) {
+      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be loaded`);
+      this.options.onError(error, `loading ${this.name}`);
+    }
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      if (this.#broken) {
+        for (const queued of batch) queued.reject(this.#broken);
+        continue;
+      }
+      try {
+        await this.#process(batch);
+      } catch (error) {
+        this.options.onError(error, `processing commands on ${this.name}`);
+        const failure = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
+        for (const queued of batch) queued.reject(failure);
+        // The store may or may not hold the batch: reload so state and version match it again.
+        await this.#reload();
+      }
+    }
+    this.#draining = false;
+  }
+
+  async #reload(): Promise<void> {
+    this.state = this.domain.initialState();
+    this.version = 0;
+    try {
+      await this.#load();
+    } catch (error) {
+      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be reloaded`);
+      this.options.onError(error, `reloading ${this.name}`);
+    }
+  }
+
+  async #process(batch: QueuedCommand[]): Promise<void> {
+    const { store, now } = this.options;
+    const known = await store.findCommands(batch.map((queued) => queued.id));
+    let state = this.state;
+    let version = this.version;
+    const time = now();
+    const commits: Commit[] = [];
+    const events: Event[] = [];
+    const outcomes: Array<() => void> = [];
+
+    for (const queued of batch) {
+      const print = fingerprint([this.name, queued.type, queued.rawPayload]);
+      const previous: CommandRecord | undefined = known.get(queued.id);
+      if (previous) {
+        outcomes.push(this.#answerDuplicate(queued, previous, print));
+        continue;
+      }
+      if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
+        const error = new LockstepError('VERSION_CONFLICT', `stream ${this.name} is at version ${version}, not ${queued.expectedVersion}`, {
+          currentVersion: version,
+        });
+        outcomes.push(() => queued.reject(error));
+        continue;
+      }
+      let produced: Event[];
+      try {
+        const newEvents = this.domain.decide(queued.command, state, {
+          stream: this.name,
+          key: this.key,
+          commandId: queued.id,
+          now: time,
+          clientId: queued.clientId,
+          newId: deterministicIds(queued.id),
+        });
+        produced = newEvents.map((event, index) => ({
+          version: version + index + 1,
+          type: event.type,
+          data: this.options.validateEvents ? this.domain.parseEvent(event.type, event.data) : event.data,
+          time,
+          commandId: queued.id,
+        }));
+        state = this.domain.evolveAll(state, produced);
+      } catch (error) {
+        const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
+        if (!failure) this.options.onError(error, `deciding ${queued.type} on ${this.name}`);
+        const answer = failure ?? new LockstepError('INTERNAL_ERROR', `the ${this.domain.name} domain failed on ${queued.type}`);
+        outcomes.push(() => queued.reject(answer));
+        continue;
+      }
+      version += produced.length;
+      commits.push({ commandId: queued.id, fingerprint: print, events: produced.map((e) => this.#toStored(e)) });
+      for (const event of produced) events.push(event);
+      const record: CommandRecord = { commandId: queued.id, stream: this.name, fingerprint: print, version };
+      known.set(queued.id, record);
+      const ack: protocol.CommandResult = { id: queued.id, stream: this.name, version };
+      outcomes.push(() => queued.resolve(ack));
+    }
+
+    if (commits.length > 0) await store.append(this.name, this.version, commits);
+    this.state = state;
+    this.version = version;
+    // Events go out before the acks: on an ordered transport a client never holds an ack for a
+    // version whose events it has not seen, unless some were lost (a gap it must resync).
+    if (events.length > 0) this.#broadcast(events);
+    for (const outcome of outcomes) outcome();
+    if (events.length > 0) {
+      this.options.onCommitted(this, events);
+      if (this.version - this.#lastSnapshot >= this.options.snapshotEvery) await this.#snapshot();
+    }
+  }
+
+  #answerDuplicate(queued: QueuedCommand, previous: CommandRecord, print: string): () => void {
+    if (previous.stream !== this.name || previous.fingerprint !== print) {
+      const error = new LockstepError('COMMAND_ID_CONFLICT', `command id ${queued.id} was already used for a different command`, {
+        id: queued.id,
+      });
+      return () => queued.reject(error);
+    }
+    const ack: protocol.CommandResult = { id: queued.id, stream: this.name, version: previous.version, duplicate: true };
+    return () => queued.resolve(ack);
+  }
+
+  #toStored(event: Event): StoredEvent {
+    const schemaVersion = this.domain.eventVersion(event.type);
+    return schemaVersion === 1 ? event : { ...event, schemaVersion };
+  }
+
+  #broadcast(events: readonly Event[]): void {
+    const first = events[0]!.version;
+    const last = events[events.length - 1]!.version;
+    const message = { jsonrpc: '2.0', method: 'events', params: { stream: this.name, events } };
+    // Encoded once per codec, whatever the number of subscribers.
+    const frames = new Map<Codec, Frame>();
+    const frameFor = (codec: Codec): Frame => {
+      let frame = frames.get(codec);
+      if (frame === undefined) {
+        frame = codec.encode(message);
+        frames.set(codec, frame);
+      }
+      return frame;
+    };
+    for (const subscriber of this.subscribers) {
+      if (!subscriber.live || subscriber.cursor !== first - 1) continue;
+      subscriber.cursor = last;
+      subscriber.deliver(frameFor);
+    }
+  }
+
+  async #snapshot(): Promise<void> {
+    const { store, retainEvents } = this.options;
+    const version = this.version;
+    try {
+      await store.saveSnapshot({ stream: this.name, version, state: this.state });
+      this.#lastSnapshot = version;
+      await store.compact(this.name, version - retainEvents + 1);
+    } catch (error) {
+      this.options.onError(error, `snapshotting ${this.name}`);
+    }
+  }
+}

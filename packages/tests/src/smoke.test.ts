@@ -1,0 +1,49 @@
+import { createMemoryLink, defineDomain, reject } from '@lockstep/core';
+import { createClient } from '@lockstep/client';
+import { Hub } from '@lockstep/server';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+const counter = defineDomain({
+  name: 'counter',
+  initialState: () => ({ n: 0 }),
+  commands: { add: z.object({ by: z.number().int() }) },
+  events: { added: z.object({ by: z.number().int() }) },
+  decide: {
+    add: ({ by }, state) => {
+      if (state.n + by < 0) reject('counter.negative', 'would go negative');
+      return [{ type: 'added', data: { by } }];
+    },
+  },
+  evolve: {
+    added: (draft, { by }) => {
+      draft.n += by;
+    },
+  },
+});
+
+describe('smoke', () => {
+  it('syncs a counter between two clients', async () => {
+    const hub = new Hub({ domains: [counter] });
+    const connect = () => {
+      const link = createMemoryLink();
+      hub.accept(link.server);
+      return link.client;
+    };
+    const a = createClient({ connect });
+    const b = createClient({ connect });
+    const sa = a.stream(counter, 'x');
+    const sb = b.stream(counter, 'x');
+    await sa.dispatch({ type: 'add', payload: { by: 2 } });
+    await sb.dispatch({ type: 'add', payload: { by: 3 } });
+    await expect(sa.dispatch({ type: 'add', payload: { by: -10 } })).rejects.toMatchObject({ code: 'COMMAND_REJECTED' });
+    await a.whenIdle();
+    await b.whenIdle();
+    expect(sa.getSnapshot()).toEqual({ n: 5 });
+    expect(sb.getSnapshot()).toEqual({ n: 5 });
+    expect(sb.getStatus()).toMatchObject({ status: 'online', confirmedVersion: 2, pending: 0 });
+    a.close();
+    b.close();
+    await hub.close();
+  });
+});
