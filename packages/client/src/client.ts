@@ -137,7 +137,7 @@ export class LockstepClient implements StreamOwner {
     this.#channel?.close('client closed');
     const error = new TransportError('closed', 'client closed');
     for (const stream of this.#streams.values()) {
-      for (const command of [...stream.pendingCommands]) stream.onCommandFailed(command, LockstepError.from(error));
+      for (const command of [...stream.pendingCommands]) stream.onCommandFailed(command, error);
     }
     this.#setStatus({ status: 'closed' });
     for (const watch of this.#streamWatch.values()) watch.unsubscribe();
@@ -256,8 +256,11 @@ export class LockstepClient implements StreamOwner {
     this.#epoch = hello.epoch;
     this.#attempt = 0;
     this.#ready = true;
-    this.#setStatus({ status: 'online', attempt: 0, lastError: undefined, serverId: hello.serverId });
+    // Subscribe first, so the status goes connecting → resyncing → online, never online while the
+    // streams still hold what they had before the connection.
     for (const stream of this.#streams.values()) this.#subscribe(stream);
+    const synced = [...this.#streams.values()].every((stream) => stream.synced);
+    this.#setStatus({ status: synced ? 'online' : 'resyncing', attempt: 0, lastError: undefined, serverId: hello.serverId });
     for (const stream of this.#streams.values()) {
       for (const command of stream.pendingCommands) if (!command.ack) this.send(stream, command);
     }
@@ -341,7 +344,9 @@ export class LockstepClient implements StreamOwner {
 
   #refreshStatus(): void {
     const current = this.#status$.value;
-    if (current.status !== 'online' && current.status !== 'resyncing') return;
+    // Without a ready channel the status belongs to the connection lifecycle (a lost link is
+    // offline, not resyncing).
+    if (!this.#ready || (current.status !== 'online' && current.status !== 'resyncing')) return;
     let synced = true;
     for (const stream of this.#streams.values()) if (!stream.synced) synced = false;
     const status: SyncStatus = synced ? 'online' : 'resyncing';

@@ -1,6 +1,7 @@
 import {
   LockstepError,
-  deterministicIds,
+  applyCommand,
+  type TransportError,
   type AnyDomain,
   type CommandOf,
   type Event,
@@ -246,11 +247,14 @@ export class SyncedStream<D extends AnyDomain> {
     }
   }
 
-  /** The hub refused a command for good: it leaves the queue without blocking the others. */
-  onCommandFailed(command: PendingCommand, error: LockstepError): void {
+  /**
+   * The hub refused a command for good (a LockstepError), or the client gave up on it (a
+   * TransportError when closed): it leaves the queue without blocking the others.
+   */
+  onCommandFailed(command: PendingCommand, error: LockstepError | TransportError): void {
     const index = this.#pending.indexOf(command);
     if (index >= 0) this.#pending.splice(index, 1);
-    this.#lastError = error;
+    if (error instanceof LockstepError) this.#lastError = error;
     command.reject(error);
     this.#changed(true);
   }
@@ -263,8 +267,10 @@ export class SyncedStream<D extends AnyDomain> {
     this.#head = 0;
     this.#hasState = false;
     for (const command of this.#pending) {
+      // Acknowledged by the old log only: it must be sent to the new one like any other.
       command.applied = false;
       command.ack = undefined;
+      command.sent = false;
     }
     this.#changed(true);
   }
@@ -345,24 +351,14 @@ export class SyncedStream<D extends AnyDomain> {
     for (const command of this.#pending) {
       if (command.applied || (command.ack && command.ack.version <= this.#version)) continue;
       try {
-        const parsed = this.domain.parseCommand(command.type, command.payload);
-        const produced = this.domain.decide(parsed, view, {
-          stream: this.name,
-          key: this.name.slice(this.name.indexOf('/') + 1),
-          commandId: command.id,
+        const applied = applyCommand(this.domain, view, command, {
           now: command.time,
+          version,
+          stream: this.name,
           clientId: this.owner.clientId,
-          newId: deterministicIds(command.id),
         });
-        const events: Event[] = produced.map((event: { type: string; data: unknown }, index: number) => ({
-          version: version + index + 1,
-          type: event.type,
-          data: event.data,
-          time: command.time,
-          commandId: command.id,
-        }));
-        view = this.domain.evolveAll(view, events);
-        version += events.length;
+        view = applied.state;
+        version = applied.version;
       } catch {
         // The hub will most likely refuse it too; until then it simply has no visible effect.
       }

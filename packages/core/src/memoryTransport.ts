@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import { ReplaySubject, Subject, type Observable } from 'rxjs';
 import { systemClock, type Clock } from './clock.js';
 import type { Frame } from './codec.js';
 import { createRandom, type Random } from './random.js';
@@ -44,7 +44,10 @@ const queueMicrotask = (callback: () => void) => (globalThis as unknown as Micro
 
 class MemoryEnd implements Transport {
   readonly #frames = new Subject<Frame>();
-  readonly #state: BehaviorSubject<TransportState> = new BehaviorSubject<TransportState>({ status: 'open' });
+  // A ReplaySubject, not a BehaviorSubject: once completed, a BehaviorSubject replays nothing, and a
+  // late subscriber must still learn that the end is closed.
+  readonly #state = new ReplaySubject<TransportState>(1);
+  #open = true;
   readonly frames: Observable<Frame> = this.#frames.asObservable();
   readonly state: Observable<TransportState> = this.#state.asObservable();
   readonly info: Readonly<Record<string, unknown>>;
@@ -55,10 +58,11 @@ class MemoryEnd implements Transport {
     side: 'client' | 'server',
   ) {
     this.info = { transport: 'memory', side };
+    this.#state.next({ status: 'open' });
   }
 
   get isOpen(): boolean {
-    return this.#state.value.status === 'open';
+    return this.#open;
   }
 
   send(frame: Frame): boolean {
@@ -80,6 +84,7 @@ class MemoryEnd implements Transport {
 
   shut(reason: string): void {
     if (!this.isOpen) return;
+    this.#open = false;
     this.#state.next({ status: 'closed', reason });
     this.#state.complete();
     this.#frames.complete();
@@ -93,6 +98,10 @@ class Link implements MemoryLink {
   readonly #random: Random;
   readonly #clock: Clock;
   #cut = false;
+  /** Frames scheduled for delivery to each end and not delivered yet. */
+  readonly #inFlight = new Map<MemoryEnd, number>();
+  /** Closes that reached an end while frames sent before them were still in flight to it. */
+  readonly #pendingClose = new Map<MemoryEnd, string>();
 
   constructor(options: MemoryLinkOptions) {
     this.#faults = options.faults ?? {};
@@ -123,11 +132,29 @@ class Link implements MemoryLink {
     }
     if (faults.drop && random.chance(faults.drop)) return;
     const copies = faults.duplicate && random.chance(faults.duplicate) ? 2 : 1;
-    for (let i = 0; i < copies; i++) this.#schedule(() => to.receive(frame), this.#delay());
+    for (let i = 0; i < copies; i++) {
+      this.#inFlight.set(to, (this.#inFlight.get(to) ?? 0) + 1);
+      this.#schedule(() => {
+        this.#inFlight.set(to, (this.#inFlight.get(to) ?? 1) - 1);
+        to.receive(frame);
+        this.#shutWhenDrained(to);
+      }, this.#delay());
+    }
   }
 
   carryClose(to: MemoryEnd, reason: string): void {
-    this.#schedule(() => to.shut(reason), this.#delay());
+    this.#schedule(() => {
+      this.#pendingClose.set(to, reason);
+      this.#shutWhenDrained(to);
+    }, this.#delay());
+  }
+
+  /** A close never overtakes the frames sent before it, whatever delays they drew. */
+  #shutWhenDrained(to: MemoryEnd): void {
+    const reason = this.#pendingClose.get(to);
+    if (reason === undefined || (this.#inFlight.get(to) ?? 0) > 0) return;
+    this.#pendingClose.delete(to);
+    to.shut(reason);
   }
 
   #delay(): number {

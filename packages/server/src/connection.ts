@@ -48,8 +48,16 @@ export class Connection {
   clientId: string | undefined;
   identity: Identity | undefined;
   #greeted = false;
+  /** A hello is being authenticated: a second one is refused even before the first is answered. */
+  #greeting = false;
   #closed = false;
   readonly #subscriptions = new Map<string, Subscription>();
+  /**
+   * Bumped by every subscribe and unsubscribe of a stream, synchronously on arrival: a subscribe
+   * that is overtaken while it waits (for authorization, loading) by a later request for the same
+   * stream gives up instead of resurrecting a subscription the client has already dropped.
+   */
+  readonly #generations = new Map<string, number>();
   readonly #rx: RxSubscription[] = [];
 
   constructor(
@@ -141,6 +149,7 @@ export class Connection {
         return this.#subscribe(parse(protocol.subscribeParamsSchema, params));
       case protocol.Methods.unsubscribe: {
         const { stream } = parse(protocol.unsubscribeParamsSchema, params);
+        this.#nextGeneration(stream);
         this.#subscriptions.get(stream)?.cancel();
         this.#subscriptions.delete(stream);
         return { result: {} };
@@ -160,8 +169,14 @@ export class Connection {
     if (params.protocol !== PROTOCOL_VERSION) {
       throw new LockstepError('UNSUPPORTED_PROTOCOL', `protocol ${params.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
     }
-    if (this.#greeted) throw new LockstepError('INVALID_REQUEST', 'hello was already done on this connection');
-    const identity = await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
+    if (this.#greeted || this.#greeting) throw new LockstepError('INVALID_REQUEST', 'hello was already done on this connection');
+    this.#greeting = true;
+    let identity: Identity | undefined;
+    try {
+      identity = await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
+    } finally {
+      this.#greeting = false;
+    }
     if (this.#closed) throw new LockstepError('UNAVAILABLE', 'connection closed');
     this.identity = identity;
     this.clientId = params.clientId ?? `anon-${this.sessionId}`;
@@ -171,9 +186,11 @@ export class Connection {
   }
 
   async #subscribe({ stream, since }: protocol.SubscribeParams): Promise<Answer> {
+    const generation = this.#nextGeneration(stream);
     await this.hub.authorize(this.identity, stream, 'read');
     const host = this.hub.stream(stream);
     await host.ready;
+    if (this.#generations.get(stream) !== generation) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
     this.#subscriptions.get(stream)?.cancel();
     const subscription = new Subscription(this, host);
     this.#subscriptions.set(stream, subscription);
@@ -187,17 +204,31 @@ export class Connection {
     }
     if (subscription.cancelled || this.#closed) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
 
-    host.subscribers.add(subscription);
+    // The subscription joins the broadcast only once its answer is on the wire (`after`): events
+    // committed before that would otherwise reach the client ahead of the answer they follow.
+    const after = () => this.#join(subscription);
     if (events === undefined) {
       subscription.cursor = host.version;
-      subscription.live = true;
-      return { result: { stream, version: host.version, head: host.version, oldestRetained, snapshot: host.state } };
+      return { result: { stream, version: host.version, head: host.version, oldestRetained, snapshot: host.state }, after };
     }
     const version = events.length > 0 ? events[events.length - 1]!.version : since!;
     subscription.cursor = version;
-    subscription.live = version === host.version;
     const result: protocol.SubscribeResult = { stream, version, head: host.version, oldestRetained, events };
-    return subscription.live ? { result } : { result, after: () => void this.#catchUp(subscription) };
+    return { result, after };
+  }
+
+  #nextGeneration(stream: string): number {
+    const generation = (this.#generations.get(stream) ?? 0) + 1;
+    this.#generations.set(stream, generation);
+    return generation;
+  }
+
+  /** Right after the subscribe answer: live at once when the stream has not moved since, else catch up first. */
+  #join(subscription: Subscription): void {
+    if (subscription.cancelled || this.#closed) return;
+    subscription.host.subscribers.add(subscription);
+    if (subscription.cursor === subscription.host.version) subscription.live = true;
+    else void this.#catchUp(subscription);
   }
 
   /** Sends the rest of a large catch-up page by page, then joins the live broadcast. */

@@ -47,8 +47,6 @@ export interface HubOptions {
   retainEvents?: number;
   /** Largest number of events in one catch-up page. Default 1,000. */
   catchUpPage?: number;
-  /** Check events produced by `decide` against their schemas. Default true. */
-  validateEvents?: boolean;
   /** Called with the `hello` token; answer the identity, or throw / answer undefined to refuse. */
   authenticate?: (request: { token: string | undefined; clientId: string | undefined; info: Readonly<Record<string, unknown>> }) =>
     | Identity
@@ -144,7 +142,6 @@ export class Hub {
       now: () => this.clock.now(),
       snapshotEvery: this.settings.snapshotEvery,
       retainEvents: this.settings.retainEvents,
-      validateEvents: this.#options.validateEvents ?? true,
       onError: (error, context) => this.reportError(error, context),
       onCommitted: (committed) => this.#leases.watch(committed),
     });
@@ -174,11 +171,12 @@ export class Hub {
       return Promise.reject(new LockstepError('INVALID_PARAMS', 'invalid command envelope', { issues: parsed.error.issues }));
     }
     const { id, stream, type, payload, expectedVersion } = parsed.data;
+    if (exceedsDepth(payload, MAX_PAYLOAD_DEPTH)) {
+      return Promise.reject(new LockstepError('INVALID_PARAMS', `payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, { maxDepth: MAX_PAYLOAD_DEPTH }));
+    }
     let host: StreamHost;
-    let command: { type: string; payload: unknown };
     try {
       host = this.stream(stream);
-      command = host.domain.parseCommand(type, payload);
     } catch (error) {
       return Promise.reject(LockstepError.from(error));
     }
@@ -186,8 +184,7 @@ export class Hub {
       host.enqueue({
         id,
         type,
-        rawPayload: payload,
-        command,
+        payload,
         expectedVersion,
         clientId: options.clientId,
         resolve,
@@ -276,4 +273,18 @@ export class Hub {
     for (const connection of [...this.#connections]) connection.close('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
   }
+}
+
+/** Payloads nested deeper than this are refused before any recursive work (hashing, encoding) sees them. */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+function exceedsDepth(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
 }

@@ -21,7 +21,9 @@ interface StreamLog {
   base: number;
   events: StoredEvent[];
   head: number;
-  snapshot?: Snapshot;
+  /** The latest snapshot, as JSON text: loading it builds objects that nobody else holds. */
+  snapshot?: string;
+  snapshotVersion?: number;
 }
 
 /**
@@ -53,16 +55,22 @@ export class MemoryEventStore implements EventStore {
   }
 
   async append(stream: string, expectedHead: number, commits: readonly Commit[]): Promise<void> {
-    const log = this.#log(stream);
-    if (log.head !== expectedHead) throw new StoreConflictError(stream, expectedHead, log.head);
-    let next = log.head + 1;
+    // Everything is checked before anything is written, and a stream exists only once written to.
+    const head = this.#logs.get(stream)?.head ?? 0;
+    if (head !== expectedHead) throw new StoreConflictError(stream, expectedHead, head);
+    let next = head + 1;
+    const ids = new Set<string>();
     for (const commit of commits) {
-      if (this.#commands.has(commit.commandId)) throw new Error(`command id ${commit.commandId} already appended`);
+      if (this.#commands.has(commit.commandId) || ids.has(commit.commandId)) {
+        throw new Error(`command id ${commit.commandId} already appended`);
+      }
+      ids.add(commit.commandId);
       for (const event of commit.events) {
         if (event.version !== next) throw new Error(`event version ${event.version} appended where ${next} was due`);
         next++;
       }
     }
+    const log = this.#log(stream);
     for (const commit of commits) {
       for (const event of commit.events) log.events.push(event);
       log.head += commit.events.length;
@@ -95,19 +103,23 @@ export class MemoryEventStore implements EventStore {
   }
 
   async loadSnapshot(stream: string): Promise<Snapshot | undefined> {
-    return this.#logs.get(stream)?.snapshot;
+    const text = this.#logs.get(stream)?.snapshot;
+    return text === undefined ? undefined : (JSON.parse(text) as Snapshot);
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     // Stored as JSON text: a snapshot must not share objects with the live state.
-    const copy: Snapshot = JSON.parse(JSON.stringify(snapshot)) as Snapshot;
-    this.#log(snapshot.stream).snapshot = copy;
+    const log = this.#log(snapshot.stream);
+    log.snapshot = JSON.stringify(snapshot);
+    log.snapshotVersion = snapshot.version;
   }
 
   async compact(stream: string, before: number): Promise<void> {
     const log = this.#logs.get(stream);
-    if (!log || !log.snapshot || before <= log.base) return;
-    const cut = Math.min(before, log.snapshot.version + 1, log.head + 1);
+    if (!log || log.snapshotVersion === undefined) return;
+    const cut = Math.min(before, log.snapshotVersion + 1, log.head + 1);
+    // An older snapshot saved later must not move the horizon back.
+    if (cut <= log.base) return;
     log.events.splice(0, cut - log.base);
     log.base = cut;
   }

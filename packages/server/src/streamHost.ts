@@ -1,7 +1,7 @@
 import {
   DomainRejection,
   LockstepError,
-  deterministicIds,
+  applyCommand,
   fingerprint,
   type AnyDomain,
   type Codec,
@@ -15,10 +15,8 @@ import type { Commit, CommandRecord, EventStore, StoredEvent } from './eventStor
 export interface QueuedCommand {
   id: string;
   type: string;
-  /** The payload as sent (fingerprinted) … */
-  rawPayload: unknown;
-  /** … and as parsed by the domain's schema (decided). */
-  command: { type: string; payload: unknown };
+  /** As sent; validated by the domain's schema in the pipeline. */
+  payload: unknown;
   expectedVersion: number | undefined;
   clientId: string | undefined;
   resolve(result: protocol.CommandResult): void;
@@ -39,13 +37,14 @@ export interface StreamHostOptions {
   now: () => number;
   snapshotEvery: number;
   retainEvents: number;
-  validateEvents: boolean;
   onError(error: unknown, context: string): void;
   /** Called after each committed batch with the events, for leases and observers. */
   onCommitted(host: StreamHost, events: readonly Event[]): void;
 }
 
 const LOAD_PAGE = 10_000;
+/** Refused command ids remembered per stream (see `#refuse`). */
+const REFUSALS_REMEMBERED = 4_096;
 
 /**
  * One loaded stream: its state and version, its subscribers, and its command pipeline.
@@ -63,6 +62,7 @@ export class StreamHost {
   #idle: Promise<void> = Promise.resolve();
   #lastSnapshot = 0;
   #broken: LockstepError | undefined;
+  readonly #refused = new Map<string, { fingerprint: string; error: LockstepError }>();
 
   constructor(
     readonly name: string,
@@ -172,42 +172,42 @@ export class StreamHost {
     const outcomes: Array<() => void> = [];
 
     for (const queued of batch) {
-      const print = fingerprint([this.name, queued.type, queued.rawPayload]);
+      const print = fingerprint([this.name, queued.type, queued.payload]);
       const previous: CommandRecord | undefined = known.get(queued.id);
       if (previous) {
         outcomes.push(this.#answerDuplicate(queued, previous, print));
         continue;
       }
-      if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
-        const error = new LockstepError('VERSION_CONFLICT', `stream ${this.name} is at version ${version}, not ${queued.expectedVersion}`, {
-          currentVersion: version,
-        });
+      const refused = this.#refused.get(queued.id);
+      if (refused) {
+        const error =
+          refused.fingerprint === print
+            ? refused.error
+            : new LockstepError('COMMAND_ID_CONFLICT', `command id ${queued.id} was already used for a different command`, { id: queued.id });
         outcomes.push(() => queued.reject(error));
+        continue;
+      }
+      const refuse = (error: LockstepError) => {
+        this.#refuse(queued.id, print, error);
+        outcomes.push(() => queued.reject(error));
+      };
+      if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
+        refuse(
+          new LockstepError('VERSION_CONFLICT', `stream ${this.name} is at version ${version}, not ${queued.expectedVersion}`, {
+            currentVersion: version,
+          }),
+        );
         continue;
       }
       let produced: Event[];
       try {
-        const newEvents = this.domain.decide(queued.command, state, {
-          stream: this.name,
-          key: this.key,
-          commandId: queued.id,
-          now: time,
-          clientId: queued.clientId,
-          newId: deterministicIds(queued.id),
-        });
-        produced = newEvents.map((event, index) => ({
-          version: version + index + 1,
-          type: event.type,
-          data: this.options.validateEvents ? this.domain.parseEvent(event.type, event.data) : event.data,
-          time,
-          commandId: queued.id,
-        }));
-        state = this.domain.evolveAll(state, produced);
+        const applied = applyCommand(this.domain, state, queued, { now: time, version, stream: this.name, clientId: queued.clientId });
+        produced = applied.events;
+        state = applied.state;
       } catch (error) {
         const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
         if (!failure) this.options.onError(error, `deciding ${queued.type} on ${this.name}`);
-        const answer = failure ?? new LockstepError('INTERNAL_ERROR', `the ${this.domain.name} domain failed on ${queued.type}`);
-        outcomes.push(() => queued.reject(answer));
+        refuse(failure ?? new LockstepError('INTERNAL_ERROR', `the ${this.domain.name} domain failed on ${queued.type}`));
         continue;
       }
       version += produced.length;
@@ -229,6 +229,19 @@ export class StreamHost {
     if (events.length > 0) {
       this.options.onCommitted(this, events);
       if (this.version - this.#lastSnapshot >= this.options.snapshotEvery) await this.#snapshot();
+    }
+  }
+
+  /**
+   * Refusals are remembered (not stored): a second delivery of a refused command — a duplicated
+   * frame, or a retry racing the first answer — gets the same answer instead of being decided again
+   * against a newer state, so a client never sees "rejected" for a command that was applied.
+   */
+  #refuse(id: string, print: string, error: LockstepError): void {
+    this.#refused.set(id, { fingerprint: print, error });
+    if (this.#refused.size > REFUSALS_REMEMBERED) {
+      const oldest = this.#refused.keys().next().value;
+      if (oldest !== undefined) this.#refused.delete(oldest);
     }
   }
 

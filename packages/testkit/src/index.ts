@@ -1,1 +1,23 @@
-export {};
+export {
+  CHAOS_DEFAULT_FAULTS,
+  ConvergenceError,
+  checkConvergence,
+  runChaos,
+  type ChaosOptions,
+  type ChaosReport,
+  type ChaosScenario,
+  type ChaosStream,
+} from './chaos.js';
+export { FakeClock } from './fakeClock.js';
+export {
+  describeEventStoreConformance,
+  type EventStoreConformanceOptions,
+  type EventStoreFactory,
+} from './eventStoreConformance.js';
+export {
+  DEFAULT_LARGE_FRAME_BYTES,
+  describeTransportConformance,
+  type TransportConformanceOptions,
+  type TransportPair,
+  type TransportPairFactory,
+} from './transportConformance.js';

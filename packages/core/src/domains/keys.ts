@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/**
+ * Ids of tasks, sessions and focused terminal sessions: 1–128 characters of `A-Z a-z 0-9 _ . : -`
+ * (what `ctx.newId` produces, and what fits in a stream key, a URL segment or a file name).
+ */
+export const ENTITY_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * States are plain objects (they travel as JSON snapshots), so a key that names a member of
+ * `Object.prototype` would read as an existing entry or, for `__proto__`, replace the prototype.
+ */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function isSafeKey(key: string): boolean {
+  return !RESERVED_KEYS.has(key);
+}
+
+const reservedMessage = { message: '"__proto__", "constructor" and "prototype" are reserved' };
+
+export const entityIdSchema = z
+  .string()
+  .regex(ENTITY_ID_PATTERN, 'ids are 1–128 characters of A-Z a-z 0-9 _ . : -')
+  .refine(isSafeKey, reservedMessage);
+
+/** A record key of any text (such as an absolute path), bounded and never a reserved name. */
+export function recordKeySchema(maxLength: number) {
+  return z.string().min(1).max(maxLength).refine(isSafeKey, reservedMessage);
+}
+
+/** Own-property lookup: a record never answers with something inherited from `Object.prototype`. */
+export function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}

@@ -1,0 +1,280 @@
+import { LockstepClient, type SyncedStream } from '@lockstep/client';
+import {
+  LockstepError,
+  canonicalJson,
+  createMemoryLink,
+  createRandom,
+  streamName,
+  type AnyDomain,
+  type Event,
+  type LinkFaults,
+  type MemoryLink,
+  type Random,
+} from '@lockstep/core';
+import { Hub, MemoryEventStore, type EventStore, type HubOptions } from '@lockstep/server';
+import { FakeClock } from './fakeClock.js';
+
+export interface ChaosStream {
+  domain: AnyDomain;
+  key: string;
+}
+
+/** What a chaos run drives: the streams, and how to make up a command for one of them. */
+export interface ChaosScenario {
+  streams: readonly ChaosStream[];
+  /**
+   * A random command for `stream`, given the state the client currently shows. Commands that the
+   * hub will refuse are welcome: rejections are part of what is checked.
+   */
+  nextCommand(random: Random, stream: ChaosStream, state: unknown): { type: string; payload: unknown };
+}
+
+export interface ChaosOptions {
+  seed: number;
+  /** Default 20. */
+  clients?: number;
+  /** Default 10,000. */
+  commands?: number;
+  /** Faults of every link while the run lasts. Default: 1% drop, 1% duplicate, 3% reordered, 0–2 ms delay. */
+  faults?: LinkFaults;
+  /** Chance per step that a random connection is cut. Default 0.003. */
+  disconnectChance?: number;
+  /** Chance per step that the hub is stopped and restarted from its store. Default 0.0008. */
+  restartChance?: number;
+  /** Chance that a command carries `expectedVersion` (the client's confirmed version). Default 0.05. */
+  expectedVersionChance?: number;
+  /** Extra hub options (for example a small `snapshotEvery`). */
+  hub?: Partial<HubOptions>;
+  /** The store to use (and restart the hub on). Default a new MemoryEventStore. */
+  store?: EventStore;
+}
+
+export const CHAOS_DEFAULT_FAULTS: LinkFaults = { drop: 0.01, duplicate: 0.01, reorder: 0.03, reorderWindowMs: 5, delayMs: [0, 2] };
+
+export interface ChaosReport {
+  seed: number;
+  commands: number;
+  acknowledged: number;
+  rejected: number;
+  duplicateAcks: number;
+  disconnects: number;
+  restarts: number;
+  /** Final version of every stream. */
+  versions: Record<string, number>;
+  /** Fake milliseconds the run took. */
+  elapsedMs: number;
+}
+
+/** A convergence failure, with the seed that replays it. */
+export class ConvergenceError extends Error {
+  override readonly name = 'ConvergenceError';
+  constructor(
+    readonly seed: number,
+    message: string,
+  ) {
+    super(`[seed ${seed}] ${message} — replay with seed ${seed}`);
+  }
+}
+
+interface Outcome {
+  stream: string;
+  state: 'pending' | 'acknowledged' | 'rejected';
+  error?: LockstepError;
+}
+
+/**
+ * Runs a seeded chaos scenario: clients over faulty in-memory links send random commands while
+ * connections are cut and the hub restarts from its store; then the network heals and the run
+ * checks that every client converged to the hub and that the log is exactly right.
+ * Throws a {@link ConvergenceError} naming the seed on any failure.
+ */
+export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): Promise<ChaosReport> {
+  const { seed } = options;
+  const random = createRandom(seed);
+  const clock = new FakeClock();
+  const store = options.store ?? new MemoryEventStore();
+  const domains = [...new Set(scenario.streams.map((s) => s.domain))];
+  const makeHub = () => new Hub({ domains, store, clock, onError: () => {}, ...options.hub });
+  let hub = makeHub();
+  let faults = options.faults ?? CHAOS_DEFAULT_FAULTS;
+  const links = new Set<MemoryLink>();
+  const report: ChaosReport = {
+    seed,
+    commands: 0,
+    acknowledged: 0,
+    rejected: 0,
+    duplicateAcks: 0,
+    disconnects: 0,
+    restarts: 0,
+    versions: {},
+    elapsedMs: 0,
+  };
+  const started = clock.now();
+
+  const connect = () => {
+    const link = createMemoryLink({ faults, random: createRandom(random.int(2 ** 31)), clock });
+    links.add(link);
+    link.client.state.subscribe((state) => {
+      if (state.status === 'closed') links.delete(link);
+    });
+    hub.accept(link.server);
+    return link.client;
+  };
+
+  const clients: Array<{ client: LockstepClient; streams: Array<{ spec: ChaosStream; stream: SyncedStream<AnyDomain> }> }> = [];
+  for (let i = 0; i < (options.clients ?? 20); i++) {
+    const client = new LockstepClient({
+      connect,
+      clock,
+      clientId: `chaos-${i}`,
+      random: createRandom(random.int(2 ** 31)),
+      requestTimeoutMs: 2_000,
+      backoff: { initialMs: 5, maxMs: 500 },
+      retryDelayMs: 50,
+    });
+    // Every client follows a random, non-empty subset of the streams.
+    const chosen = scenario.streams.filter(() => random.chance(0.7));
+    if (chosen.length === 0) chosen.push(random.pick(scenario.streams));
+    clients.push({ client, streams: chosen.map((spec) => ({ spec, stream: client.stream(spec.domain, spec.key) })) });
+  }
+
+  const outcomes = new Map<string, Outcome>();
+  const commands = options.commands ?? 10_000;
+  const disconnectChance = options.disconnectChance ?? 0.003;
+  const restartChance = options.restartChance ?? 0.0008;
+  const expectedVersionChance = options.expectedVersionChance ?? 0.05;
+
+  let sent = 0;
+  while (sent < commands) {
+    const burst = 1 + random.int(4);
+    for (let b = 0; b < burst && sent < commands; b++, sent++) {
+      const { client, streams } = random.pick(clients);
+      const { spec, stream } = random.pick(streams);
+      const command = scenario.nextCommand(random, spec, stream.getSnapshot());
+      const id = `${client.clientId}.${sent}`;
+      const outcome: Outcome = { stream: stream.name, state: 'pending' };
+      outcomes.set(id, outcome);
+      const dispatchOptions = random.chance(expectedVersionChance) ? { id, expectedVersion: stream.version } : { id };
+      stream.dispatch(command as never, dispatchOptions).then(
+        (ack) => {
+          outcome.state = 'acknowledged';
+          if (ack.duplicate) report.duplicateAcks++;
+        },
+        (error: unknown) => {
+          outcome.state = 'rejected';
+          outcome.error = LockstepError.from(error);
+        },
+      );
+    }
+    if (random.chance(disconnectChance) && links.size > 0) {
+      random.pick([...links]).disconnect('chaos: link cut');
+      report.disconnects++;
+    }
+    if (random.chance(restartChance)) {
+      await hub.close();
+      hub = makeHub();
+      report.restarts++;
+    }
+    await clock.advance(random.int(3));
+  }
+
+  // The network heals. A lossy link can swallow the last notification of a quiet stream, which only
+  // a new connection reveals; real transports close instead of losing frames, so every client
+  // reconnects once, as it would after any network trouble.
+  faults = {};
+  for (const link of links) link.setFaults({});
+  await clock.advance(5_000);
+  for (const { client } of clients) client.disconnect('chaos: network healed');
+  const fail = (message: string): never => {
+    throw new ConvergenceError(seed, message);
+  };
+  try {
+    await clock.advanceUntil(
+      () => clients.every(({ client, streams }) => client.status.status === 'online' && streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0)),
+      { stepMs: 50, timeoutMs: 600_000 },
+    );
+  } catch {
+    const stuck = clients
+      .filter(({ client, streams }) => client.status.status !== 'online' || streams.some(({ stream }) => !stream.synced || stream.pendingCommands.length > 0))
+      .map(({ client, streams }) => `${client.clientId}: ${client.status.status}, ${streams.map(({ stream }) => `${stream.name} ${JSON.stringify(stream.getStatus())}`).join('; ')}`);
+    fail(`clients did not settle after the network healed:\n${stuck.slice(0, 5).join('\n')}`);
+  }
+  report.elapsedMs = clock.now() - started;
+
+  // Every command ended, one way or the other.
+  for (const [id, outcome] of outcomes) {
+    if (outcome.state === 'pending') fail(`command ${id} never settled`);
+    if (outcome.state === 'acknowledged') report.acknowledged++;
+    else report.rejected++;
+  }
+  report.commands = outcomes.size;
+
+  await checkConvergence(hub, clients.map(({ client }) => client), seed);
+  await checkLog(hub.store, scenario, outcomes, report, seed);
+
+  for (const { client } of clients) client.close();
+  await hub.close();
+  return report;
+}
+
+/** Every client's confirmed and visible state of every stream it follows equals the hub's. */
+export async function checkConvergence(hub: Hub, clients: readonly LockstepClient[], seed = 0): Promise<void> {
+  for (const client of clients) {
+    for (const stream of client.streams.values()) {
+      const truth = await hub.read(stream.name);
+      const confirmed = stream.confirmed;
+      if (confirmed.version !== truth.version) {
+        throw new ConvergenceError(seed, `${client.clientId} has ${stream.name} at version ${confirmed.version}, the hub at ${truth.version}`);
+      }
+      const expected = canonicalJson(truth.state);
+      if (canonicalJson(confirmed.state) !== expected) {
+        throw new ConvergenceError(seed, `${client.clientId} diverged on ${stream.name} at version ${truth.version}`);
+      }
+      if (canonicalJson(stream.getSnapshot()) !== expected) {
+        throw new ConvergenceError(seed, `${client.clientId} shows a view of ${stream.name} that differs from its confirmed state`);
+      }
+    }
+  }
+}
+
+async function checkLog(
+  store: EventStore,
+  scenario: ChaosScenario,
+  outcomes: ReadonlyMap<string, Outcome>,
+  report: ChaosReport,
+  seed: number,
+): Promise<void> {
+  const fail = (message: string): never => {
+    throw new ConvergenceError(seed, message);
+  };
+  const runs = new Map<string, number>();
+  for (const spec of scenario.streams) {
+    const name = streamName(spec.domain.name, spec.key);
+    const { head, oldestRetained } = await store.info(name);
+    if (oldestRetained !== 1 && head > 0) fail(`${name}: events before ${oldestRetained} were compacted; the check needs the whole log`);
+    const events: Event[] = await store.read(name, 1, Number.MAX_SAFE_INTEGER);
+    report.versions[name] = head;
+    let previousCommand: string | undefined;
+    events.forEach((event, index) => {
+      if (event.version !== index + 1) fail(`${name}: version ${event.version} at position ${index + 1}`);
+      const commandId = event.commandId ?? '';
+      if (commandId !== previousCommand) runs.set(commandId, (runs.get(commandId) ?? 0) + 1);
+      previousCommand = commandId;
+    });
+    if (events.length !== head) fail(`${name}: head ${head} but ${events.length} events`);
+  }
+  const ids = [...outcomes.keys()];
+  const recorded = await store.findCommands(ids);
+  for (const [id, outcome] of outcomes) {
+    const record = recorded.get(id);
+    if (outcome.state === 'acknowledged') {
+      if (!record) fail(`acknowledged command ${id} is not recorded in the store`);
+      if ((runs.get(id) ?? 0) > 1) fail(`acknowledged command ${id} was applied ${runs.get(id)} times`);
+    } else {
+      if (record || runs.has(id)) fail(`command ${id} was refused (${outcome.error?.code}) yet reached the log`);
+      if (outcome.error?.code === 'UNAVAILABLE' || outcome.error?.code === 'INTERNAL_ERROR') {
+        fail(`command ${id} failed with an error that must not happen in a healthy run: ${outcome.error.message}`);
+      }
+    }
+  }
+}

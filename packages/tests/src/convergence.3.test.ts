@@ -1,0 +1,3 @@
+import { describeConvergenceShard } from './convergenceSuite.js';
+
+describeConvergenceShard(2);

@@ -1,0 +1,4 @@
+import { MemoryEventStore } from '@lockstep/server';
+import { describeEventStoreConformance } from '@lockstep/testkit';
+
+describeEventStoreConformance('memory event store', () => new MemoryEventStore());
