@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources (the `lockstep-source` export condition), so no build is
@@ -10,7 +11,9 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
     reporters: ['default', './scripts/countReporter.ts'],
-    testTimeout: 60_000,
+    // The chaos runs are CPU-bound: use every core (Vitest's default leaves one idle).
+    maxWorkers: availableParallelism(),
+    testTimeout: 120_000,
     hookTimeout: 60_000,
   },
 });

@@ -8,7 +8,7 @@ import {
   type StateOf,
   type protocol,
 } from '@lockstep/core';
-import { BehaviorSubject, distinctUntilChanged, map, type Observable } from 'rxjs';
+import { BehaviorSubject, defer, distinctUntilChanged, map, type Observable } from 'rxjs';
 
 export type SyncStatus = 'connecting' | 'online' | 'resyncing' | 'offline' | 'closed';
 
@@ -98,7 +98,10 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** The optimistic state: what the UI shows. Read-only. */
   get state$(): Observable<StateOf<D>> {
-    return this.#state$.asObservable();
+    return defer(() => {
+      this.#refreshView();
+      return this.#state$;
+    });
   }
 
   get status$(): Observable<StreamStatus> {
@@ -119,7 +122,10 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   /** The optimistic state; the same object until something changes (for useSyncExternalStore). */
-  getSnapshot = (): StateOf<D> => this.#view;
+  getSnapshot = (): StateOf<D> => {
+    this.#refreshView();
+    return this.#view;
+  };
 
   getStatus = (): StreamStatus => this.#status$.value;
 
@@ -131,7 +137,7 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** A slice of the optimistic state, emitted only when it changes. */
   select<T>(selector: (state: StateOf<D>) => T): Observable<T> {
-    return this.#state$.pipe(map(selector), distinctUntilChanged());
+    return this.state$.pipe(map(selector), distinctUntilChanged());
   }
 
   /**
@@ -383,16 +389,21 @@ export class SyncedStream<D extends AnyDomain> {
     return this.#synced;
   }
 
+  /** Recomputes the optimistic view if something changed since it was last computed. */
+  #refreshView(): void {
+    if (!this.#viewDirty) return;
+    this.#viewDirty = false;
+    const view = this.#computeView();
+    if (view !== this.#view) {
+      this.#view = view;
+      if (!this.#closed) this.#state$.next(view);
+    }
+  }
+
   #changed(stateMayHaveChanged: boolean): void {
     if (stateMayHaveChanged) this.#viewDirty = true;
-    if (this.#viewDirty) {
-      this.#viewDirty = false;
-      const view = this.#computeView();
-      if (view !== this.#view) {
-        this.#view = view;
-        if (!this.#closed) this.#state$.next(view);
-      }
-    }
+    // The view is recomputed lazily: at once for observers of state$, else on the next getSnapshot().
+    if (this.#state$.observed) this.#refreshView();
     const previous = this.#status$.value;
     const next = this.#computeStatus();
     if (!sameStatus(previous, next) && !this.#status$.closed) this.#status$.next(next);

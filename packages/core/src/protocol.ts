@@ -92,6 +92,7 @@ export const subscribeResultSchema = z.object({
 export type SubscribeResult = Omit<z.infer<typeof subscribeResultSchema>, 'events'> & { events?: Event[] };
 
 export const unsubscribeParamsSchema = z.object({ stream: streamNameSchema });
+export const unsubscribeResultSchema = z.object({});
 
 export const commandParamsSchema = commandSchema;
 export type CommandParams = z.infer<typeof commandParamsSchema>;
