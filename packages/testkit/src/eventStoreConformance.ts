@@ -1,4 +1,5 @@
 import { StoreConflictError, type Commit, type EventStore, type Snapshot, type StoredEvent } from '@lockstep/server';
+import { caseIf } from './caseIf.js';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
 /** Makes a new, empty store for one case (for a database: a fresh schema or a fresh database). */
@@ -8,12 +9,12 @@ export interface EventStoreConformanceOptions {
   /**
    * Closes the store and opens it again on the same storage (a file store's directory, a
    * PostgreSQL schema), to check that everything survives a restart. Stores without durable
-   * storage (memory) leave it out, and the durability cases are reported as skipped.
+   * storage (memory) leave it out, and the durability cases are not declared.
    */
   reopen?: (store: EventStore) => Promise<EventStore>;
   /**
    * Whether `compact` really drops the events it may drop. Default true. A store that keeps every
-   * event sets false: the case checking the exact cut is then reported as skipped, while the cases
+   * event sets false: the case checking the exact cut is then left out, while the cases
    * checking what must never be dropped still run.
    */
   compacts?: boolean;
@@ -67,6 +68,8 @@ function range(from: number, to: number): number[] {
 export function describeEventStoreConformance(name: string, factory: EventStoreFactory, options: EventStoreConformanceOptions = {}): void {
   const { reopen } = options;
   const compacts = options.compacts ?? true;
+  const ifReopen = caseIf(reopen !== undefined);
+  const ifCompacts = caseIf(compacts);
   const suiteOptions = options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs };
 
   /** A new store, closed when the case finishes (the latest one, after reopens). */
@@ -327,7 +330,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(await store.loadSnapshot('tasks/a')).toEqual(expected);
       });
 
-      it.skipIf(!compacts)('compacts below before, but never past the snapshot', async () => {
+      ifCompacts('compacts below before, but never past the snapshot', async () => {
         const { store } = await open();
         await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 10))]);
         await store.saveSnapshot({ stream: 'tasks/a', version: 4, state: { n: 4 } });
@@ -389,7 +392,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
     });
 
     describe('durability across a reopen', () => {
-      it.skipIf(!reopen)('keeps events, heads, streams and the epoch', async () => {
+      ifReopen('keeps events, heads, streams and the epoch', async () => {
         const handle = await open();
         const { epoch } = handle.store;
         await handle.store.append('tasks/a', 0, [
@@ -414,7 +417,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(await again.info('tasks/a')).toEqual({ head: 4, oldestRetained: 1 });
       });
 
-      it.skipIf(!reopen)('keeps command records, so deduplication holds after a restart', async () => {
+      ifReopen('keeps command records, so deduplication holds after a restart', async () => {
         const handle = await open();
         await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2)), commit('empty', [])]);
         await handle.store.append('focus/a', 0, [commit('f1', events('f1', 1, 1), 'fp:focus')]);
@@ -429,7 +432,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(await store.info('tasks/a')).toEqual({ head: 2, oldestRetained: 1 });
       });
 
-      it.skipIf(!reopen)('keeps snapshots and compaction', async () => {
+      ifReopen('keeps snapshots and compaction', async () => {
         const handle = await open();
         await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 10))]);
         const snapshot: Snapshot = { stream: 'tasks/a', version: 6, state: { tasks: { t1: { title: 'one' } }, count: 6 } };
@@ -442,7 +445,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(versions(await store.read('tasks/a', 1, 100))).toEqual(range(info.oldestRetained, 10));
       });
 
-      it.skipIf(!reopen)('keeps nothing of a rejected append', async () => {
+      ifReopen('keeps nothing of a rejected append', async () => {
         const handle = await open();
         await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 1))]);
         await expect(handle.store.append('tasks/a', 0, [commit('lost', events('lost', 1, 1))])).rejects.toBeInstanceOf(
