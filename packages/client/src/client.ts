@@ -178,9 +178,13 @@ export class LockstepClient implements StreamOwner {
         else this.#options.onError?.(new LockstepError('INVALID_REQUEST', 'malformed command answer from the hub'));
       },
       (error: unknown) => {
-        if (error instanceof TransportError) return; // re-sent after reconnecting
+        if (error instanceof TransportError) {
+          // Re-sent after reconnecting — unless its stream was closed meanwhile and never will be.
+          if (stream.closed) stream.onCommandFailed(command, error);
+          return;
+        }
         const failure = LockstepError.from(error);
-        if (RETRYABLE.has(failure.code)) {
+        if (RETRYABLE.has(failure.code) && !stream.closed) {
           command.sent = false;
           this.#clock.setTimeout(() => {
             if (this.#channel === channel) this.send(stream, command);
@@ -201,6 +205,9 @@ export class LockstepClient implements StreamOwner {
     this.#streams.delete(stream.name);
     this.#streamWatch.get(stream.name)?.unsubscribe();
     this.#streamWatch.delete(stream.name);
+    // Commands in flight still get their answer; those never sent never will be.
+    const unsent = new TransportError('closed', `stream ${stream.name} was closed before the command could be sent`);
+    for (const command of [...stream.pendingCommands]) if (!command.sent) stream.onCommandFailed(command, unsent);
     if (this.#ready) this.#channel?.request(protocol.Methods.unsubscribe, { stream: stream.name }).catch(() => {});
   }
 

@@ -242,7 +242,8 @@ export class SyncedStream<D extends AnyDomain> {
   onAck(command: PendingCommand, ack: protocol.CommandResult): void {
     command.ack = ack;
     this.#serverVersion = Math.max(this.#serverVersion, ack.version);
-    if (ack.version <= this.#version) {
+    // A closed stream receives no more events: the ack is all it will ever learn of the command.
+    if (ack.version <= this.#version || this.#closed) {
       this.#settle(command);
       this.#changed(true);
     } else if (!this.#awaitingAnswer && this.#hasState && this.#version >= this.#head) {

@@ -70,7 +70,7 @@ export class LockstepError extends Error {
   static from(error: unknown): LockstepError {
     if (error instanceof LockstepError) return error;
     if (error instanceof DomainRejection) {
-      return new LockstepError('COMMAND_REJECTED', error.message, { reason: error.reason, ...error.details });
+      return new LockstepError('COMMAND_REJECTED', error.message, { ...error.details, reason: error.reason });
     }
     return new LockstepError('INTERNAL_ERROR', 'internal error');
   }

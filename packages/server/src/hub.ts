@@ -105,6 +105,26 @@ export class Hub {
     };
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
     this.#leases = new LeaseKeeper(this.clock, this.settings.leaseGraceMs, (holder) => this.#expireLeases(holder));
+    void this.#loadLeasedStreams();
+  }
+
+  /**
+   * Loads every stored stream of a domain with leases, so the grace period of a holder that was
+   * gone before this hub started runs from now, not from whenever someone first reads the stream
+   * (which would show its ghost entries until then).
+   */
+  async #loadLeasedStreams(): Promise<void> {
+    const leased = new Set([...this.#domains.values()].filter((domain) => domain.leases).map((domain) => domain.name));
+    if (leased.size === 0) return;
+    try {
+      for (const name of await this.store.streams()) {
+        if (this.#closed) return;
+        const domain = parseStreamName(name)?.domain;
+        if (domain !== undefined && leased.has(domain)) this.stream(name);
+      }
+    } catch (error) {
+      this.reportError(error, 'loading the streams that hold leases');
+    }
   }
 
   get domainNames(): string[] {
