@@ -157,8 +157,7 @@ export class Connection {
       case protocol.Methods.command: {
         const command = parse(protocol.commandParamsSchema, params);
         await this.hub.authorize(this.identity, command.stream, 'write');
-        const options = this.identity ? { clientId: this.clientId!, identity: this.identity } : { clientId: this.clientId! };
-        return { result: await this.hub.execute(command, options) };
+        return { result: await this.hub.submit(command, { clientId: this.clientId! }) };
       }
       default:
         throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);

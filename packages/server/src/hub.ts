@@ -68,8 +68,8 @@ export const HUB_DEFAULTS = {
 
 /** Options of one command executed through {@link Hub.execute}. */
 export interface ExecuteOptions {
+  /** The client the command comes from: the holder of any lease it takes. */
   clientId?: string;
-  identity?: Identity;
 }
 
 /**
@@ -185,12 +185,20 @@ export class Hub {
    * REST API. Throws a LockstepError when the command is invalid, conflicts or is rejected.
    */
   execute(params: unknown, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
-    if (this.#closed) return Promise.reject(new LockstepError('UNAVAILABLE', 'hub is shutting down'));
     const parsed = commandSchema.safeParse(params);
     if (!parsed.success) {
       return Promise.reject(new LockstepError('INVALID_PARAMS', 'invalid command envelope', { issues: parsed.error.issues }));
     }
-    const { id, stream, type, payload, expectedVersion } = parsed.data;
+    return this.submit(parsed.data, options);
+  }
+
+  /**
+   * Runs a command whose envelope the caller has already validated (connections validate at the
+   * edge, so the pipeline does not parse it twice). Authorization is the caller's business.
+   */
+  submit(command: protocol.CommandParams, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
+    if (this.#closed) return Promise.reject(new LockstepError('UNAVAILABLE', 'hub is shutting down'));
+    const { id, stream, type, payload, expectedVersion } = command;
     if (exceedsDepth(payload, MAX_PAYLOAD_DEPTH)) {
       return Promise.reject(new LockstepError('INVALID_PARAMS', `payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, { maxDepth: MAX_PAYLOAD_DEPTH }));
     }
@@ -201,15 +209,7 @@ export class Hub {
       return Promise.reject(LockstepError.from(error));
     }
     return new Promise((resolve, reject) => {
-      host.enqueue({
-        id,
-        type,
-        payload,
-        expectedVersion,
-        clientId: options.clientId,
-        resolve,
-        reject,
-      });
+      host.enqueue({ id, type, payload, expectedVersion, clientId: options.clientId, resolve, reject });
     });
   }
 
