@@ -299,6 +299,9 @@ export class LockstepClient implements StreamOwner {
         return;
       }
       this.#streams.get(parsed.data.stream)?.onEvents(parsed.data.events as protocol.EventsParams['events']);
+    } else if (method === protocol.Notifications.shutdown) {
+      // The hub is going away on purpose: reconnect (with backoff) rather than wait for the close.
+      this.#channel?.close('hub is shutting down');
     } else if (method === protocol.Notifications.resync) {
       const parsed = protocol.resyncParamsSchema.safeParse(params);
       const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;

@@ -30,12 +30,13 @@ const paramsSchemas: Record<string, z.ZodType> = {
   ping: protocol.pingParamsSchema,
   events: protocol.eventsParamsSchema,
   resync: protocol.resyncParamsSchema,
+  shutdown: protocol.shutdownParamsSchema,
 };
 
 const resultSchemas: Record<string, z.ZodType> = {
   hello: protocol.helloResultSchema,
   subscribe: protocol.subscribeResultSchema,
-  unsubscribe: z.strictObject({}),
+  unsubscribe: protocol.unsubscribeResultSchema,
   command: protocol.commandResultSchema,
   ping: protocol.pingResultSchema,
 };

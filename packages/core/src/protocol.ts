@@ -130,7 +130,11 @@ export const Methods = {
   ping: 'ping',
 } as const;
 
+/** Sent by the hub right before it closes a connection because it is shutting down; the client reconnects. */
+export const shutdownParamsSchema = z.object({ reason: z.string() });
+
 export const Notifications = {
   events: 'events',
   resync: 'resync',
+  shutdown: 'shutdown',
 } as const;

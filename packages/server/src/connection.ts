@@ -7,11 +7,18 @@ import {
   type Codec,
   type Event,
   type Frame,
+  type TimerHandle,
   type Transport,
 } from '@lockstep/core';
 import type { Subscription as RxSubscription } from 'rxjs';
 import type { Hub, Identity } from './hub.js';
 import type { StreamHost, StreamSubscriber } from './streamHost.js';
+import { TokenBucket } from './tokenBucket.js';
+
+/** How often a shed connection's buffer is checked for having drained. */
+const DRAIN_CHECK_MS = 50;
+/** Window over which rate-limited messages are counted before a flooding client is closed. */
+const STRIKE_WINDOW_MS = 10_000;
 
 type RequestId = protocol.RequestId;
 
@@ -32,7 +39,7 @@ class Subscription implements StreamSubscriber {
   ) {}
 
   deliver(frameFor: (codec: Codec) => Frame): void {
-    this.connection.sendFrame(frameFor(this.connection.codec));
+    this.connection.sendEvents(frameFor(this.connection.codec));
   }
 
   cancel(): void {
@@ -59,14 +66,28 @@ export class Connection {
    */
   readonly #generations = new Map<string, number>();
   readonly #rx: RxSubscription[] = [];
+  readonly #bucket: TokenBucket | undefined;
+  /** Rate-limited messages in the current window; too many and the connection is closed. */
+  #strikes = 0;
+  #strikeWindowStart = 0;
+  #helloTimer: TimerHandle | undefined;
+  /** Streams dropped because the client stopped reading; resynced once its buffer has drained. */
+  #overloaded: string[] | undefined;
 
   constructor(
     private readonly hub: Hub,
     private readonly transport: Transport,
     readonly codec: Codec,
-  ) {}
+  ) {
+    const { rateLimit } = hub.settings;
+    if (rateLimit) this.#bucket = new TokenBucket(hub.clock, rateLimit.messagesPerSecond, rateLimit.burst);
+  }
 
   start(): void {
+    const { helloTimeoutMs } = this.hub.settings;
+    this.#helloTimer = this.hub.clock.setTimeout(() => {
+      if (!this.#greeted) this.close(`no hello within ${helloTimeoutMs} ms`);
+    }, helloTimeoutMs);
     this.#rx.push(
       this.transport.frames.subscribe({ next: (frame) => this.#onFrame(frame) }),
       this.transport.state.subscribe((state) => {
@@ -80,8 +101,69 @@ export class Connection {
     this.#onClosed();
   }
 
-  sendFrame(frame: Frame): void {
-    if (!this.#closed) this.transport.send(frame);
+  /** Tells the client the hub is going away (so it reconnects), then closes. */
+  shutdown(reason: string): void {
+    this.#send({ jsonrpc: '2.0', method: protocol.Notifications.shutdown, params: { reason } });
+    this.close(reason);
+  }
+
+  /**
+   * Sends a live `events` frame — unless the client has stopped reading: past `maxBufferedBytes`
+   * of unsent data the connection is dropped to a resync instead of buffering without bound.
+   */
+  sendEvents(frame: Frame): void {
+    if (this.#closed || this.#overloaded) return;
+    if ((this.transport.bufferedAmount ?? 0) > this.hub.settings.maxBufferedBytes) {
+      this.#shed();
+      return;
+    }
+    this.transport.send(frame);
+  }
+
+  /** Drops every subscription of a client that does not read, and resyncs them once it does again. */
+  #shed(): void {
+    this.#overloaded = [...this.#subscriptions.keys()];
+    for (const [stream, subscription] of this.#subscriptions) {
+      this.#nextGeneration(stream);
+      subscription.cancel();
+    }
+    this.#subscriptions.clear();
+    const lowWater = this.hub.settings.maxBufferedBytes / 4;
+    const check = () => {
+      if (this.#closed) return;
+      if ((this.transport.bufferedAmount ?? 0) > lowWater) {
+        this.hub.clock.setTimeout(check, DRAIN_CHECK_MS);
+        return;
+      }
+      const streams = this.#overloaded ?? [];
+      this.#overloaded = undefined;
+      for (const stream of streams) {
+        this.#send({ jsonrpc: '2.0', method: protocol.Notifications.resync, params: { stream, reason: 'slowConsumer' } });
+      }
+    };
+    this.hub.clock.setTimeout(check, DRAIN_CHECK_MS);
+  }
+
+  /** True when the message may be processed; otherwise it has been answered RATE_LIMITED (or the connection closed). */
+  #withinRate(frame: Frame): boolean {
+    if (!this.#bucket || this.#bucket.take()) return true;
+    const now = this.hub.clock.now();
+    if (now - this.#strikeWindowStart > STRIKE_WINDOW_MS) {
+      this.#strikeWindowStart = now;
+      this.#strikes = 0;
+    }
+    if (++this.#strikes > (this.hub.settings.rateLimit || { burst: 0 }).burst) {
+      this.close('rate limit exceeded');
+      return false;
+    }
+    let id: RequestId | null = null;
+    try {
+      id = salvageId(this.codec.decode(frame));
+    } catch {
+      // answered without an id
+    }
+    this.#sendError(id, new LockstepError('RATE_LIMITED', 'too many messages; slow down', { retryAfterMs: this.#bucket.retryAfterMs }));
+    return false;
   }
 
   #send(message: protocol.Message): void {
@@ -101,6 +183,7 @@ export class Connection {
   }
 
   #onFrame(frame: Frame): void {
+    if (!this.#withinRate(frame)) return;
     let message: unknown;
     try {
       message = this.codec.decode(frame);
@@ -180,6 +263,7 @@ export class Connection {
     this.identity = identity;
     this.clientId = params.clientId ?? `anon-${this.sessionId}`;
     this.#greeted = true;
+    if (this.#helloTimer !== undefined) this.hub.clock.clearTimeout(this.#helloTimer);
     this.hub.clientPresent(this.clientId);
     return this.hub.helloResult(this.sessionId);
   }
@@ -225,6 +309,14 @@ export class Connection {
   /** Right after the subscribe answer: live at once when the stream has not moved since, else catch up first. */
   #join(subscription: Subscription): void {
     if (subscription.cancelled || this.#closed) return;
+    if (this.#overloaded) {
+      // Still shedding: this stream is resynced with the others once the client reads again.
+      const name = subscription.host.name;
+      if (!this.#overloaded.includes(name)) this.#overloaded.push(name);
+      subscription.cancel();
+      this.#subscriptions.delete(name);
+      return;
+    }
     subscription.host.subscribers.add(subscription);
     if (subscription.cursor === subscription.host.version) subscription.live = true;
     else void this.#catchUp(subscription);
@@ -236,6 +328,11 @@ export class Connection {
     try {
       while (subscription.cursor < host.version) {
         await nextTurn();
+        // Pages go out only as fast as the client reads them.
+        while ((this.transport.bufferedAmount ?? 0) > this.hub.settings.maxBufferedBytes / 4) {
+          await new Promise<void>((resolve) => this.hub.clock.setTimeout(resolve, DRAIN_CHECK_MS));
+          if (subscription.cancelled || this.#closed) return;
+        }
         if (subscription.cancelled || this.#closed) return;
         const page = await host.readSince(subscription.cursor + 1, this.hub.settings.catchUpPage);
         if (subscription.cancelled || this.#closed) return;
@@ -263,6 +360,7 @@ export class Connection {
   #onClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#helloTimer !== undefined) this.hub.clock.clearTimeout(this.#helloTimer);
     for (const subscription of this.#subscriptions.values()) subscription.cancel();
     this.#subscriptions.clear();
     for (const rx of this.#rx) rx.unsubscribe();

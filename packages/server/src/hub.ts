@@ -47,6 +47,21 @@ export interface HubOptions {
   retainEvents?: number;
   /** Largest number of events in one catch-up page. Default 1,000. */
   catchUpPage?: number;
+  /** A connection that has not said `hello` this long after opening is closed. Default 5 s. */
+  helloTimeoutMs?: number;
+  /**
+   * Per-connection message rate (token bucket). Messages over it are answered RATE_LIMITED; a
+   * connection with more than `burst` of those within 10 s is closed. `false` turns it off.
+   * Default 1,000 messages a second, bursts of 2,000.
+   */
+  rateLimit?: { messagesPerSecond: number; burst: number } | false;
+  /**
+   * Slow-consumer bound: when a connection's transport holds more than this many bytes not yet sent,
+   * the hub stops sending it events and drops its subscriptions; once the buffer has drained it sends
+   * a `resync` per stream and the client catches up from its version (or a snapshot). Needs a
+   * transport that reports `bufferedAmount`. Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
   /** Called with the `hello` token; answer the identity, or throw / answer undefined to refuse. */
   authenticate?: (request: { token: string | undefined; clientId: string | undefined; info: Readonly<Record<string, unknown>> }) =>
     | Identity
@@ -64,6 +79,9 @@ export const HUB_DEFAULTS = {
   snapshotEvery: 1_000,
   retainEvents: 10_000,
   catchUpPage: 1_000,
+  helloTimeoutMs: 5_000,
+  rateLimit: { messagesPerSecond: 1_000, burst: 2_000 },
+  maxBufferedBytes: 4 * 1024 * 1024,
 } as const;
 
 /** Options of one command executed through {@link Hub.execute}. */
@@ -82,7 +100,9 @@ export class Hub {
   readonly store: EventStore;
   readonly clock: Clock;
   readonly codec: Codec;
-  readonly settings: Required<Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage'>>;
+  readonly settings: Required<
+    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes'>
+  >;
   readonly #domains: Map<string, AnyDomain>;
   readonly #streams = new Map<string, StreamHost>();
   readonly #connections = new Set<Connection>();
@@ -102,6 +122,9 @@ export class Hub {
       snapshotEvery: options.snapshotEvery ?? HUB_DEFAULTS.snapshotEvery,
       retainEvents: options.retainEvents ?? HUB_DEFAULTS.retainEvents,
       catchUpPage: options.catchUpPage ?? HUB_DEFAULTS.catchUpPage,
+      helloTimeoutMs: options.helloTimeoutMs ?? HUB_DEFAULTS.helloTimeoutMs,
+      rateLimit: options.rateLimit ?? HUB_DEFAULTS.rateLimit,
+      maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
     };
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
     this.#leases = new LeaseKeeper(this.clock, this.settings.leaseGraceMs, (holder) => this.#expireLeases(holder));
@@ -290,7 +313,7 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     this.#leases.stop();
-    for (const connection of [...this.#connections]) connection.close('hub is shutting down');
+    for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
   }
 }
