@@ -249,8 +249,9 @@ export class LockstepClient implements StreamOwner {
     } catch (error) {
       // A refused hello (bad token, unsupported protocol) is retried with backoff: the token may be
       // refreshed and the hub upgraded; the error stays visible in the status meanwhile.
-      if (!channel.closed) channel.close('hello failed');
+      // Forget the channel before closing it, so its close does not replace the refusal as lastError.
       if (this.#channel === channel) this.#channel = undefined;
+      if (!channel.closed) channel.close('hello failed');
       this.#retryLater(error);
     }
   }

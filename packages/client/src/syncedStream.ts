@@ -75,6 +75,12 @@ export class SyncedStream<D extends AnyDomain> {
   /** Subscription epoch: answers to older subscribe requests are fenced off. */
   #epoch = 0;
   #awaitingAnswer = false;
+  /**
+   * Events notified while a subscribe answer is awaited, applied right after it. On a socket, a
+   * notification the hub sent after the answer can arrive in the same read, and the answer is only
+   * processed a microtask later (a promise): without this it would be dropped as a gap.
+   */
+  #early: Event[] = [];
   #pending: PendingCommand[] = [];
   #lastError: LockstepError | undefined;
   #view: StateOf<D>;
@@ -199,6 +205,7 @@ export class SyncedStream<D extends AnyDomain> {
   beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
     this.#epoch++;
     this.#awaitingAnswer = true;
+    this.#early = [];
     this.#synced = false;
     this.#changed(false);
     const params: protocol.SubscribeParams = this.#hasState ? { stream: this.name, since: this.#version } : { stream: this.name };
@@ -209,6 +216,8 @@ export class SyncedStream<D extends AnyDomain> {
   onSubscribed(epoch: number, result: protocol.SubscribeResult): void {
     if (epoch !== this.#epoch || this.#closed) return;
     this.#awaitingAnswer = false;
+    const early = this.#early;
+    this.#early = [];
     this.#head = result.head;
     this.#serverVersion = Math.max(this.#serverVersion, result.head);
     if (result.snapshot !== undefined || !result.events) {
@@ -216,16 +225,21 @@ export class SyncedStream<D extends AnyDomain> {
       this.#version = result.version;
       this.#hasState = true;
       this.#settleAcked();
+      if (early.length > 0 && !this.#apply(early)) return;
       this.#afterConfirmedChange();
       return;
     }
     if (!this.#apply(result.events)) return;
+    // Events answering a subscription without `since` start from the initial state (docs/protocol.md).
+    this.#hasState = true;
+    if (early.length > 0 && !this.#apply(early)) return;
     this.#afterConfirmedChange();
   }
 
   onSubscribeFailed(epoch: number, error: LockstepError): void {
     if (epoch !== this.#epoch) return;
     this.#awaitingAnswer = false;
+    this.#early = [];
     this.#lastError = error;
     this.#changed(false);
   }
@@ -234,6 +248,10 @@ export class SyncedStream<D extends AnyDomain> {
   onEvents(events: readonly Event[]): void {
     if (this.#closed || events.length === 0) return;
     this.#serverVersion = Math.max(this.#serverVersion, events[events.length - 1]!.version);
+    if (this.#awaitingAnswer) {
+      this.#early.push(...events);
+      return;
+    }
     if (!this.#hasState) return;
     if (this.#apply(events)) this.#afterConfirmedChange();
   }
@@ -285,6 +303,7 @@ export class SyncedStream<D extends AnyDomain> {
   /** Connection lost: everything unacknowledged will be sent again. */
   onDisconnected(): void {
     this.#awaitingAnswer = false;
+    this.#early = [];
     this.#synced = false;
     for (const command of this.#pending) if (!command.ack) command.sent = false;
     this.#changed(false);

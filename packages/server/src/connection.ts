@@ -78,6 +78,8 @@ export class Connection {
     private readonly hub: Hub,
     private readonly transport: Transport,
     readonly codec: Codec,
+    /** Set when the transport authenticated the peer before the connection existed. */
+    private readonly preauthenticated: Identity | undefined,
   ) {
     const { rateLimit } = hub.settings;
     if (rateLimit) this.#bucket = new TokenBucket(hub.clock, rateLimit.messagesPerSecond, rateLimit.burst);
@@ -255,7 +257,7 @@ export class Connection {
     this.#greeting = true;
     let identity: Identity | undefined;
     try {
-      identity = await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
+      identity = this.preauthenticated ?? (await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {}));
     } finally {
       this.#greeting = false;
     }

@@ -62,7 +62,11 @@ export interface HubOptions {
    * transport that reports `bufferedAmount`. Default 4 MiB.
    */
   maxBufferedBytes?: number;
-  /** Called with the `hello` token; answer the identity, or throw / answer undefined to refuse. */
+  /**
+   * Called with the `hello` token; answer the identity, or throw / answer undefined to refuse.
+   * Not called for connections accepted with an identity (`accept(transport, { identity })`), as the
+   * WebSocket server does after its upgrade-time `authenticate`.
+   */
   authenticate?: (request: { token: string | undefined; clientId: string | undefined; info: Readonly<Record<string, unknown>> }) =>
     | Identity
     | undefined
@@ -83,6 +87,17 @@ export const HUB_DEFAULTS = {
   rateLimit: { messagesPerSecond: 1_000, burst: 2_000 },
   maxBufferedBytes: 4 * 1024 * 1024,
 } as const;
+
+/** How a connection is served. */
+export interface AcceptOptions {
+  /** The codec of the transport's frames. Default: the hub's (JSON). */
+  codec?: Codec;
+  /**
+   * The peer's identity when the transport has already authenticated it (a WebSocket upgrade with
+   * a bearer token): `hello` then skips `authenticate`, and `authorize` gets this identity.
+   */
+  identity?: Identity;
+}
 
 /** Options of one command executed through {@link Hub.execute}. */
 export interface ExecuteOptions {
@@ -159,12 +174,12 @@ export class Hub {
   }
 
   /** Serves lockstep/1 over a transport until either side closes it. */
-  accept(transport: Transport, options: { codec?: Codec } = {}): void {
+  accept(transport: Transport, options: AcceptOptions = {}): void {
     if (this.#closed) {
       transport.close('hub is shutting down');
       return;
     }
-    const connection = new Connection(this, transport, options.codec ?? this.codec);
+    const connection = new Connection(this, transport, options.codec ?? this.codec, options.identity);
     this.#connections.add(connection);
     connection.start();
   }

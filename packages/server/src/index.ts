@@ -7,5 +7,5 @@ export {
   type StoredEvent,
   type StreamInfo,
 } from './eventStore.js';
-export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
+export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
 export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';

@@ -1,0 +1,51 @@
+import { UsageError, parseServeOptions } from './options.js';
+import { serve } from './serve.js';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  stopSignal: Promise<string>;
+}
+
+export const USAGE = `Usage: lockstep <command> [options]
+
+Commands:
+  serve     Run a hub with the built-in domains (orchestration, focus, tasks).
+              --port N            WebSocket port (default 7420; 0 picks a free one)
+              --host H            interface to listen on (default 127.0.0.1)
+              --store memory      where events live (default memory)
+              --codec json|msgpack  accept only this WebSocket subprotocol (default both)
+              --stdio             serve lockstep/1 on stdin/stdout instead (LSP framing)
+  help      Show this text.
+
+Exit codes: 0 done, 1 failed, 2 bad command line.`;
+
+/** Runs the `lockstep` command line; answers the process exit code. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve': {
+        const options = parseServeOptions(rest);
+        // With --stdio, stdout carries frames only: human output goes to stderr.
+        await serve(options, { log: options.stdio ? io.err : io.out, stopSignal: io.stopSignal });
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`lockstep: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.err(`lockstep: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

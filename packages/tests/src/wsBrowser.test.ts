@@ -1,0 +1,197 @@
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createClient, type LockstepClient, type SyncedStream } from '@lockstep/client';
+import { builtInDomains, createRandom, jsonCodec, type AnyDomain, type Codec } from '@lockstep/core';
+import { msgpackCodec } from '@lockstep/core/msgpack';
+import { Hub, MemoryEventStore } from '@lockstep/server';
+import { webSocketConnector } from '@lockstep/ws';
+import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
+import { build } from 'esbuild';
+import { chromium, type Browser } from 'playwright-core';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { builtInScenario } from './builtInScenario.js';
+import type { PageApi } from './wsBrowserPage.js';
+
+/**
+ * Three Node clients and one page in headless Chromium, all over WebSocket, send random commands;
+ * the server is stopped and restarted from its store mid-run (a new Hub and WebSocket server on the
+ * same port, over the same MemoryEventStore); every client resyncs and converges to the hub.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const haveChromium = existsSync(CHROMIUM);
+const inCi = Boolean(process.env.CI);
+if (!haveChromium && !inCi) {
+  console.warn(`[wsBrowser.test] skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium). In CI this is a failure.`);
+}
+
+const SEED = 0x5eed;
+const COMMANDS_PER_PHASE = 40;
+
+/** Builds the page bundle: @lockstep/client + @lockstep/ws + @lockstep/core for browsers, from sources. */
+async function bundle(): Promise<{ code: string; inputs: string[] }> {
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('./wsBrowserPage.ts', import.meta.url))],
+    bundle: true,
+    write: false,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    conditions: ['lockstep-source'],
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const output = result.outputFiles[0]!;
+  return { code: output.text, inputs: Object.keys(result.metafile.inputs) };
+}
+
+/** Serves the page and its bundle. */
+async function pageServer(code: string): Promise<{ server: Server; url: string }> {
+  const html = '<!doctype html><meta charset="utf-8"><title>lockstep</title><script type="module" src="/bundle.js"></script>';
+  const server = createServer((request, response) => {
+    if (request.url === '/bundle.js') {
+      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(code);
+    } else {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+interface NodeClient {
+  client: LockstepClient;
+  statuses: string[];
+  streams: Array<SyncedStream<AnyDomain>>;
+  random: ReturnType<typeof createRandom>;
+  settled: Array<Promise<unknown>>;
+}
+
+function nodeClient(url: string, index: number, codec: Codec): NodeClient {
+  const client = createClient({
+    connect: webSocketConnector(url, { codec }),
+    codec,
+    clientId: `node-${index}`,
+    random: createRandom(SEED + 100 + index),
+    backoff: { initialMs: 20, maxMs: 200 },
+  });
+  const streams = builtInScenario.streams.map(({ domain, key }) => client.stream(domain, key) as unknown as SyncedStream<AnyDomain>);
+  const statuses: string[] = [];
+  client.status$.subscribe(({ status }) => {
+    if (statuses.at(-1) !== status) statuses.push(status);
+  });
+  return { client, statuses, streams, random: createRandom(SEED + index), settled: [] };
+}
+
+/** `count` random commands from one Node client, each after the previous one's optimistic update. */
+async function runNode({ streams, random, settled }: NodeClient, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const stream = random.pick(streams);
+    const spec = builtInScenario.streams.find(({ domain, key }) => `${domain.name}/${key}` === stream.name)!;
+    settled.push(stream.dispatch(builtInScenario.nextCommand(random, spec, stream.getSnapshot()) as never).catch(() => {}));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+describe('browser and Node clients over WebSocket', () => {
+  it('builds a browser bundle of client + ws + core with no Node builtins', async () => {
+    const { code, inputs } = await bundle();
+    expect(inputs.filter((input) => input.startsWith('node:') || /(^|\/)node_modules\/ws\//.test(input))).toEqual([]);
+    expect(inputs.some((input) => input.includes('isomorphic-ws/browser.js'))).toBe(true);
+    expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["']node:/);
+    expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["'](?:crypto|http|https|net|tls|stream|events|zlib|buffer|url|fs)["']/);
+  });
+
+  it.skipIf(!haveChromium && !inCi)(
+    'three Node clients and a Chromium page send random commands through a server restart and converge',
+    async () => {
+      if (!haveChromium) throw new Error(`CI needs Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+      const store = new MemoryEventStore();
+      const hubOptions = { domains: builtInDomains, store, leaseGraceMs: 60_000 };
+      let hub = new Hub(hubOptions);
+      let wsServer: LockstepWebSocketServer = createWebSocketServer(hub, { port: 0 });
+      await wsServer.ready;
+      const port = wsServer.address().port;
+      const url = `ws://127.0.0.1:${port}`;
+
+      const { code } = await bundle();
+      const pages = await pageServer(code);
+      const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      const nodes = [nodeClient(url, 1, jsonCodec), nodeClient(url, 2, msgpackCodec), nodeClient(url, 3, jsonCodec)];
+      onTestFinished(async () => {
+        for (const node of nodes) node.client.close();
+        await browser.close();
+        await new Promise<void>((resolve) => pages.server.close(() => resolve()));
+        await hub.close();
+        await wsServer.close();
+      });
+
+      const page = await browser.newPage();
+      const pageErrors: string[] = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(pages.url);
+      await page.waitForFunction(() => 'lockstepPage' in globalThis);
+      await page.evaluate(([wsUrl, seed]) => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.start(wsUrl, seed), [url, SEED] as const);
+      const pageRun = (count: number) =>
+        page.evaluate((n) => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.run(n), count);
+
+      // Phase 1: everyone writes.
+      await Promise.all([...nodes.map((node) => runNode(node, COMMANDS_PER_PHASE)), pageRun(COMMANDS_PER_PHASE)]);
+
+      // Phase 2: everyone keeps writing while the server is stopped and restarted from its store.
+      const nodesWriting = Promise.all(nodes.map((node) => runNode(node, COMMANDS_PER_PHASE)));
+      const pageWriting = pageRun(COMMANDS_PER_PHASE);
+      await new Promise((resolve) => setTimeout(resolve, 10)); // let some of them reach the old hub
+      await hub.close();
+      await wsServer.close();
+      hub = new Hub(hubOptions);
+      wsServer = createWebSocketServer(hub, { port });
+      await wsServer.ready;
+      await nodesWriting;
+      // The page's run resolves once each of its commands is acknowledged or rejected.
+      const pageReport = await pageWriting;
+      expect(pageReport.acknowledged + pageReport.rejected).toBe(COMMANDS_PER_PHASE);
+
+      // Every command is settled (acknowledged or rejected) and every client idle and in sync.
+      for (const node of nodes) await Promise.all(node.settled);
+      await Promise.all(nodes.map((node) => node.client.whenIdle()));
+      await page.evaluate(() => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.whenIdle());
+
+      const pageStreams = await page.evaluate(() => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.streams());
+      let total = 0;
+      for (const { domain, key } of builtInScenario.streams) {
+        const name = `${domain.name}/${key}`;
+        const truth = JSON.parse(JSON.stringify(await hub.read(name))) as { state: unknown; version: number };
+        total += truth.version;
+        for (const [index, node] of nodes.entries()) {
+          const stream = node.streams.find((candidate) => candidate.name === name)!;
+          expect(JSON.parse(JSON.stringify(stream.confirmed)), `node client ${index + 1}, ${name}`).toEqual(truth);
+          expect(JSON.parse(JSON.stringify(stream.getSnapshot())), `node client ${index + 1} view, ${name}`).toEqual(truth.state);
+        }
+        expect(pageStreams[name], `the page, ${name}`).toEqual({ ...truth, view: truth.state });
+      }
+      // The run really wrote, and every client went through the restart.
+      expect(total).toBeGreaterThan(50);
+      expect(await page.evaluate(() => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.status())).toBe('online');
+      for (const node of nodes) {
+        expect(node.client.status.serverId).toBe(hub.serverId);
+        // online, then the restart: offline (and connecting) until online again.
+        expect(node.statuses.slice(node.statuses.indexOf('online'))).toContain('offline');
+      }
+      expect(await page.evaluate(() => (globalThis as unknown as { lockstepPage: PageApi }).lockstepPage.statuses())).toContain('offline');
+      expect(pageErrors).toEqual([]);
+    },
+  );
+});
