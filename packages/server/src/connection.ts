@@ -12,6 +12,7 @@ import {
 } from '@lockstep/core';
 import type { Subscription as RxSubscription } from 'rxjs';
 import type { Hub, Identity } from './hub.js';
+import type { ExtensionSession } from './extension.js';
 import type { StreamHost, StreamSubscriber } from './streamHost.js';
 import { TokenBucket } from './tokenBucket.js';
 
@@ -42,6 +43,10 @@ class Subscription implements StreamSubscriber {
     this.connection.sendEvents(frameFor(this.connection.codec));
   }
 
+  reset(reason: string): void {
+    this.connection.dropSubscription(this, reason);
+  }
+
   cancel(): void {
     this.cancelled = true;
     this.live = false;
@@ -55,8 +60,11 @@ export class Connection {
   clientId: string | undefined;
   identity: Identity | undefined;
   #greeted = false;
-  /** A hello is being authenticated: a second one is refused even before the first is answered. */
-  #greeting = false;
+  /**
+   * The hello being authenticated: a second one is refused even before the first is answered, and
+   * requests pipelined behind it wait for it instead of being refused.
+   */
+  #greeting: Promise<unknown> | undefined;
   #closed = false;
   readonly #subscriptions = new Map<string, Subscription>();
   /**
@@ -73,6 +81,7 @@ export class Connection {
   #helloTimer: TimerHandle | undefined;
   /** Streams dropped because the client stopped reading; resynced once its buffer has drained. */
   #overloaded: string[] | undefined;
+  #extensionSession: ExtensionSession | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -225,8 +234,10 @@ export class Connection {
         parse(protocol.pingParamsSchema, params);
         return { result: { time: this.hub.clock.now() } };
     }
+    // Requests pipelined behind a hello wait for it rather than being refused.
+    if (!this.#greeted && this.#greeting) await this.#greeting.catch(() => {});
     if (!this.#greeted) {
-      if (Object.hasOwn(protocol.Methods, method)) throw new LockstepError('HANDSHAKE_REQUIRED', `send hello before ${method}`);
+      if (Object.hasOwn(protocol.Methods, method) || this.hub.extensionFor(method)) throw new LockstepError('HANDSHAKE_REQUIRED', `send hello before ${method}`);
       throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
     }
     switch (method) {
@@ -244,9 +255,36 @@ export class Connection {
         await this.hub.authorize(this.identity, command.stream, 'write');
         return { result: await this.hub.submit(command, { clientId: this.clientId! }) };
       }
-      default:
-        throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
+      default: {
+        const extension = this.hub.extensionFor(method);
+        if (!extension) throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
+        return { result: await extension.methods[method]!(params, this.#session()) };
+      }
     }
+  }
+
+  /** This connection as extensions see it (created on first use). */
+  #session(): ExtensionSession {
+    if (this.#extensionSession) return this.#extensionSession;
+    const connection = this;
+    this.#extensionSession = {
+      sessionId: this.sessionId,
+      clientId: this.clientId!,
+      identity: this.identity,
+      notify: (method, params) => {
+        if (connection.#closed) return false;
+        connection.#send({ jsonrpc: '2.0', method, params });
+        return true;
+      },
+      get bufferedAmount() {
+        return connection.transport.bufferedAmount ?? 0;
+      },
+      authorize: (stream, action) => connection.hub.authorize(connection.identity, stream, action),
+      get closed() {
+        return connection.#closed;
+      },
+    };
+    return this.#extensionSession;
   }
 
   async #hello(params: protocol.HelloParams): Promise<protocol.HelloResult> {
@@ -254,12 +292,13 @@ export class Connection {
       throw new LockstepError('UNSUPPORTED_PROTOCOL', `protocol ${params.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
     }
     if (this.#greeted || this.#greeting) throw new LockstepError('INVALID_REQUEST', 'hello was already done on this connection');
-    this.#greeting = true;
     let identity: Identity | undefined;
+    const authenticating = this.preauthenticated ?? this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
+    this.#greeting = Promise.resolve(authenticating);
     try {
-      identity = this.preauthenticated ?? (await this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {}));
+      identity = await authenticating;
     } finally {
-      this.#greeting = false;
+      this.#greeting = undefined;
     }
     if (this.#closed) throw new LockstepError('UNAVAILABLE', 'connection closed');
     this.identity = identity;
@@ -339,7 +378,7 @@ export class Connection {
         const page = await host.readSince(subscription.cursor + 1, this.hub.settings.catchUpPage);
         if (subscription.cancelled || this.#closed) return;
         if (page.length === 0 || page[0]!.version !== subscription.cursor + 1) {
-          this.#dropSubscription(subscription, 'retention');
+          this.dropSubscription(subscription, 'retention');
           return;
         }
         subscription.cursor = page[page.length - 1]!.version;
@@ -348,12 +387,12 @@ export class Connection {
       subscription.live = true;
     } catch (error) {
       this.hub.reportError(error, `catching up ${host.name}`);
-      this.#dropSubscription(subscription, 'unavailable');
+      this.dropSubscription(subscription, 'unavailable');
     }
   }
 
   /** Ends a subscription the hub can no longer serve in order; the client resubscribes. */
-  #dropSubscription(subscription: Subscription, reason: string): void {
+  dropSubscription(subscription: Subscription, reason: string): void {
     subscription.cancel();
     if (this.#subscriptions.get(subscription.host.name) === subscription) this.#subscriptions.delete(subscription.host.name);
     this.#send({ jsonrpc: '2.0', method: protocol.Notifications.resync, params: { stream: subscription.host.name, reason } });
@@ -366,6 +405,7 @@ export class Connection {
     for (const subscription of this.#subscriptions.values()) subscription.cancel();
     this.#subscriptions.clear();
     for (const rx of this.#rx) rx.unsubscribe();
+    if (this.#extensionSession) this.hub.sessionClosed(this.#extensionSession);
     this.hub.connectionClosed(this);
   }
 }

@@ -76,6 +76,12 @@ export interface EventStore {
    * may keep more; `info().oldestRetained` says what is left.
    */
   compact(stream: string, before: number): Promise<void>;
+  /**
+   * Optional: calls `listener` whenever a stream's head moves — also for appends by other processes
+   * sharing the store (several hubs on one database). A hub uses it to catch up and broadcast events
+   * it did not write; stores that only ever have one hub may leave it out. Answers an unsubscribe.
+   */
+  watch?(listener: (stream: string, head: number) => void): () => void;
   /** Every stream name the store holds. */
   streams(): Promise<string[]>;
   close(): Promise<void>;

@@ -11,10 +11,11 @@ import {
   type Clock,
   type Codec,
   type Transport,
-  type protocol,
+  protocol,
 } from '@lockstep/core';
 import { Connection } from './connection.js';
 import type { EventStore } from './eventStore.js';
+import type { ExtensionSession, HubExtension } from './extension.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 import { StreamHost } from './streamHost.js';
@@ -73,6 +74,8 @@ export interface HubOptions {
     | Promise<Identity | undefined>;
   /** Called per stream and action; answer false to refuse with FORBIDDEN. Default: everything allowed. */
   authorize?: (identity: Identity | undefined, stream: string, action: StreamAction) => boolean | Promise<boolean>;
+  /** Extra lockstep/1 methods and notifications (for example the PTY streamer's `terminal.*`). */
+  extensions?: readonly HubExtension[];
   /** Errors the hub recovered from (store failures, bugs in a domain). Default: console.error. */
   onError?: (error: unknown, context: string) => void;
 }
@@ -123,6 +126,8 @@ export class Hub {
   readonly #connections = new Set<Connection>();
   readonly #leases: LeaseKeeper;
   readonly #options: HubOptions;
+  readonly #extensionMethods = new Map<string, HubExtension>();
+  readonly #unwatch: (() => void) | undefined;
   #closed = false;
 
   constructor(options: HubOptions) {
@@ -142,7 +147,17 @@ export class Hub {
       maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
     };
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
+    for (const extension of options.extensions ?? []) {
+      for (const method of Object.keys(extension.methods)) {
+        if (Object.hasOwn(protocol.Methods, method) || this.#extensionMethods.has(method)) {
+          throw new RangeError(`extension ${extension.name}: method ${method} is already taken`);
+        }
+        this.#extensionMethods.set(method, extension);
+      }
+    }
     this.#leases = new LeaseKeeper(this.clock, this.settings.leaseGraceMs, (holder) => this.#expireLeases(holder));
+    // Other hubs on the same store: catch up with (and broadcast) what they append.
+    this.#unwatch = this.store.watch?.((stream, head) => this.#streams.get(stream)?.refresh(head));
     void this.#loadLeasedStreams();
   }
 
@@ -288,6 +303,22 @@ export class Hub {
     };
   }
 
+  /** The extension that answers `method`, if any. */
+  extensionFor(method: string): HubExtension | undefined {
+    return this.#extensionMethods.get(method);
+  }
+
+  /** A connection that used an extension closed. */
+  sessionClosed(session: ExtensionSession): void {
+    for (const extension of this.#options.extensions ?? []) {
+      try {
+        extension.onSessionClosed?.(session);
+      } catch (error) {
+        this.reportError(error, `extension ${extension.name} releasing session ${session.sessionId}`);
+      }
+    }
+  }
+
   isConnected(clientId: string): boolean {
     return this.#leases.isPresent(clientId);
   }
@@ -327,9 +358,17 @@ export class Hub {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch?.();
     this.#leases.stop();
     for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
+    for (const extension of this.#options.extensions ?? []) {
+      try {
+        await extension.close?.();
+      } catch (error) {
+        this.reportError(error, `closing extension ${extension.name}`);
+      }
+    }
   }
 }
 

@@ -8,4 +8,5 @@ export {
   type StreamInfo,
 } from './eventStore.js';
 export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
+export type { ExtensionSession, HubExtension } from './extension.js';
 export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';

@@ -35,6 +35,7 @@ export class MemoryEventStore implements EventStore {
   readonly #logs = new Map<string, StreamLog>();
   readonly #commands = new Map<string, CommandRecord>();
   readonly #maxCommandRecords: number;
+  readonly #watchers = new Set<(stream: string, head: number) => void>();
 
   constructor(options: MemoryEventStoreOptions = {}) {
     this.#maxCommandRecords = options.maxCommandRecords ?? DEFAULT_MAX_COMMAND_RECORDS;
@@ -76,6 +77,7 @@ export class MemoryEventStore implements EventStore {
       log.head += commit.events.length;
       this.#remember({ commandId: commit.commandId, stream, fingerprint: commit.fingerprint, version: log.head });
     }
+    this.#announce(stream, log.head);
   }
 
   #remember(record: CommandRecord): void {
@@ -84,6 +86,15 @@ export class MemoryEventStore implements EventStore {
       const oldest = this.#commands.keys().next().value;
       if (oldest !== undefined) this.#commands.delete(oldest);
     }
+  }
+
+  watch(listener: (stream: string, head: number) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  #announce(stream: string, head: number): void {
+    for (const listener of this.#watchers) queueMicrotask(() => listener(stream, head));
   }
 
   async read(stream: string, from: number, limit: number): Promise<StoredEvent[]> {

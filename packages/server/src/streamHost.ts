@@ -9,7 +9,7 @@ import {
   type Event,
   type protocol,
 } from '@lockstep/core';
-import type { Commit, CommandRecord, EventStore, StoredEvent } from './eventStore.js';
+import { StoreConflictError, type Commit, type CommandRecord, type EventStore, type StoredEvent } from './eventStore.js';
 
 /** A command that passed envelope and payload validation, waiting for its stream's pipeline. */
 export interface QueuedCommand {
@@ -30,6 +30,8 @@ export interface StreamSubscriber {
   live: boolean;
   /** Sends an `events` notification, encoded once per codec and shared by every subscriber. */
   deliver(frameFor: (codec: Codec) => Frame): void;
+  /** The stream was reloaded under this subscriber (it can no longer follow by version): resync it. */
+  reset(reason: string): void;
 }
 
 export interface StreamHostOptions {
@@ -43,6 +45,8 @@ export interface StreamHostOptions {
 }
 
 const LOAD_PAGE = 10_000;
+/** Appends retried after losing a race to another hub, before the batch fails with UNAVAILABLE. */
+const MAX_CONFLICT_RETRIES = 8;
 /** Refused command ids remembered per stream (see `#refuse`). */
 const REFUSALS_REMEMBERED = 4_096;
 
@@ -62,6 +66,7 @@ export class StreamHost {
   #idle: Promise<void> = Promise.resolve();
   #lastSnapshot = 0;
   #broken: LockstepError | undefined;
+  #refreshRequested = false;
   readonly #refused = new Map<string, { fingerprint: string; error: LockstepError }>();
 
   constructor(
@@ -77,17 +82,47 @@ export class StreamHost {
   async #load(): Promise<void> {
     const { store } = this.options;
     const snapshot = await store.loadSnapshot(this.name);
-    if (snapshot) {
-      this.state = snapshot.state;
-      this.version = snapshot.version;
-      this.#lastSnapshot = snapshot.version;
-    }
+    let state = snapshot ? snapshot.state : this.domain.initialState();
+    let version = snapshot ? snapshot.version : 0;
     for (;;) {
-      const page = await store.read(this.name, this.version + 1, LOAD_PAGE);
+      const page = await store.read(this.name, version + 1, LOAD_PAGE);
       if (page.length === 0) break;
-      this.state = this.domain.evolveAll(this.state, page.map((event) => this.upcast(event)));
-      this.version = page[page.length - 1]!.version;
+      state = this.domain.evolveAll(state, page.map((event) => this.upcast(event)));
+      version = page[page.length - 1]!.version;
     }
+    // Assigned at once: nobody ever sees a half-loaded stream.
+    this.state = state;
+    this.version = version;
+    this.#lastSnapshot = snapshot?.version ?? 0;
+  }
+
+  /**
+   * Applies events the store has beyond this host's version — appended by another hub sharing the
+   * store, or by an append whose outcome was unknown — and broadcasts them like its own.
+   */
+  async #catchUpFromStore(): Promise<void> {
+    for (;;) {
+      const page = await this.options.store.read(this.name, this.version + 1, LOAD_PAGE);
+      if (page.length === 0) return;
+      if (page[0]!.version !== this.version + 1) {
+        // Compacted past us by another hub: start over from its snapshot; subscribers resync.
+        await this.#load();
+        for (const subscriber of this.subscribers) subscriber.reset('compacted');
+        return;
+      }
+      const events = page.map((event) => this.upcast(event));
+      this.state = this.domain.evolveAll(this.state, events);
+      this.version = events[events.length - 1]!.version;
+      this.#broadcast(events);
+      this.options.onCommitted(this, events);
+    }
+  }
+
+  /** The store says the stream has `head` events: catch up if that is news (another hub wrote). */
+  refresh(head: number): void {
+    if (head <= this.version) return;
+    this.#refreshRequested = true;
+    this.#startDraining();
   }
 
   /** Brings a stored event to the current schema and strips storage-only fields. */
@@ -112,10 +147,13 @@ export class StreamHost {
 
   enqueue(command: QueuedCommand): void {
     this.#queue.push(command);
-    if (!this.#draining) {
-      this.#draining = true;
-      this.#idle = this.#drain();
-    }
+    this.#startDraining();
+  }
+
+  #startDraining(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#idle = this.#drain();
   }
 
   /** Resolves once every queued command has been processed. */
@@ -130,7 +168,13 @@ export class StreamHost {
       this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be loaded`);
       this.options.onError(error, `loading ${this.name}`);
     }
-    while (this.#queue.length > 0) {
+    while (this.#queue.length > 0 || this.#refreshRequested) {
+      if (this.#refreshRequested && !this.#broken) {
+        this.#refreshRequested = false;
+        await this.#catchUpSafely();
+        continue;
+      }
+      this.#refreshRequested = false;
       const batch = this.#queue;
       this.#queue = [];
       if (this.#broken) {
@@ -138,30 +182,28 @@ export class StreamHost {
         continue;
       }
       try {
-        await this.#process(batch);
+        await this.#process(batch, 0);
       } catch (error) {
         this.options.onError(error, `processing commands on ${this.name}`);
         const failure = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
         for (const queued of batch) queued.reject(failure);
-        // The store may or may not hold the batch: reload so state and version match it again.
-        await this.#reload();
+        // The store may or may not hold the batch: catch up with whatever it holds.
+        await this.#catchUpSafely();
       }
     }
     this.#draining = false;
   }
 
-  async #reload(): Promise<void> {
-    this.state = this.domain.initialState();
-    this.version = 0;
+  async #catchUpSafely(): Promise<void> {
     try {
-      await this.#load();
+      await this.#catchUpFromStore();
     } catch (error) {
-      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be reloaded`);
-      this.options.onError(error, `reloading ${this.name}`);
+      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be read back from its store`);
+      this.options.onError(error, `catching up ${this.name} from its store`);
     }
   }
 
-  async #process(batch: QueuedCommand[]): Promise<void> {
+  async #process(batch: QueuedCommand[], attempt: number): Promise<void> {
     const { store, now } = this.options;
     const known = await store.findCommands(batch.map((queued) => queued.id));
     let state = this.state;
@@ -170,6 +212,7 @@ export class StreamHost {
     const commits: Commit[] = [];
     const events: Event[] = [];
     const outcomes: Array<() => void> = [];
+    const refusals: Array<[id: string, fingerprint: string, error: LockstepError]> = [];
 
     for (const queued of batch) {
       const print = fingerprint([this.name, queued.type, queued.payload]);
@@ -188,7 +231,7 @@ export class StreamHost {
         continue;
       }
       const refuse = (error: LockstepError) => {
-        this.#refuse(queued.id, print, error);
+        refusals.push([queued.id, print, error]);
         outcomes.push(() => queued.reject(error));
       };
       if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
@@ -219,7 +262,18 @@ export class StreamHost {
       outcomes.push(() => queued.resolve(ack));
     }
 
-    if (commits.length > 0) await store.append(this.name, this.version, commits);
+    if (commits.length > 0) {
+      try {
+        await store.append(this.name, this.version, commits);
+      } catch (error) {
+        if (!(error instanceof StoreConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        // Another hub appended first: take its events, then decide the whole batch again.
+        await this.#catchUpFromStore();
+        return this.#process(batch, attempt + 1);
+      }
+    }
+    // Only now are the refusals final (a retry after a conflict decides on a newer state).
+    for (const [id, print, error] of refusals) this.#refuse(id, print, error);
     this.state = state;
     this.version = version;
     // Events go out before the acks: on an ordered transport a client never holds an ack for a

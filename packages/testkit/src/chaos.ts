@@ -43,6 +43,11 @@ export interface ChaosOptions {
   restartChance?: number;
   /** Chance that a command carries `expectedVersion` (the client's confirmed version). Default 0.05. */
   expectedVersionChance?: number;
+  /**
+   * Hubs sharing the store, as several processes on one database would; each connection goes to a
+   * random one, and a restart restarts a random one. Needs a store with `watch`. Default 1.
+   */
+  hubs?: number;
   /** Extra hub options (for example a small `snapshotEvery`). */
   hub?: Partial<HubOptions>;
   /** The store to use (and restart the hub on). Default a new MemoryEventStore. */
@@ -95,7 +100,7 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   const store = options.store ?? new MemoryEventStore();
   const domains = [...new Set(scenario.streams.map((s) => s.domain))];
   const makeHub = () => new Hub({ domains, store, clock, onError: () => {}, ...options.hub });
-  let hub = makeHub();
+  const hubs = Array.from({ length: options.hubs ?? 1 }, makeHub);
   let faults = options.faults ?? CHAOS_DEFAULT_FAULTS;
   const links = new Set<MemoryLink>();
   const report: ChaosReport = {
@@ -117,7 +122,7 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
     link.client.state.subscribe((state) => {
       if (state.status === 'closed') links.delete(link);
     });
-    hub.accept(link.server);
+    random.pick(hubs).accept(link.server);
     return link.client;
   };
 
@@ -171,8 +176,9 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
       report.disconnects++;
     }
     if (random.chance(restartChance)) {
-      await hub.close();
-      hub = makeHub();
+      const index = random.int(hubs.length);
+      await hubs[index]!.close();
+      hubs[index] = makeHub();
       report.restarts++;
     }
     await clock.advance(random.int(3));
@@ -209,11 +215,11 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   }
   report.commands = outcomes.size;
 
-  await checkConvergence(hub, clients.map(({ client }) => client), seed);
-  await checkLog(hub.store, scenario, outcomes, report, seed);
+  for (const hub of hubs) await checkConvergence(hub, clients.map(({ client }) => client), seed);
+  await checkLog(store, scenario, outcomes, report, seed);
 
   for (const { client } of clients) client.close();
-  await hub.close();
+  for (const hub of hubs) await hub.close();
   return report;
 }
 
