@@ -8,6 +8,7 @@ export {
   type ChaosScenario,
   type ChaosStream,
 } from './chaos.js';
+export { counterDomain } from './counterDomain.js';
 export { FakeClock } from './fakeClock.js';
 export {
   describeEventStoreConformance,

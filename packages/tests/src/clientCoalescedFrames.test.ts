@@ -1,9 +1,9 @@
 import { createClient } from '@lockstep/client';
-import { createMemoryLink, defineDomain, type Frame, type Transport, type TransportState } from '@lockstep/core';
+import { createMemoryLink, type Frame, type Transport, type TransportState } from '@lockstep/core';
 import { Hub } from '@lockstep/server';
 import { Subject, filter, firstValueFrom, type Observable } from 'rxjs';
+import { counterDomain } from '@lockstep/testkit';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { z } from 'zod';
 
 /**
  * Over a real socket, frames the hub sent in different turns of its event loop can reach the client
@@ -12,18 +12,7 @@ import { z } from 'zod';
  * together, synchronously, as a TCP read would.
  */
 
-const counter = defineDomain({
-  name: 'counter',
-  initialState: () => ({ n: 0 }),
-  commands: { add: z.object({ by: z.number().int() }) },
-  events: { added: z.object({ by: z.number().int() }) },
-  decide: { add: ({ by }) => [{ type: 'added', data: { by } }] },
-  evolve: {
-    added: (draft, { by }) => {
-      draft.n += by;
-    },
-  },
-});
+const counter = counterDomain;
 
 /** The client end of a memory link whose incoming frames can be held and released in one burst. */
 class Coalescing implements Transport {

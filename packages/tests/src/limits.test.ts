@@ -1,22 +1,10 @@
 import { createClient, type ClientOptions } from '@lockstep/client';
-import { ErrorCodes, canonicalJson, createMemoryLink, defineDomain, type Frame, type Transport } from '@lockstep/core';
+import { ErrorCodes, canonicalJson, createMemoryLink, type Frame, type Transport } from '@lockstep/core';
 import { Hub, MemoryEventStore, type HubOptions } from '@lockstep/server';
-import { FakeClock } from '@lockstep/testkit';
+import { FakeClock, counterDomain } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 
-const counter = defineDomain({
-  name: 'counter',
-  initialState: () => ({ n: 0 }),
-  commands: { add: z.object({ by: z.number().int() }) },
-  events: { added: z.object({ by: z.number().int() }) },
-  decide: { add: ({ by }) => [{ type: 'added', data: { by } }] },
-  evolve: {
-    added: (draft, { by }) => {
-      draft.n += by;
-    },
-  },
-});
+const counter = counterDomain;
 
 interface Received {
   frames: Array<{ id?: unknown; method?: string; params?: { stream?: string; reason?: string }; error?: { code: number; data?: unknown } }>;

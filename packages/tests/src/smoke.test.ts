@@ -1,26 +1,10 @@
-import { createMemoryLink, defineDomain, reject } from '@lockstep/core';
+import { createMemoryLink } from '@lockstep/core';
 import { createClient } from '@lockstep/client';
 import { Hub } from '@lockstep/server';
+import { counterDomain } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 
-const counter = defineDomain({
-  name: 'counter',
-  initialState: () => ({ n: 0 }),
-  commands: { add: z.object({ by: z.number().int() }) },
-  events: { added: z.object({ by: z.number().int() }) },
-  decide: {
-    add: ({ by }, state) => {
-      if (state.n + by < 0) reject('counter.negative', 'would go negative');
-      return [{ type: 'added', data: { by } }];
-    },
-  },
-  evolve: {
-    added: (draft, { by }) => {
-      draft.n += by;
-    },
-  },
-});
+const counter = counterDomain;
 
 describe('smoke', () => {
   it('syncs a counter between two clients', async () => {

@@ -1,6 +1,7 @@
-import { ErrorCodes, defineDomain, orchestrationDomain, reject, type Clock, type Transport } from '@lockstep/core';
+import { ErrorCodes, defineDomain, orchestrationDomain, type Clock, type Transport } from '@lockstep/core';
 import { Hub, type HubOptions } from '@lockstep/server';
 import { createWebSocketServer, type LockstepWebSocketServer, type WebSocketServerOptions } from '@lockstep/ws/server';
+import { counterDomain } from '@lockstep/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { msgpackCodec } from '@lockstep/core/msgpack';
@@ -12,23 +13,7 @@ import { RawPeer, type PeerCodec } from './wsPeer.js';
  * served and no stream changes.
  */
 
-const counter = defineDomain({
-  name: 'counter',
-  initialState: () => ({ n: 0 }),
-  commands: { add: z.object({ by: z.number().int() }) },
-  events: { added: z.object({ by: z.number().int() }) },
-  decide: {
-    add: ({ by }, state) => {
-      if (state.n + by < 0) reject('counter.negative', 'would go negative');
-      return [{ type: 'added', data: { by } }];
-    },
-  },
-  evolve: {
-    added: (draft, { by }) => {
-      draft.n += by;
-    },
-  },
-});
+const counter = counterDomain;
 
 /** Events big enough to fill socket buffers quickly (the slow-consumer case). */
 const blob = defineDomain({
