@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createInterface } from 'node:readline/promises';
 import { run } from './run.js';
 
 const signals = ['SIGINT', 'SIGTERM'] as const;
@@ -10,6 +11,19 @@ process.exitCode = await run(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   stopSignal,
+  // Only a person at a terminal can confirm; elsewhere commands that need it ask for --yes.
+  ...(process.stdin.isTTY && process.stdout.isTTY
+    ? {
+        confirm: async (question: string) => {
+          const prompt = createInterface({ input: process.stdin, output: process.stdout });
+          try {
+            return /^y(es)?$/i.test((await prompt.question(question)).trim());
+          } finally {
+            prompt.close();
+          }
+        },
+      }
+    : {}),
 });
 // Nothing may keep a stopped server alive (a stray timer in a dependency, a half-closed socket).
 process.exit();

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
@@ -11,11 +12,55 @@ export const DEFAULT_HOST = '127.0.0.1';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
+/** Where `lockstep serve` keeps its events: one variant per `--store` form. */
+export type StoreSpec = { kind: 'memory' } | { kind: 'file'; directory: string } | { kind: 'postgres'; url: string };
+
+/**
+ * The `--store` forms, one branch each: a branch answers the spec for a value it recognises, or
+ * undefined. A new store adds a branch here, a case in `openStore` (serve.ts) and a line in USAGE.
+ */
+const STORE_FORMS: ReadonlyArray<{ form: string; parse(value: string): StoreSpec | undefined }> = [
+  { form: 'memory', parse: (value) => (value === 'memory' ? { kind: 'memory' } : undefined) },
+  {
+    form: 'file:DIR',
+    parse: (value) => (value.startsWith('file:') && value.length > 'file:'.length ? { kind: 'file', directory: resolve(value.slice('file:'.length)) } : undefined),
+  },
+  // Checked here only by its scheme: the driver reads the rest (and @lockstep/postgres, with pg, is
+  // loaded only when this form is used).
+  { form: 'postgres://…', parse: (value) => (/^postgres(ql)?:\/\/./i.test(value) ? { kind: 'postgres', url: value } : undefined) },
+];
+
+export const storeSpecSchema = z.string().transform((value, context): StoreSpec => {
+  for (const { parse } of STORE_FORMS) {
+    const spec = parse(value);
+    if (spec) return spec;
+  }
+  context.addIssue({ code: 'custom', message: `expected ${STORE_FORMS.map((f) => f.form).join(' or ')}, got ${JSON.stringify(value)}` });
+  return z.NEVER;
+});
+
+/** How a store spec is shown (in the ready line and in messages). */
+export function describeStore(spec: StoreSpec): string {
+  switch (spec.kind) {
+    case 'memory':
+      return 'memory';
+    case 'file':
+      return `file:${spec.directory}`;
+    case 'postgres':
+      return redactPassword(spec.url);
+  }
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`: ready lines end up in logs. */
+function redactPassword(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@');
+}
+
 export const serveOptionsSchema = z
   .strictObject({
     port: port.default(DEFAULT_PORT),
     host: z.string().min(1).default(DEFAULT_HOST),
-    store: z.enum(['memory']).default('memory'),
+    store: storeSpecSchema.default({ kind: 'memory' }),
     codec: z.enum(['json', 'msgpack']).optional(),
     stdio: z.boolean().default(false),
   })
@@ -24,6 +69,20 @@ export const serveOptionsSchema = z
   });
 
 export type ServeOptions = z.infer<typeof serveOptionsSchema>;
+
+/** Parses `repair` arguments: `<dir> [--yes]`; throws UsageError with a readable message. */
+export function parseRepairOptions(args: readonly string[]): { directory: string; yes: boolean } {
+  let parsed: { values: { yes?: boolean | undefined }; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...args], options: { yes: { type: 'boolean', short: 'y' } }, strict: true, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.positionals.length !== 1 || parsed.positionals[0] === '') {
+    throw new UsageError(`repair takes one data directory, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  }
+  return { directory: resolve(parsed.positionals[0]!), yes: parsed.values.yes ?? false };
+}
 
 /** Parses `serve` arguments; throws UsageError with a readable message. */
 export function parseServeOptions(args: readonly string[]): ServeOptions {

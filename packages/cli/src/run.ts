@@ -1,10 +1,13 @@
-import { UsageError, parseServeOptions } from './options.js';
+import { UsageError, parseRepairOptions, parseServeOptions } from './options.js';
+import { repair } from './repair.js';
 import { serve } from './serve.js';
 
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   stopSignal: Promise<string>;
+  /** Asks a yes/no question when a person can answer (an interactive terminal). */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 export const USAGE = `Usage: lockstep <command> [options]
@@ -13,12 +16,21 @@ Commands:
   serve     Run a hub with the built-in domains (orchestration, focus, tasks).
               --port N            WebSocket port (default 7420; 0 picks a free one)
               --host H            interface to listen on (default 127.0.0.1)
-              --store memory      where events live (default memory)
+              --store memory      where events live (default memory): in memory, gone on exit
+              --store file:DIR    in a crash-safe log in directory DIR (created if new; one
+                                  process owns a directory at a time)
+              --store postgres://USER@HOST:PORT/DB[?schema=NAME]
+                                  in PostgreSQL (schema default lockstep, created if new); any
+                                  number of hubs may share one schema
               --codec json|msgpack  accept only this WebSocket subprotocol (default both)
               --stdio             serve lockstep/1 on stdin/stdout instead (LSP framing)
+  repair DIR [--yes]
+            Check a file store's directory (stopped first) and report damage. With --yes (or a
+            "y" at the prompt) cut the log at the first bad record; the cut part is kept in
+            DIR/repair-<time>/.
   help      Show this text.
 
-Exit codes: 0 done, 1 failed, 2 bad command line.`;
+Exit codes: 0 done, 1 failed (repair: damage left in place), 2 bad command line.`;
 
 /** Runs the `lockstep` command line; answers the process exit code. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -30,6 +42,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         // With --stdio, stdout carries frames only: human output goes to stderr.
         await serve(options, { log: options.stdio ? io.err : io.out, stopSignal: io.stopSignal });
         return 0;
+      }
+      case 'repair': {
+        const options = parseRepairOptions(rest);
+        return await repair(options.directory, options.yes, io.confirm ? { out: io.out, confirm: io.confirm } : { out: io.out });
       }
       case undefined:
       case 'help':

@@ -1,9 +1,9 @@
 import { builtInDomains } from '@lockstep/core';
-import { Hub, MemoryEventStore, type EventStore } from '@lockstep/server';
+import { FileEventStore, Hub, MemoryEventStore, type EventStore } from '@lockstep/server';
 import { serveStdio } from '@lockstep/stdio';
 import { JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, type Subprotocol } from '@lockstep/ws';
 import { createWebSocketServer } from '@lockstep/ws/server';
-import type { ServeOptions } from './options.js';
+import { describeStore, type ServeOptions } from './options.js';
 
 /** Where `lockstep serve` writes and what it listens to: the process, or a test's stand-in. */
 export interface ServeIo {
@@ -13,10 +13,30 @@ export interface ServeIo {
   stopSignal: Promise<string>;
 }
 
-function openStore(options: ServeOptions): EventStore {
-  switch (options.store) {
+/** Opens the store `--store` names; a file store reports what its recovery did. */
+async function openStore(options: ServeOptions, log: (line: string) => void): Promise<EventStore> {
+  const spec = options.store;
+  switch (spec.kind) {
     case 'memory':
       return new MemoryEventStore();
+    case 'file': {
+      const store = await FileEventStore.open(spec.directory);
+      const { tornTail, adoptedSnapshots, epochRotated } = store.recovery;
+      if (tornTail) log(`recovery: cut a torn tail of ${tornTail.bytes} bytes at byte ${tornTail.offset} of ${tornTail.file} (an unfinished write)`);
+      for (const adopted of adoptedSnapshots) {
+        log(`recovery: ${adopted.stream} continues from its snapshot at version ${adopted.version} (its log ended at ${adopted.logHead})`);
+      }
+      if (epochRotated) log(`recovery: new epoch (${epochRotated}); clients resync from snapshots`);
+      return store;
+    }
+    case 'postgres': {
+      // Loaded only here: a hub on memory or files never loads the PostgreSQL driver.
+      const { PostgresEventStore, postgresStoreOptionsFromUrl } = await import('@lockstep/postgres');
+      return PostgresEventStore.open({
+        ...postgresStoreOptionsFromUrl(spec.url),
+        onError: (error, context) => log(`postgres: ${context}: ${error instanceof Error ? error.message : String(error)}`),
+      });
+    }
   }
 }
 
@@ -25,9 +45,20 @@ function openStore(options: ServeOptions): EventStore {
  * this process's stdin/stdout (`--stdio`). Resolves once everything is closed.
  */
 export async function serve(options: ServeOptions, io: ServeIo): Promise<void> {
+  const store = await openStore(options, io.log);
+  try {
+    await serveOn(store, options, io);
+  } finally {
+    // Appends in flight finish first; a file store then gives up its directory lock.
+    await store.close();
+  }
+}
+
+async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): Promise<void> {
+  const storeName = describeStore(options.store);
   const hub = new Hub({
     domains: builtInDomains,
-    store: openStore(options),
+    store,
     // A stdio hub has exactly one peer, the host that spawned it: nothing to protect from floods.
     ...(options.stdio ? { rateLimit: false as const } : {}),
     onError: (error, context) => io.log(`error ${context}: ${error instanceof Error ? error.message : String(error)}`),
@@ -35,7 +66,7 @@ export async function serve(options: ServeOptions, io: ServeIo): Promise<void> {
 
   if (options.stdio) {
     const session = serveStdio(hub);
-    io.log(`lockstep hub serving lockstep/1 on stdio (store: ${options.store})`);
+    io.log(`lockstep hub serving lockstep/1 on stdio (store: ${storeName})`);
     const reason = await Promise.race([io.stopSignal, session.closed.then(() => 'stdin closed')]);
     io.log(`stopping (${reason})`);
     await hub.close();
@@ -48,7 +79,7 @@ export async function serve(options: ServeOptions, io: ServeIo): Promise<void> {
   const server = createWebSocketServer(hub, { port: options.port, host: options.host, subprotocols });
   await server.ready;
   const { host, port } = server.address();
-  io.log(`lockstep hub listening on ws://${host.includes(':') ? `[${host}]` : host}:${port} (subprotocols: ${subprotocols.join(', ')}; store: ${options.store})`);
+  io.log(`lockstep hub listening on ws://${host.includes(':') ? `[${host}]` : host}:${port} (subprotocols: ${subprotocols.join(', ')}; store: ${storeName})`);
   const reason = await io.stopSignal;
   io.log(`stopping (${reason})`);
   // The hub first, so clients are told it is shutting down; then the sockets.

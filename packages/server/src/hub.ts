@@ -129,6 +129,7 @@ export class Hub {
   readonly #extensionMethods = new Map<string, HubExtension>();
   readonly #unwatch: (() => void) | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -354,14 +355,18 @@ export class Hub {
     handler(error, context);
   }
 
-  /** Stops accepting, closes every connection, waits for commands in flight, cancels lease timers. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unwatch?.();
-    this.#leases.stop();
-    for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
-    await Promise.all([...this.#streams.values()].map((host) => host.settled()));
+  /**
+   * Closes the extensions (which may still record their last events), then stops accepting, tells
+   * every connection the hub is shutting down, waits for commands in flight and cancels lease timers.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown();
+    return this.#closing;
+  }
+
+  async #shutDown(): Promise<void> {
+    // Extensions first, while the hub still takes commands: what they record on the way out (a
+    // terminal's exit in the tasks stream) is not lost.
     for (const extension of this.#options.extensions ?? []) {
       try {
         await extension.close?.();
@@ -369,6 +374,11 @@ export class Hub {
         this.reportError(error, `closing extension ${extension.name}`);
       }
     }
+    this.#closed = true;
+    this.#unwatch?.();
+    this.#leases.stop();
+    for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
+    await Promise.all([...this.#streams.values()].map((host) => host.settled()));
   }
 }
 

@@ -9,4 +9,9 @@ export {
 } from './eventStore.js';
 export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
 export type { ExtensionSession, HubExtension } from './extension.js';
+export { CorruptLogError } from './fileStore/CorruptLogError.js';
+export { FILE_STORE_DEFAULTS, FileEventStore, type FileEventStoreOptions, type RecoveryReport } from './fileStore/FileEventStore.js';
+export type { Durability } from './fileStore/logWriter.js';
+export type { RepairOptions, RepairReport } from './fileStore/repair.js';
+export { StoreLockedError } from './fileStore/StoreLockedError.js';
 export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';

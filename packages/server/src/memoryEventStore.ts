@@ -121,6 +121,9 @@ export class MemoryEventStore implements EventStore {
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     // Stored as JSON text: a snapshot must not share objects with the live state.
     const log = this.#log(snapshot.stream);
+    // The newest wins: with several hubs on one store, an older snapshot saved late must not
+    // replace a newer one (events between them may already be compacted).
+    if (log.snapshot !== undefined && (log.snapshotVersion ?? 0) > snapshot.version) return;
     log.snapshot = JSON.stringify(snapshot);
     log.snapshotVersion = snapshot.version;
   }

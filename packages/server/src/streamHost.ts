@@ -45,6 +45,8 @@ export interface StreamHostOptions {
 }
 
 const LOAD_PAGE = 10_000;
+/** Loads started over because the store compacted under them, before the load fails. */
+const MAX_LOAD_RETRIES = 3;
 /** Appends retried after losing a race to another hub, before the batch fails with UNAVAILABLE. */
 const MAX_CONFLICT_RETRIES = 8;
 /** Refused command ids remembered per stream (see `#refuse`). */
@@ -60,12 +62,14 @@ export class StreamHost {
   state: unknown;
   version = 0;
   readonly subscribers = new Set<StreamSubscriber>();
-  readonly ready: Promise<void>;
+  #loaded = false;
+  #loading: Promise<void> | undefined;
+  /** The store may hold events this host has not applied (a failed append, a store outage). */
+  #stale = false;
   #queue: QueuedCommand[] = [];
   #draining = false;
   #idle: Promise<void> = Promise.resolve();
   #lastSnapshot = 0;
-  #broken: LockstepError | undefined;
   #refreshRequested = false;
   readonly #refused = new Map<string, { fingerprint: string; error: LockstepError }>();
 
@@ -76,10 +80,29 @@ export class StreamHost {
     private readonly options: StreamHostOptions,
   ) {
     this.state = domain.initialState();
-    this.ready = this.#load();
+    void this.ready.catch(() => {});
   }
 
-  async #load(): Promise<void> {
+  /**
+   * Resolves once the stream is loaded from its store. A failed load (store unreachable) rejects
+   * with UNAVAILABLE and is tried again by the next caller, so a stream recovers with its store.
+   */
+  get ready(): Promise<void> {
+    if (this.#loaded) return Promise.resolve();
+    this.#loading ??= this.#load().then(
+      () => {
+        this.#loading = undefined;
+      },
+      (error: unknown) => {
+        this.#loading = undefined;
+        this.options.onError(error, `loading ${this.name}`);
+        throw new LockstepError('UNAVAILABLE', `stream ${this.name} could not be loaded from its store; retry`);
+      },
+    );
+    return this.#loading;
+  }
+
+  async #load(attempt = 0): Promise<void> {
     const { store } = this.options;
     const snapshot = await store.loadSnapshot(this.name);
     let state = snapshot ? snapshot.state : this.domain.initialState();
@@ -87,6 +110,11 @@ export class StreamHost {
     for (;;) {
       const page = await store.read(this.name, version + 1, LOAD_PAGE);
       if (page.length === 0) break;
+      if (page[0]!.version !== version + 1) {
+        // Another hub compacted between reading the snapshot and the events: start over, a few times.
+        if (attempt < MAX_LOAD_RETRIES) return this.#load(attempt + 1);
+        throw new Error(`${this.name}: the store's events start at ${page[0]!.version}, but its snapshot ends at ${version}`);
+      }
       state = this.domain.evolveAll(state, page.map((event) => this.upcast(event)));
       version = page[page.length - 1]!.version;
     }
@@ -94,6 +122,7 @@ export class StreamHost {
     this.state = state;
     this.version = version;
     this.#lastSnapshot = snapshot?.version ?? 0;
+    this.#loaded = true;
   }
 
   /**
@@ -162,44 +191,43 @@ export class StreamHost {
   }
 
   async #drain(): Promise<void> {
-    try {
-      await this.ready;
-    } catch (error) {
-      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be loaded`);
-      this.options.onError(error, `loading ${this.name}`);
-    }
     while (this.#queue.length > 0 || this.#refreshRequested) {
-      if (this.#refreshRequested && !this.#broken) {
+      // First bring the state in line with the store: load it, or catch up when stale or told to.
+      if (!this.#loaded || this.#stale || this.#refreshRequested) {
         this.#refreshRequested = false;
-        await this.#catchUpSafely();
+        if (!(await this.#sync())) {
+          // The store is unreachable: answer what waits now; the next command tries again.
+          const failure = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
+          for (const queued of this.#queue.splice(0)) queued.reject(failure);
+          break;
+        }
         continue;
       }
-      this.#refreshRequested = false;
       const batch = this.#queue;
       this.#queue = [];
-      if (this.#broken) {
-        for (const queued of batch) queued.reject(this.#broken);
-        continue;
-      }
       try {
         await this.#process(batch, 0);
       } catch (error) {
         this.options.onError(error, `processing commands on ${this.name}`);
         const failure = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
         for (const queued of batch) queued.reject(failure);
-        // The store may or may not hold the batch: catch up with whatever it holds.
-        await this.#catchUpSafely();
+        // The store may or may not hold the batch: catch up with whatever it holds before going on.
+        this.#stale = true;
       }
     }
     this.#draining = false;
   }
 
-  async #catchUpSafely(): Promise<void> {
+  /** Loads or catches up from the store; false when the store could not be read. */
+  async #sync(): Promise<boolean> {
     try {
-      await this.#catchUpFromStore();
+      if (!this.#loaded) await this.ready;
+      else await this.#catchUpFromStore();
+      this.#stale = false;
+      return true;
     } catch (error) {
-      this.#broken = new LockstepError('UNAVAILABLE', `stream ${this.name} could not be read back from its store`);
-      this.options.onError(error, `catching up ${this.name} from its store`);
+      if (this.#loaded) this.options.onError(error, `catching up ${this.name} from its store`);
+      return false;
     }
   }
 

@@ -57,8 +57,9 @@ describeTransportConformance(
       dispose: async () => {
         clientSocket.destroy();
         serverSocket.destroy();
-        await new Promise((resolve) => server.close(resolve));
+        // Removed first: closing the server may wait on sockets, and the directory must not outlive the case.
         rmSync(dir, { recursive: true, force: true });
+        await new Promise((resolve) => server.close(resolve));
       },
     };
   },

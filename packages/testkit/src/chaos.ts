@@ -48,6 +48,12 @@ export interface ChaosOptions {
    * random one, and a restart restarts a random one. Needs a store with `watch`. Default 1.
    */
   hubs?: number;
+  /**
+   * How a (re)connecting client picks one of several hubs: `random` (default), as a load balancer
+   * without affinity does, or `sticky`: client i always goes to hub i mod N (a restarted hub's
+   * successor included), as one with affinity does.
+   */
+  hubAffinity?: 'random' | 'sticky';
   /** Extra hub options (for example a small `snapshotEvery`). */
   hub?: Partial<HubOptions>;
   /** The store to use (and restart the hub on). Default a new MemoryEventStore. */
@@ -116,20 +122,20 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   };
   const started = clock.now();
 
-  const connect = () => {
+  const connect = (clientIndex: number) => {
     const link = createMemoryLink({ faults, random: createRandom(random.int(2 ** 31)), clock });
     links.add(link);
     link.client.state.subscribe((state) => {
       if (state.status === 'closed') links.delete(link);
     });
-    random.pick(hubs).accept(link.server);
+    (options.hubAffinity === 'sticky' ? hubs[clientIndex % hubs.length]! : random.pick(hubs)).accept(link.server);
     return link.client;
   };
 
   const clients: Array<{ client: LockstepClient; streams: Array<{ spec: ChaosStream; stream: SyncedStream<AnyDomain> }> }> = [];
   for (let i = 0; i < (options.clients ?? 20); i++) {
     const client = new LockstepClient({
-      connect,
+      connect: () => connect(i),
       clock,
       clientId: `chaos-${i}`,
       random: createRandom(random.int(2 ** 31)),
@@ -205,6 +211,7 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
       .map(({ client, streams }) => `${client.clientId}: ${client.status.status}, ${streams.map(({ stream }) => `${stream.name} ${JSON.stringify(stream.getStatus())}`).join('; ')}`);
     fail(`clients did not settle after the network healed:\n${stuck.slice(0, 5).join('\n')}`);
   }
+  if (hubs.length > 1) await settleAcrossHubs(hubs, store, scenario, clients, clock, fail);
   report.elapsedMs = clock.now() - started;
 
   // Every command ended, one way or the other.
@@ -221,6 +228,44 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   for (const { client } of clients) client.close();
   for (const hub of hubs) await hub.close();
   return report;
+}
+
+/**
+ * With several hubs on one store, an append by one hub reaches the others — and their clients — a
+ * moment later (the store's `watch`, then a read). With a store that does real I/O that moment is
+ * real time, and a client cannot know it is waiting for it, so "every client settled" is not enough:
+ * this waits until every hub and every client holds every stream at the store's head, and the heads
+ * have stopped moving.
+ */
+async function settleAcrossHubs(
+  hubs: readonly Hub[],
+  store: EventStore,
+  scenario: ChaosScenario,
+  clients: ReadonlyArray<{ client: LockstepClient; streams: ReadonlyArray<{ stream: SyncedStream<AnyDomain> }> }>,
+  clock: FakeClock,
+  fail: (message: string) => never,
+): Promise<void> {
+  const names = scenario.streams.map((spec) => streamName(spec.domain.name, spec.key));
+  const heads = async () => new Map(await Promise.all(names.map(async (name) => [name, (await store.info(name)).head] as const)));
+  for (let round = 0; round < 20; round++) {
+    const expected = await heads();
+    const atHeads = async (): Promise<boolean> => {
+      for (const hub of hubs) {
+        for (const [name, head] of expected) if ((await hub.read(name)).version !== head) return false;
+      }
+      return clients.every(
+        ({ client, streams }) =>
+          client.status.status === 'online' &&
+          streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0 && stream.version === expected.get(stream.name)),
+      );
+    };
+    let reached = false;
+    for (let step = 0; step < 12_000 && !(reached = await atHeads()); step++) await clock.advance(50);
+    if (!reached) fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))}`);
+    const now = await heads();
+    if (names.every((name) => now.get(name) === expected.get(name))) return;
+  }
+  fail("the store's heads kept moving after the clients settled");
 }
 
 /** Every client's confirmed and visible state of every stream it follows equals the hub's. */

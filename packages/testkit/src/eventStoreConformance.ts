@@ -374,13 +374,17 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(afterCut.oldestRetained).toBeGreaterThanOrEqual(1);
         expect(afterCut.oldestRetained).toBeLessThanOrEqual(6);
         // An older snapshot saved later, and a compaction below what is already gone, keep what is left.
+        // A store may keep the snapshot saved last (version 2: nothing past 6 may go then) or the
+        // newest one (version 8, as stores shared by several hubs do: up to 9 may go).
         await store.saveSnapshot({ stream: 'tasks/a', version: 2, state: { n: 2 } });
         await store.compact('tasks/a', 10);
         await store.compact('tasks/a', 1);
         const info = await store.info('tasks/a');
+        const kept = await store.loadSnapshot('tasks/a');
+        expect([2, 8]).toContain(kept?.version);
         expect(info.head).toBe(10);
         expect(info.oldestRetained).toBeGreaterThanOrEqual(afterCut.oldestRetained);
-        expect(info.oldestRetained).toBeLessThanOrEqual(6);
+        expect(info.oldestRetained).toBeLessThanOrEqual(kept?.version === 8 ? 9 : 6);
         // Whatever is retained reads back contiguously from oldestRetained, also when asked from below it.
         expect(versions(await store.read('tasks/a', 1, 100))).toEqual(range(info.oldestRetained, 10));
         expect(versions(await store.read('tasks/a', info.oldestRetained, 2))).toEqual([info.oldestRetained, info.oldestRetained + 1]);

@@ -1,0 +1,179 @@
+import { LockstepError, systemClock } from '@lockstep/core';
+import type { ExtensionSession, Hub, HubExtension, Identity } from '@lockstep/server';
+import { Attachment, type AttachmentInfo } from './attachment.js';
+import { resolveDeliveryPolicy, type DeliveryMode, type DeliveryPolicy } from './deliveryPolicy.js';
+import { FocusTracker } from './focusTracker.js';
+import {
+  attachParamsSchema,
+  detachParamsSchema,
+  inputParamsSchema,
+  resizeParamsSchema,
+  terminalResource,
+  TerminalMethods,
+  type AttachResult,
+} from './protocol.js';
+import { DEFAULT_CHUNK_BYTES, type Terminal } from './terminal.js';
+import { TerminalManager, type TerminalManagerOptions } from './terminalManager.js';
+
+export interface TerminalExtensionOptions extends Omit<TerminalManagerOptions, 'hub'> {
+  /**
+   * The hub the extension is installed in. A function, because the hub is constructed with the
+   * extension: `createTerminalExtension({ hub: () => hub })`, then `const hub = new Hub({ extensions: [ext] })`.
+   */
+  hub: () => Hub;
+  /** Who gets output how: focused sessions live, the others throttled by default. */
+  deliveryPolicy?: DeliveryPolicy;
+  /**
+   * The identity of the extension's in-process connection that follows `focus/<project>` streams. A
+   * custom `authorize` hook must let it read them. Default `{ id: 'lockstep-pty', internal: true }`.
+   */
+  focusIdentity?: Identity;
+}
+
+/** The terminal extension: install it in a hub, spawn terminals through `terminals`. */
+export interface TerminalExtension extends HubExtension {
+  /** Spawns, lists and removes the terminals the extension serves. */
+  readonly terminals: TerminalManager;
+  /** Every attachment (viewer) right now: cursors, modes, skipped bytes, the connection's unsent bytes. */
+  attachments(): AttachmentInfo[];
+}
+
+type Parser<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } };
+
+function parse<T>(schema: Parser<T>, params: unknown): T {
+  const result = schema.safeParse(params);
+  if (!result.success) throw new LockstepError('INVALID_PARAMS', 'invalid params', { issues: result.error.issues });
+  return result.data;
+}
+
+/**
+ * Terminals over lockstep/1, as a hub extension: `terminal.attach`, `terminal.detach`,
+ * `terminal.input`, `terminal.resize`; notifications `terminal.output`, `terminal.exit`,
+ * `terminal.resized`. See docs/terminals.md.
+ *
+ * Authorization: each terminal is the resource `terminal/<id>` for the hub's `authorize` hook —
+ * `read` to attach, `write` to send input or resize. Unknown terminals are `UNKNOWN_STREAM`
+ * (checked after authorization, so ids cannot be probed).
+ */
+export function createTerminalExtension(options: TerminalExtensionOptions): TerminalExtension {
+  const clock = options.clock ?? systemClock;
+  const report = options.onError ?? ((error: unknown, context: string) => console.error(`[lockstep pty] ${context}:`, error));
+  const policy = resolveDeliveryPolicy(options.deliveryPolicy);
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  const terminals = new TerminalManager({ ...options, hub: options.hub, clock, onError: report });
+  /** sessionId → terminalId → attachment. */
+  const bySession = new Map<string, Map<string, Attachment>>();
+  /** Releases the focus watch each attachment holds. */
+  const releases = new Map<Attachment, () => void>();
+  const focusTrackerOptions = {
+    clock,
+    onChange: (project: string) => {
+      for (const attachments of bySession.values()) {
+        for (const attachment of attachments.values()) {
+          const terminal = attachment.terminal as Terminal;
+          if (terminal.project === project) attachment.setMode(modeFor(terminal));
+        }
+      }
+    },
+    onError: report,
+    ...(options.focusIdentity !== undefined && { identity: options.focusIdentity }),
+  };
+  const focus = new FocusTracker(options.hub, focusTrackerOptions);
+
+  function modeFor(terminal: Terminal): DeliveryMode {
+    return terminal.project === undefined || focus.isFocused(terminal.project, terminal.id) ? policy.focused : policy.unfocused;
+  }
+
+  function terminalFor(terminalId: string): Terminal {
+    const terminal = terminals.get(terminalId);
+    if (!terminal) throw new LockstepError('UNKNOWN_STREAM', `no terminal ${terminalId}`, { terminalId });
+    return terminal;
+  }
+
+  function forget(attachment: Attachment): void {
+    const attachments = bySession.get(attachment.session.sessionId);
+    if (attachments?.get(attachment.terminal.id) === attachment) {
+      attachments.delete(attachment.terminal.id);
+      if (attachments.size === 0) bySession.delete(attachment.session.sessionId);
+    }
+    releases.get(attachment)?.();
+    releases.delete(attachment);
+  }
+
+  async function attach(params: unknown, session: ExtensionSession): Promise<AttachResult> {
+    const { terminalId, since = 0 } = parse(attachParamsSchema, params);
+    await session.authorize(terminalResource(terminalId), 'read');
+    const terminal = terminalFor(terminalId);
+    if (since > terminal.written) {
+      throw new LockstepError('INVALID_PARAMS', `offset ${since} is beyond the output of terminal ${terminalId} (${terminal.written} bytes)`, {
+        reason: 'sinceAhead',
+        end: terminal.written,
+        runId: terminal.runId,
+      });
+    }
+    const release = terminal.project === undefined ? () => {} : await focus.watch(terminal.project);
+    if (session.closed || terminals.get(terminalId) !== terminal) {
+      release();
+      throw new LockstepError('UNAVAILABLE', 'the connection or the terminal went away');
+    }
+    const offset = Math.max(since, terminal.start);
+    const settings = { chunkBytes, highWaterBytes: policy.highWaterBytes, drainCheckMs: policy.drainCheckMs, maxLagBytes: policy.maxLagBytes, clock };
+    // Attaching again restarts the attachment from the new offset, as subscribing again does.
+    bySession.get(session.sessionId)?.get(terminalId)?.close();
+    const attachment = new Attachment(terminal, session, offset, modeFor(terminal), settings, forget);
+    let attachments = bySession.get(session.sessionId);
+    if (!attachments) bySession.set(session.sessionId, (attachments = new Map()));
+    attachments.set(terminalId, attachment);
+    releases.set(attachment, release);
+    // The answer goes out in this turn; output follows from the next one, so it never overtakes it.
+    setImmediate(() => attachment.start());
+    const result: AttachResult = { terminalId, runId: terminal.runId, offset, end: terminal.end, cols: terminal.cols, rows: terminal.rows };
+    if (offset > since) result.truncated = true;
+    if (terminal.exit) result.exited = true;
+    return result;
+  }
+
+  function detach(params: unknown, session: ExtensionSession): Record<string, never> {
+    const { terminalId } = parse(detachParamsSchema, params);
+    bySession.get(session.sessionId)?.get(terminalId)?.close();
+    return {};
+  }
+
+  async function input(params: unknown, session: ExtensionSession): Promise<Record<string, never>> {
+    const { terminalId, data, encoding } = parse(inputParamsSchema, params);
+    await session.authorize(terminalResource(terminalId), 'write');
+    terminalFor(terminalId).write(encoding === 'base64' ? Buffer.from(data, 'base64') : data);
+    return {};
+  }
+
+  async function resize(params: unknown, session: ExtensionSession): Promise<{ cols: number; rows: number }> {
+    const { terminalId, cols, rows } = parse(resizeParamsSchema, params);
+    await session.authorize(terminalResource(terminalId), 'write');
+    const terminal = terminalFor(terminalId);
+    if (terminal.exit) throw new LockstepError('COMMAND_REJECTED', `terminal ${terminalId} has exited`, { reason: 'terminal.exited', terminalId });
+    terminal.resize(cols, rows);
+    return { cols: terminal.cols, rows: terminal.rows };
+  }
+
+  return {
+    name: 'terminal',
+    terminals,
+    methods: {
+      [TerminalMethods.attach]: attach,
+      [TerminalMethods.detach]: detach,
+      [TerminalMethods.input]: input,
+      [TerminalMethods.resize]: resize,
+    },
+    onSessionClosed(session) {
+      for (const attachment of [...(bySession.get(session.sessionId)?.values() ?? [])]) attachment.close();
+    },
+    async close() {
+      focus.close();
+      for (const attachments of [...bySession.values()]) for (const attachment of [...attachments.values()]) attachment.close();
+      await terminals.close();
+    },
+    attachments() {
+      return [...bySession.values()].flatMap((attachments) => [...attachments.values()].map((attachment) => attachment.info()));
+    },
+  };
+}
