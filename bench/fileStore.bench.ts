@@ -12,39 +12,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileEventStore, MemoryEventStore, type Commit, type EventStore } from '@lockstep/server';
+import { FileEventStore, MemoryEventStore, type EventStore } from '@lockstep/server';
+import { APPENDERS, PER_APPENDER, SEQUENTIAL, concurrent, sequential } from './appendRates.js';
 import { median, report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : 5;
-const SEQUENTIAL = smoke ? 50 : 2_000;
-const APPENDERS = 64;
-const PER_APPENDER = smoke ? 5 : 100;
 const root = mkdtempSync(join(process.env.LOCKSTEP_BENCH_DIR ?? tmpdir(), 'lockstep-bench-file-'));
-
-function commit(id: string, version: number): Commit {
-  return {
-    commandId: id,
-    fingerprint: `fp:${id}`,
-    events: [{ version, type: 'task.created', data: { id, title: 'Write the benchmark', priority: 'high' }, time: Date.now(), commandId: id }],
-  };
-}
-
-async function sequential(store: EventStore, tag: string): Promise<number> {
-  const stream = `tasks/seq-${tag}`;
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < SEQUENTIAL; i++) await store.append(stream, i, [commit(`${tag}.s${i}`, i + 1)]);
-  return SEQUENTIAL / (Number(process.hrtime.bigint() - start) / 1e9);
-}
-
-async function concurrent(store: EventStore, tag: string): Promise<number> {
-  const start = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: APPENDERS }, async (_, a) => {
-      for (let i = 0; i < PER_APPENDER; i++) await store.append(`tasks/con-${tag}-${a}`, i, [commit(`${tag}.c${a}.${i}`, i + 1)]);
-    }),
-  );
-  return (APPENDERS * PER_APPENDER) / (Number(process.hrtime.bigint() - start) / 1e9);
-}
 
 interface Subject {
   name: string;
