@@ -1,42 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyCommand } from '../applyCommand.js';
-import type { EventOf } from '../domain.js';
+import { domainStream, rejectionOf } from '../../test/domainStream.js';
 import { DomainRejection, LockstepError } from '../errors.js';
 import { DEFAULT_MAX_FOCUSED, evictionOrder, focusDomain as domain, nextEviction, type FocusState } from './focus.js';
 
-function createStream(now = 1_000) {
-  let state = domain.initialState();
-  let version = 0;
-  let counter = 0;
-  const log: EventOf<typeof domain>[] = [];
-  return {
-    get state() {
-      return state;
-    },
-    log,
-    advance(ms: number) {
-      now += ms;
-    },
-    run(type: string, payload: unknown) {
-      const result = applyCommand(domain, state, { id: `cmd-${++counter}`, type, payload }, { now, version, stream: 'focus/proj_1' });
-      state = result.state;
-      version = result.version;
-      log.push(...result.events);
-      return result.events.map(({ type, data }) => ({ type, data }));
-    },
-  };
-}
+const createStream = (now?: number) => domainStream(domain, 'focus/proj_1', now);
 
-function rejectionOf(fn: () => unknown): DomainRejection {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DomainRejection) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function checkInvariants(state: FocusState): void {
   expect(state.focused.length).toBeLessThanOrEqual(state.maxFocused);
@@ -48,7 +17,7 @@ function checkInvariants(state: FocusState): void {
 /** Focuses s1..sN one millisecond apart. */
 function focusAll(stream: ReturnType<typeof createStream>, ...ids: string[]): void {
   for (const sessionId of ids) {
-    stream.run('focus.set', { sessionId });
+    stream.runBrief('focus.set', { sessionId });
     stream.advance(1);
   }
 }
@@ -63,7 +32,7 @@ describe('focus domain', () => {
     const stream = createStream();
     focusAll(stream, 's1', 's2', 's3', 's4');
     expect(nextEviction(stream.state)).toBe('s1');
-    expect(stream.run('focus.set', { sessionId: 's5' })).toEqual([
+    expect(stream.runBrief('focus.set', { sessionId: 's5' })).toEqual([
       { type: 'focus.lost', data: { sessionId: 's1', reason: 'evicted', bySessionId: 's5' } },
       { type: 'focus.gained', data: { sessionId: 's5', at: 1_004 } },
     ]);
@@ -73,10 +42,10 @@ describe('focus domain', () => {
   it('lets activity change which session is evicted', () => {
     const stream = createStream();
     focusAll(stream, 's1', 's2', 's3', 's4');
-    stream.run('focus.touch', { sessionId: 's1' });
+    stream.runBrief('focus.touch', { sessionId: 's1' });
     stream.advance(1);
     expect(nextEviction(stream.state)).toBe('s2');
-    expect(stream.run('focus.set', { sessionId: 's5' })[0]).toEqual({
+    expect(stream.runBrief('focus.set', { sessionId: 's5' })[0]).toEqual({
       type: 'focus.lost',
       data: { sessionId: 's2', reason: 'evicted', bySessionId: 's5' },
     });
@@ -85,40 +54,40 @@ describe('focus domain', () => {
 
   it('breaks activity ties by focus order: the earliest focused goes first', () => {
     const stream = createStream();
-    for (const sessionId of ['s3', 's1', 's2', 's4']) stream.run('focus.set', { sessionId }); // all at the same time
+    for (const sessionId of ['s3', 's1', 's2', 's4']) stream.runBrief('focus.set', { sessionId }); // all at the same time
     expect(evictionOrder(stream.state)).toEqual(['s3', 's1', 's2', 's4']);
-    expect(stream.run('focus.set', { sessionId: 's5' })[0]?.data).toMatchObject({ sessionId: 's3' });
+    expect(stream.runBrief('focus.set', { sessionId: 's5' })[0]?.data).toMatchObject({ sessionId: 's3' });
   });
 
   it('treats focusing a focused session as a touch, and a touch at the same time as nothing', () => {
     const stream = createStream();
-    stream.run('focus.set', { sessionId: 's1' });
-    expect(stream.run('focus.set', { sessionId: 's1' })).toEqual([]);
+    stream.runBrief('focus.set', { sessionId: 's1' });
+    expect(stream.runBrief('focus.set', { sessionId: 's1' })).toEqual([]);
     stream.advance(5);
-    expect(stream.run('focus.set', { sessionId: 's1' })).toEqual([{ type: 'focus.touched', data: { sessionId: 's1', at: 1_005 } }]);
+    expect(stream.runBrief('focus.set', { sessionId: 's1' })).toEqual([{ type: 'focus.touched', data: { sessionId: 's1', at: 1_005 } }]);
     expect(stream.state.lastActive).toEqual({ s1: 1_005 });
   });
 
   it('ignores touches, blurs and closes of unfocused sessions (idempotent, never rejected)', () => {
     const stream = createStream();
-    expect(stream.run('focus.touch', { sessionId: 's1' })).toEqual([]);
-    expect(stream.run('focus.blur', { sessionId: 's1' })).toEqual([]);
-    expect(stream.run('focus.close', { sessionId: 's1' })).toEqual([]);
+    expect(stream.runBrief('focus.touch', { sessionId: 's1' })).toEqual([]);
+    expect(stream.runBrief('focus.blur', { sessionId: 's1' })).toEqual([]);
+    expect(stream.runBrief('focus.close', { sessionId: 's1' })).toEqual([]);
     expect(stream.log).toEqual([]);
   });
 
   it('blurs and closes focused sessions with their reasons', () => {
     const stream = createStream();
     focusAll(stream, 's1', 's2');
-    expect(stream.run('focus.blur', { sessionId: 's1' })).toEqual([{ type: 'focus.lost', data: { sessionId: 's1', reason: 'blurred' } }]);
-    expect(stream.run('focus.close', { sessionId: 's2' })).toEqual([{ type: 'focus.lost', data: { sessionId: 's2', reason: 'closed' } }]);
+    expect(stream.runBrief('focus.blur', { sessionId: 's1' })).toEqual([{ type: 'focus.lost', data: { sessionId: 's1', reason: 'blurred' } }]);
+    expect(stream.runBrief('focus.close', { sessionId: 's2' })).toEqual([{ type: 'focus.lost', data: { sessionId: 's2', reason: 'closed' } }]);
     expect(stream.state).toEqual({ maxFocused: 4, focused: [], lastActive: {} });
   });
 
   it('replaces the whole set atomically with setMany (grid layout)', () => {
     const stream = createStream();
     focusAll(stream, 's1', 's2', 's3');
-    expect(stream.run('focus.setMany', { sessionIds: ['s3', 's4', 's2', 's5'] })).toEqual([
+    expect(stream.runBrief('focus.setMany', { sessionIds: ['s3', 's4', 's2', 's5'] })).toEqual([
       { type: 'focus.lost', data: { sessionId: 's1', reason: 'replaced' } },
       { type: 'focus.touched', data: { sessionId: 's3', at: 1_003 } },
       { type: 'focus.gained', data: { sessionId: 's4', at: 1_003 } },
@@ -127,17 +96,17 @@ describe('focus domain', () => {
     ]);
     // Kept sessions keep their place; new ones follow in the order given.
     expect(stream.state.focused).toEqual(['s2', 's3', 's4', 's5']);
-    expect(stream.run('focus.setMany', { sessionIds: [] })).toHaveLength(4);
+    expect(stream.runBrief('focus.setMany', { sessionIds: [] })).toHaveLength(4);
     expect(stream.state.focused).toEqual([]);
   });
 
   it('rejects setMany with too many sessions (focus.tooMany) or duplicates (focus.duplicateSession)', () => {
     const stream = createStream();
     focusAll(stream, 's1');
-    const tooMany = rejectionOf(() => stream.run('focus.setMany', { sessionIds: ['a', 'b', 'c', 'd', 'e'] }));
+    const tooMany = rejectionOf(() => stream.runBrief('focus.setMany', { sessionIds: ['a', 'b', 'c', 'd', 'e'] }));
     expect(tooMany.reason).toBe('focus.tooMany');
     expect(tooMany.details).toEqual({ maxFocused: 4, requested: 5 });
-    const duplicate = rejectionOf(() => stream.run('focus.setMany', { sessionIds: ['a', 'b', 'a'] }));
+    const duplicate = rejectionOf(() => stream.runBrief('focus.setMany', { sessionIds: ['a', 'b', 'a'] }));
     expect(duplicate.reason).toBe('focus.duplicateSession');
     expect(duplicate.details).toEqual({ duplicates: ['a'] });
     expect(stream.state.focused).toEqual(['s1']);
@@ -146,15 +115,15 @@ describe('focus domain', () => {
   it('evicts the least recently active sessions when configure shrinks the limit, then records the limit', () => {
     const stream = createStream();
     focusAll(stream, 's1', 's2', 's3', 's4');
-    stream.run('focus.touch', { sessionId: 's1' });
-    expect(stream.run('focus.configure', { maxFocused: 2 })).toEqual([
+    stream.runBrief('focus.touch', { sessionId: 's1' });
+    expect(stream.runBrief('focus.configure', { maxFocused: 2 })).toEqual([
       { type: 'focus.lost', data: { sessionId: 's2', reason: 'reconfigured' } },
       { type: 'focus.lost', data: { sessionId: 's3', reason: 'reconfigured' } },
       { type: 'focus.configured', data: { maxFocused: 2 } },
     ]);
     expect(stream.state.focused).toEqual(['s1', 's4']);
-    expect(stream.run('focus.configure', { maxFocused: 2 })).toEqual([]);
-    expect(stream.run('focus.configure', { maxFocused: 6 })).toEqual([{ type: 'focus.configured', data: { maxFocused: 6 } }]);
+    expect(stream.runBrief('focus.configure', { maxFocused: 2 })).toEqual([]);
+    expect(stream.runBrief('focus.configure', { maxFocused: 6 })).toEqual([{ type: 'focus.configured', data: { maxFocused: 6 } }]);
     focusAll(stream, 'a', 'b', 'c', 'd');
     expect(stream.state.focused).toHaveLength(6);
   });
@@ -170,7 +139,7 @@ describe('focus domain', () => {
     ['focus.configure', { maxFocused: 65 }],
     ['focus.configure', { maxFocused: 2.5 }],
   ])('refuses %s %j as invalid params', (type, payload) => {
-    expect(() => createStream().run(type, payload)).toThrow(expect.objectContaining({ code: 'INVALID_PARAMS' }));
+    expect(() => createStream().runBrief(type, payload)).toThrow(expect.objectContaining({ code: 'INVALID_PARAMS' }));
   });
 });
 
@@ -260,7 +229,7 @@ describe('focus properties', () => {
           const before = stream.state;
           const snapshot = JSON.stringify(before);
           try {
-            stream.run(command.type, command.payload);
+            stream.runBrief(command.type, command.payload);
           } catch (error) {
             const expected = error instanceof DomainRejection || (error instanceof LockstepError && error.code === 'INVALID_PARAMS');
             if (!expected) throw error;

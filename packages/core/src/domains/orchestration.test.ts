@@ -1,48 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyCommand } from '../applyCommand.js';
-import type { EventOf } from '../domain.js';
+import { domainStream, rejectionOf } from '../../test/domainStream.js';
 import { DomainRejection, LockstepError } from '../errors.js';
 import { orchestrationDomain as domain, type OrchestrationState } from './orchestration.js';
 
-type Run = { clientId?: string; id?: string };
+const createStream = (now?: number) => domainStream(domain, 'orchestration/default', now);
 
-/** One stream of the domain, run the way the hub runs it (versions, times, deterministic ids). */
-function createStream(now = 1_000) {
-  let state = domain.initialState();
-  let version = 0;
-  let counter = 0;
-  const log: EventOf<typeof domain>[] = [];
-  return {
-    get state() {
-      return state;
-    },
-    get version() {
-      return version;
-    },
-    log,
-    advance(ms: number) {
-      now += ms;
-    },
-    run(type: string, payload: unknown, { clientId, id = `cmd-${++counter}` }: Run = {}) {
-      const result = applyCommand(domain, state, { id, type, payload }, { now, version, ...(clientId !== undefined && { clientId }) });
-      state = result.state;
-      version = result.version;
-      log.push(...result.events);
-      return result.events;
-    },
-  };
-}
-
-function rejectionOf(fn: () => unknown): DomainRejection {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DomainRejection) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function checkTotals(state: OrchestrationState): void {
   const entries = Object.values(state.workspaces);

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyCommand } from '../applyCommand.js';
-import { deterministicIds, type EventOf } from '../domain.js';
+import { domainStream, rejectionOf } from '../../test/domainStream.js';
+import { deterministicIds } from '../domain.js';
 import type { Event } from '../envelope.js';
 import { DomainRejection, LockstepError } from '../errors.js';
 import {
@@ -15,43 +16,13 @@ import {
   type TasksState,
 } from './tasks.js';
 
-function createStream(now = 1_000) {
-  let state = domain.initialState();
-  let version = 0;
-  let counter = 0;
-  const log: EventOf<typeof domain>[] = [];
-  return {
-    get state() {
-      return state;
-    },
-    log,
-    advance(ms: number) {
-      now += ms;
-    },
-    run(type: string, payload: unknown, id = `cmd-${++counter}`) {
-      const result = applyCommand(domain, state, { id, type, payload }, { now, version, stream: 'tasks/proj_1' });
-      state = result.state;
-      version = result.version;
-      log.push(...result.events);
-      return result.events.map(({ type, data }) => ({ type, data }));
-    },
-  };
-}
+const createStream = (now?: number) => domainStream(domain, 'tasks/proj_1', now);
 
 /** The id of the entity a create command made. */
 function createdId(events: { data: unknown }[]): string | undefined {
   return (events[0]?.data as { id?: string } | undefined)?.id;
 }
 
-function rejectionOf(fn: () => unknown): DomainRejection {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DomainRejection) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Every link is on both sides, points at existing entities and is listed once. */
 function checkLinks(state: TasksState): void {
@@ -71,20 +42,20 @@ function checkLinks(state: TasksState): void {
 
 function board() {
   const stream = createStream();
-  stream.run('task.create', { id: 't1', title: 'Write the spec' });
-  stream.run('task.create', { id: 't2', title: 'Build it', priority: 'high' });
-  stream.run('session.create', { id: 's1', name: 'claude #1' });
-  stream.run('session.create', { id: 's2', kind: 'terminal' });
-  stream.run('session.addTask', { sessionId: 's1', taskId: 't1' });
-  stream.run('session.addTask', { sessionId: 's1', taskId: 't2' });
-  stream.run('session.addTask', { sessionId: 's2', taskId: 't1' });
+  stream.runBrief('task.create', { id: 't1', title: 'Write the spec' });
+  stream.runBrief('task.create', { id: 't2', title: 'Build it', priority: 'high' });
+  stream.runBrief('session.create', { id: 's1', name: 'claude #1' });
+  stream.runBrief('session.create', { id: 's2', kind: 'terminal' });
+  stream.runBrief('session.addTask', { sessionId: 's1', taskId: 't1' });
+  stream.runBrief('session.addTask', { sessionId: 's1', taskId: 't2' });
+  stream.runBrief('session.addTask', { sessionId: 's2', taskId: 't1' });
   return stream;
 }
 
 describe('tasks domain: tasks', () => {
   it('creates a task with defaults, trimming the title', () => {
     const stream = createStream();
-    expect(stream.run('task.create', { id: 't1', title: '  Ship it  ' })).toEqual([
+    expect(stream.runBrief('task.create', { id: 't1', title: '  Ship it  ' })).toEqual([
       { type: 'task.created', data: { id: 't1', title: 'Ship it', description: '', status: 'pending', priority: 'medium', at: 1_000 } },
     ]);
     expect(stream.state.tasks['t1']).toEqual({
@@ -100,9 +71,9 @@ describe('tasks domain: tasks', () => {
   });
 
   it('derives a missing id from the command id, so a retried create yields the same id', () => {
-    const first = createStream().run('task.create', { title: 'A' }, 'cmd-retry');
-    const retry = createStream().run('task.create', { title: 'A' }, 'cmd-retry');
-    const other = createStream().run('task.create', { title: 'A' }, 'cmd-other');
+    const first = createStream().runBrief('task.create', { title: 'A' }, { id: 'cmd-retry' });
+    const retry = createStream().runBrief('task.create', { title: 'A' }, { id: 'cmd-retry' });
+    const other = createStream().runBrief('task.create', { title: 'A' }, { id: 'cmd-other' });
     expect(createdId(first)).toBe(deterministicIds('cmd-retry')('task'));
     expect(createdId(retry)).toBe(createdId(first));
     expect(createdId(other)).not.toBe(createdId(first));
@@ -111,48 +82,48 @@ describe('tasks domain: tasks', () => {
 
   it('rejects a duplicate id with task.exists', () => {
     const stream = board();
-    expect(rejectionOf(() => stream.run('task.create', { id: 't1', title: 'again' })).reason).toBe('task.exists');
+    expect(rejectionOf(() => stream.runBrief('task.create', { id: 't1', title: 'again' })).reason).toBe('task.exists');
   });
 
   it('updates only what changed, sets completedAt on completion and clears it on leaving completed', () => {
     const stream = board();
     stream.advance(10);
-    expect(stream.run('task.update', { id: 't1', status: 'completed', title: 'Write the spec' })).toEqual([
+    expect(stream.runBrief('task.update', { id: 't1', status: 'completed', title: 'Write the spec' })).toEqual([
       { type: 'task.updated', data: { id: 't1', changes: { status: 'completed', completedAt: 1_010 }, at: 1_010 } },
     ]);
     expect(stream.state.tasks['t1']).toMatchObject({ status: 'completed', completedAt: 1_010, updatedAt: 1_010, createdAt: 1_000 });
     stream.advance(10);
-    stream.run('task.update', { id: 't1', status: 'in_progress', prompt: 'continue' });
+    stream.runBrief('task.update', { id: 't1', status: 'in_progress', prompt: 'continue' });
     expect(stream.state.tasks['t1']).not.toHaveProperty('completedAt');
     expect(stream.state.tasks['t1']).toMatchObject({ status: 'in_progress', prompt: 'continue', updatedAt: 1_020 });
-    stream.run('task.update', { id: 't1', prompt: null });
+    stream.runBrief('task.update', { id: 't1', prompt: null });
     expect(stream.state.tasks['t1']).not.toHaveProperty('prompt');
   });
 
   it('completes at creation when created completed', () => {
     const stream = createStream();
-    stream.run('task.create', { id: 't', title: 'done already', status: 'completed', prompt: 'p' });
+    stream.runBrief('task.create', { id: 't', title: 'done already', status: 'completed', prompt: 'p' });
     expect(stream.state.tasks['t']).toMatchObject({ completedAt: 1_000, prompt: 'p' });
   });
 
   it('treats an update to the current values as a no-op and an empty update as task.noChanges', () => {
     const stream = board();
-    expect(stream.run('task.update', { id: 't2', priority: 'high', title: ' Build it ' })).toEqual([]);
-    expect(stream.run('task.update', { id: 't2', prompt: null })).toEqual([]);
-    expect(rejectionOf(() => stream.run('task.update', { id: 't2' })).reason).toBe('task.noChanges');
+    expect(stream.runBrief('task.update', { id: 't2', priority: 'high', title: ' Build it ' })).toEqual([]);
+    expect(stream.runBrief('task.update', { id: 't2', prompt: null })).toEqual([]);
+    expect(rejectionOf(() => stream.runBrief('task.update', { id: 't2' })).reason).toBe('task.noChanges');
   });
 
   it('rejects updating or deleting a missing task with task.notFound', () => {
     const stream = board();
-    expect(rejectionOf(() => stream.run('task.update', { id: 'nope', title: 'x' })).reason).toBe('task.notFound');
-    expect(rejectionOf(() => stream.run('task.delete', { id: 'nope' })).reason).toBe('task.notFound');
+    expect(rejectionOf(() => stream.runBrief('task.update', { id: 'nope', title: 'x' })).reason).toBe('task.notFound');
+    expect(rejectionOf(() => stream.runBrief('task.delete', { id: 'nope' })).reason).toBe('task.notFound');
     // Never answered by Object.prototype.
-    expect(rejectionOf(() => stream.run('task.update', { id: 'toString', title: 'x' })).reason).toBe('task.notFound');
+    expect(rejectionOf(() => stream.runBrief('task.update', { id: 'toString', title: 'x' })).reason).toBe('task.notFound');
   });
 
   it('deleting a task unlinks it from every session, one explicit event per link', () => {
     const stream = board();
-    expect(stream.run('task.delete', { id: 't1' })).toEqual([
+    expect(stream.runBrief('task.delete', { id: 't1' })).toEqual([
       { type: 'session.taskRemoved', data: { sessionId: 's1', taskId: 't1', reason: 'taskDeleted' } },
       { type: 'session.taskRemoved', data: { sessionId: 's2', taskId: 't1', reason: 'taskDeleted' } },
       { type: 'task.deleted', data: { id: 't1' } },
@@ -166,7 +137,7 @@ describe('tasks domain: tasks', () => {
 describe('tasks domain: sessions and links', () => {
   it('creates sessions with defaults: kind agent, status starting, name = id', () => {
     const stream = createStream();
-    stream.run('session.create', { id: 's1' });
+    stream.runBrief('session.create', { id: 's1' });
     expect(stream.state.sessions['s1']).toEqual({
       id: 's1',
       name: 's1',
@@ -176,8 +147,8 @@ describe('tasks domain: sessions and links', () => {
       createdAt: 1_000,
       updatedAt: 1_000,
     });
-    expect(createdId(stream.run('session.create', {}, 'cmd-x'))).toBe(deterministicIds('cmd-x')('sess'));
-    expect(rejectionOf(() => stream.run('session.create', { id: 's1' })).reason).toBe('session.exists');
+    expect(createdId(stream.runBrief('session.create', {}, { id: 'cmd-x' }))).toBe(deterministicIds('cmd-x')('sess'));
+    expect(rejectionOf(() => stream.runBrief('session.create', { id: 's1' })).reason).toBe('session.exists');
   });
 
   it('links both sides, derives counts, and treats a repeated link as a no-op', () => {
@@ -190,17 +161,17 @@ describe('tasks domain: sessions and links', () => {
     expect(tasksOfSession(state, 's1').map((task) => task.id)).toEqual(['t1', 't2']);
     expect(sessionsOfTask(state, 't1').map((session) => session.name)).toEqual(['claude #1', 's2']);
     expect(tasksOfSession(state, 'missing')).toEqual([]);
-    expect(stream.run('session.addTask', { sessionId: 's1', taskId: 't1' })).toEqual([]);
+    expect(stream.runBrief('session.addTask', { sessionId: 's1', taskId: 't1' })).toEqual([]);
     expect(stream.state).toBe(state);
   });
 
   it('rejects links to missing entities and removing a missing link', () => {
     const stream = board();
-    expect(rejectionOf(() => stream.run('session.addTask', { sessionId: 's1', taskId: 'nope' })).reason).toBe('task.notFound');
-    expect(rejectionOf(() => stream.run('session.addTask', { sessionId: 'nope', taskId: 't1' })).reason).toBe('session.notFound');
-    expect(rejectionOf(() => stream.run('session.removeTask', { sessionId: 's2', taskId: 't2' })).reason).toBe('link.notFound');
-    expect(rejectionOf(() => stream.run('session.removeTask', { sessionId: 's2', taskId: 'nope' })).reason).toBe('task.notFound');
-    expect(stream.run('session.removeTask', { sessionId: 's2', taskId: 't1' })).toEqual([
+    expect(rejectionOf(() => stream.runBrief('session.addTask', { sessionId: 's1', taskId: 'nope' })).reason).toBe('task.notFound');
+    expect(rejectionOf(() => stream.runBrief('session.addTask', { sessionId: 'nope', taskId: 't1' })).reason).toBe('session.notFound');
+    expect(rejectionOf(() => stream.runBrief('session.removeTask', { sessionId: 's2', taskId: 't2' })).reason).toBe('link.notFound');
+    expect(rejectionOf(() => stream.runBrief('session.removeTask', { sessionId: 's2', taskId: 'nope' })).reason).toBe('task.notFound');
+    expect(stream.runBrief('session.removeTask', { sessionId: 's2', taskId: 't1' })).toEqual([
       { type: 'session.taskRemoved', data: { sessionId: 's2', taskId: 't1', reason: 'removed' } },
     ]);
     expect(stream.state.tasks['t1']?.sessionIds).toEqual(['s1']);
@@ -208,35 +179,35 @@ describe('tasks domain: sessions and links', () => {
 
   it('deleting a session unlinks it from its tasks, one explicit event per link', () => {
     const stream = board();
-    expect(stream.run('session.delete', { id: 's1' })).toEqual([
+    expect(stream.runBrief('session.delete', { id: 's1' })).toEqual([
       { type: 'session.taskRemoved', data: { sessionId: 's1', taskId: 't1', reason: 'sessionDeleted' } },
       { type: 'session.taskRemoved', data: { sessionId: 's1', taskId: 't2', reason: 'sessionDeleted' } },
       { type: 'session.deleted', data: { id: 's1' } },
     ]);
     expect(stream.state.tasks['t1']?.sessionIds).toEqual(['s2']);
     expect(stream.state.tasks['t2']?.sessionIds).toEqual([]);
-    expect(rejectionOf(() => stream.run('session.delete', { id: 's1' })).reason).toBe('session.notFound');
+    expect(rejectionOf(() => stream.runBrief('session.delete', { id: 's1' })).reason).toBe('session.notFound');
     checkLinks(stream.state);
   });
 
   it('follows the session lifecycle: exit codes only when ended, cleared on restart', () => {
     const stream = board();
-    stream.run('session.update', { id: 's1', status: 'running' });
-    expect(rejectionOf(() => stream.run('session.update', { id: 's1', exitCode: 1 })).reason).toBe('session.exitCodeWhileActive');
-    stream.run('session.update', { id: 's1', status: 'failed', exitCode: 137 });
+    stream.runBrief('session.update', { id: 's1', status: 'running' });
+    expect(rejectionOf(() => stream.runBrief('session.update', { id: 's1', exitCode: 1 })).reason).toBe('session.exitCodeWhileActive');
+    stream.runBrief('session.update', { id: 's1', status: 'failed', exitCode: 137 });
     expect(stream.state.sessions['s1']).toMatchObject({ status: 'failed', exitCode: 137 });
-    expect(stream.run('session.update', { id: 's1', exitCode: 137 })).toEqual([]);
-    expect(stream.run('session.update', { id: 's1', status: 'starting', name: 'retry' })).toEqual([
+    expect(stream.runBrief('session.update', { id: 's1', exitCode: 137 })).toEqual([]);
+    expect(stream.runBrief('session.update', { id: 's1', status: 'starting', name: 'retry' })).toEqual([
       { type: 'session.updated', data: { id: 's1', changes: { name: 'retry', status: 'starting', exitCode: null }, at: 1_000 } },
     ]);
     expect(stream.state.sessions['s1']).not.toHaveProperty('exitCode');
-    expect(rejectionOf(() => stream.run('session.update', { id: 's1' })).reason).toBe('session.noChanges');
-    expect(rejectionOf(() => stream.run('session.update', { id: 'nope', name: 'x' })).reason).toBe('session.notFound');
+    expect(rejectionOf(() => stream.runBrief('session.update', { id: 's1' })).reason).toBe('session.noChanges');
+    expect(rejectionOf(() => stream.runBrief('session.update', { id: 'nope', name: 'x' })).reason).toBe('session.notFound');
   });
 
   it('caps the links of one entity with link.limit', () => {
     const stream = createStream();
-    stream.run('session.create', { id: 's' });
+    stream.runBrief('session.create', { id: 's' });
     let state = stream.state;
     // Build a full session directly through events, which is much faster than 1,000 commands.
     const events: Event[] = [];
@@ -252,7 +223,7 @@ describe('tasks domain: sessions and links', () => {
 
   it('groups tasks by status', () => {
     const stream = board();
-    stream.run('task.update', { id: 't2', status: 'blocked' });
+    stream.runBrief('task.update', { id: 't2', status: 'blocked' });
     const groups = tasksByStatus(stream.state);
     expect(groups.pending.map((task) => task.id)).toEqual(['t1']);
     expect(groups.blocked.map((task) => task.id)).toEqual(['t2']);
@@ -274,7 +245,7 @@ describe('tasks domain: sessions and links', () => {
     ['a fractional exit code', 'session.update', { id: 's1', exitCode: 1.5 }],
     ['a link without a task', 'session.addTask', { sessionId: 's1' }],
   ])('refuses %s as invalid params, before decide', (_, type, payload) => {
-    expect(() => board().run(type, payload)).toThrow(expect.objectContaining({ code: 'INVALID_PARAMS' }));
+    expect(() => board().runBrief(type, payload)).toThrow(expect.objectContaining({ code: 'INVALID_PARAMS' }));
   });
 });
 
@@ -342,7 +313,7 @@ describe('tasks properties', () => {
           const before = stream.state;
           const snapshot = JSON.stringify(before);
           try {
-            stream.run(command.type, JSON.parse(JSON.stringify(command.payload)));
+            stream.runBrief(command.type, JSON.parse(JSON.stringify(command.payload)));
           } catch (error) {
             const expected = error instanceof DomainRejection || (error instanceof LockstepError && error.code === 'INVALID_PARAMS');
             if (!expected) throw error;
