@@ -9,7 +9,7 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['lockstep-source'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.{ts,tsx}', 'examples/*/src/**/*.test.{ts,tsx}'],
     reporters: ['default', './scripts/countReporter.ts'],
     // The chaos runs are CPU-bound: use every core (Vitest's default leaves one idle).
     maxWorkers: availableParallelism(),
