@@ -1,0 +1,22 @@
+/**
+ * What the pieces of the reference server agree on: the server process (HTTP, WebSocket, REST, SSE,
+ * terminals), the dashboard it serves, and the `lockstep` CLI's defaults. Import these rather than
+ * repeating the literals.
+ */
+
+/** `PORT` overrides it. */
+export const DEFAULT_PORT = 7420;
+export const DEFAULT_HOST = '127.0.0.1';
+
+/** The WebSocket endpoint, on the same port as HTTP. */
+export const WS_PATH = '/lockstep';
+
+/** The one project the reference server shows: its tasks stream is `tasks/<PROJECT_ID>`, its focus
+ * stream `focus/<PROJECT_ID>`, and its sessions' terminals belong to it. */
+export const PROJECT_ID = 'default';
+
+/** The orchestration stream's key: `orchestration/<ORCHESTRATION_KEY>`. */
+export const ORCHESTRATION_KEY = 'default';
+
+/** Where the file store lives unless `--data DIR` or `--store postgres://…` says otherwise. */
+export const DEFAULT_DATA_DIR = '.data/reference-server';
