@@ -20,3 +20,16 @@ export const ORCHESTRATION_KEY = 'default';
 
 /** Where the file store lives unless `--data DIR` or `--store postgres://…` says otherwise. */
 export const DEFAULT_DATA_DIR = '.data/reference-server';
+
+/**
+ * The dashboard page: the server serves `/` as an HTML page with `<div id="root">` and loads
+ * `/assets/dashboard.js` (esbuild bundle of `src/dashboard/main.tsx`, which mounts into that element)
+ * and `/assets/dashboard.css` (`@xterm/xterm/css/xterm.css`, then `src/dashboard/styles.css` when it
+ * exists — so main.tsx need not import any CSS).
+ */
+export const DASHBOARD_ROOT_ID = 'root';
+export const DASHBOARD_SCRIPT_PATH = '/assets/dashboard.js';
+export const DASHBOARD_STYLE_PATH = '/assets/dashboard.css';
+
+/** Prefix of the REST + Server-Sent Events API (docs/reference-server.md). */
+export const API_PREFIX = '/api';
