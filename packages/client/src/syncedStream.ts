@@ -8,7 +8,7 @@ import {
   type StateOf,
   type protocol,
 } from '@lockstep/core';
-import { BehaviorSubject, defer, distinctUntilChanged, map, type Observable } from 'rxjs';
+import { BehaviorSubject, Subject, defer, distinctUntilChanged, map, type Observable } from 'rxjs';
 
 export type SyncStatus = 'connecting' | 'online' | 'resyncing' | 'offline' | 'closed';
 
@@ -25,6 +25,19 @@ export interface StreamStatus {
   lag: number;
   lastError: LockstepError | undefined;
 }
+
+/**
+ * One change of a stream's confirmed state, as {@link SyncedStream.changes$} reports it:
+ * - `events`: events applied on top of the confirmed state, contiguous and in version order; every
+ *   version is reported once (catch-up after a reconnect included), `version` is the last one;
+ * - `snapshot`: the state was replaced by the hub's snapshot at `version` (the events up to it were
+ *   not sent: the hub no longer retains them, or the client held no state);
+ * - `reset`: the hub serves another log (a new epoch); versions start over from 0.
+ */
+export type ConfirmedChange<S = unknown> =
+  | { kind: 'events'; events: readonly Event[]; version: number }
+  | { kind: 'snapshot'; state: S; version: number }
+  | { kind: 'reset' };
 
 export interface DispatchOptions {
   /** Refuse the command unless the stream is still at this version (optimistic concurrency). */
@@ -90,6 +103,7 @@ export class SyncedStream<D extends AnyDomain> {
   readonly #waiters: Array<{ version: number; resolve(): void; reject(error: Error): void }> = [];
   readonly #state$: BehaviorSubject<StateOf<D>>;
   readonly #status$: BehaviorSubject<StreamStatus>;
+  readonly #changes$ = new Subject<ConfirmedChange<StateOf<D>>>();
 
   constructor(
     readonly domain: D,
@@ -112,6 +126,16 @@ export class SyncedStream<D extends AnyDomain> {
 
   get status$(): Observable<StreamStatus> {
     return this.#status$.asObservable();
+  }
+
+  /**
+   * The changes of the confirmed state as they happen: the events applied (each version once, in
+   * order), snapshots that replaced the state, and resets to a new log. This is what a live tail
+   * or an activity feed reads. Emitted synchronously while the change is applied, before `state$`
+   * and `status$` show it; completes when the stream is closed.
+   */
+  get changes$(): Observable<ConfirmedChange<StateOf<D>>> {
+    return this.#changes$.asObservable();
   }
 
   /** The confirmed state and its version, as last received from the hub. */
@@ -191,6 +215,7 @@ export class SyncedStream<D extends AnyDomain> {
     this.#changed(false);
     this.#state$.complete();
     this.#status$.complete();
+    this.#changes$.complete();
     const error = new LockstepError('INVALID_REQUEST', `stream ${this.name} is closed`);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
   }
@@ -224,6 +249,7 @@ export class SyncedStream<D extends AnyDomain> {
       this.#confirmed = result.snapshot as StateOf<D>;
       this.#version = result.version;
       this.#hasState = true;
+      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: this.#version });
       this.#settleAcked();
       if (early.length > 0 && !this.#apply(early)) return;
       this.#afterConfirmedChange();
@@ -297,6 +323,7 @@ export class SyncedStream<D extends AnyDomain> {
       command.ack = undefined;
       command.sent = false;
     }
+    this.#changes$.next({ kind: 'reset' });
     this.#changed(true);
   }
 
@@ -338,6 +365,7 @@ export class SyncedStream<D extends AnyDomain> {
     for (const event of fresh) if (event.commandId !== undefined) ids.add(event.commandId);
     for (const command of this.#pending) if (ids.has(command.id)) command.applied = true;
     this.#settleAcked();
+    this.#changes$.next({ kind: 'events', events: fresh, version: this.#version });
     return true;
   }
 
