@@ -15,7 +15,7 @@ import {
   type TimerHandle,
   type Transport,
 } from '@lockstep/core';
-import { BehaviorSubject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { RpcChannel } from './rpcChannel.js';
 import { SyncedStream, type PendingCommand, type StreamOwner, type SyncStatus } from './syncedStream.js';
@@ -52,7 +52,16 @@ export interface ClientStatus {
   serverId: string | undefined;
 }
 
+/** A notification from a hub extension (a method outside lockstep/1's own), e.g. `terminal.output`. */
+export interface ExtensionNotification {
+  method: string;
+  /** As received: validate it (zod) before use. */
+  params: unknown;
+}
+
 const RETRYABLE: ReadonlySet<string> = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
+const CORE_METHODS: ReadonlySet<string> = new Set(Object.values(protocol.Methods));
+const CORE_NOTIFICATIONS: ReadonlySet<string> = new Set(Object.values(protocol.Notifications));
 
 /**
  * The client store: keeps any number of streams in sync with a hub over a transport, reconnecting
@@ -67,6 +76,7 @@ export class LockstepClient implements StreamOwner {
   readonly #streams = new Map<string, SyncedStream<AnyDomain>>();
   readonly #streamWatch = new Map<string, Subscription>();
   readonly #status$: BehaviorSubject<ClientStatus>;
+  readonly #notifications$ = new Subject<ExtensionNotification>();
   readonly #commandPrefix = randomId(12);
   #commandCounter = 0;
   #channel: RpcChannel | undefined;
@@ -115,6 +125,26 @@ export class LockstepClient implements StreamOwner {
     return this.#streams;
   }
 
+  /**
+   * Calls a method a hub extension adds (`terminal.attach`, …) on the current connection. Rejects
+   * with a `TransportError` when there is no connection ready (not yet, or between reconnects) or
+   * it closes before the answer — such calls are not replayed after a reconnect: watch `status$`
+   * and call again — and with a `LockstepError` when the hub refuses it. lockstep/1's own methods
+   * (`hello`, `subscribe`, `command`, …) belong to the client and are refused here.
+   */
+  request<T = unknown>(method: string, params: unknown): Promise<T> {
+    if (CORE_METHODS.has(method)) return Promise.reject(new RangeError(`${method} is a lockstep/1 method the client sends itself`));
+    if (this.#closed) return Promise.reject(new TransportError('closed', 'client closed'));
+    const channel = this.#channel;
+    if (!channel || !this.#ready) return Promise.reject(new TransportError('closed', 'not connected'));
+    return channel.request<T>(method, params);
+  }
+
+  /** Notifications of hub extensions (`terminal.output`, …); lockstep/1's own are handled inside. */
+  get notifications$(): Observable<ExtensionNotification> {
+    return this.#notifications$.asObservable();
+  }
+
   /** Resolves when online, every stream is in sync and no command is pending. */
   whenIdle(): Promise<void> {
     return firstValueFrom(this.#status$.pipe(filter(() => this.#isIdle()))).then(() => undefined);
@@ -143,6 +173,7 @@ export class LockstepClient implements StreamOwner {
     for (const watch of this.#streamWatch.values()) watch.unsubscribe();
     for (const stream of [...this.#streams.values()]) stream.close();
     this.#status$.complete();
+    this.#notifications$.complete();
   }
 
   /** Drops the current connection as if the network failed (reconnects with backoff). */
@@ -307,6 +338,8 @@ export class LockstepClient implements StreamOwner {
       const parsed = protocol.resyncParamsSchema.safeParse(params);
       const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;
       if (stream) this.#subscribe(stream);
+    } else if (!CORE_NOTIFICATIONS.has(method)) {
+      this.#notifications$.next({ method, params });
     }
   }
 
