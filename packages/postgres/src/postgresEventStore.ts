@@ -1,4 +1,13 @@
-import { StoreConflictError, type CommandRecord, type Commit, type EventStore, type Snapshot, type StoredEvent, type StreamInfo } from '@lockstep/server';
+import {
+  StoreConflictError,
+  type CommandRecord,
+  type Commit,
+  type EventStore,
+  type Snapshot,
+  type StoredEvent,
+  type StoredRefusal,
+  type StreamInfo,
+} from '@lockstep/server';
 import { DatabaseError, Pool, type PoolConfig, type QueryConfig, type QueryResultRow } from 'pg';
 import { NotifyListener } from './notifyListener.js';
 import { CHANNEL_NAME_PATTERN, SCHEMA_NAME_PATTERN, migrate, quoteIdentifier } from './schema.js';
@@ -182,6 +191,7 @@ export class PostgresEventStore implements EventStore {
     const commandIds: string[] = [];
     const fingerprints: string[] = [];
     const commandVersions: number[] = [];
+    const refusals: Array<string | null> = [];
     const versions: number[] = [];
     const types: string[] = [];
     const data: string[] = [];
@@ -206,6 +216,7 @@ export class PostgresEventStore implements EventStore {
       commandIds.push(commit.commandId);
       fingerprints.push(commit.fingerprint);
       commandVersions.push(next - 1);
+      refusals.push(commit.refusal ? JSON.stringify(commit.refusal) : null);
     }
     if (commits.length === 0) {
       const { head } = await this.info(stream);
@@ -229,6 +240,7 @@ export class PostgresEventStore implements EventStore {
       schemaVersions,
       this.notifyChannel,
       JSON.stringify({ stream, head }),
+      refusals,
     ];
     for (let attempt = 1; ; attempt++) {
       let appended: boolean;
@@ -240,7 +252,8 @@ export class PostgresEventStore implements EventStore {
         // first): a race like a head conflict. The hub catches up, decides again, and then finds
         // the command as a duplicate.
         if (error instanceof DatabaseError && error.code === '23505' && error.constraint === 'commands_pkey') {
-          throw new StoreConflictError(stream, expectedHead, (await this.info(stream)).head);
+          const taken = commandIds.find((id) => error.detail?.includes(`(${id})`) === true);
+          throw new StoreConflictError(stream, expectedHead, (await this.info(stream)).head, taken ?? '(unknown)');
         }
         throw error;
       }
@@ -261,11 +274,14 @@ export class PostgresEventStore implements EventStore {
   async findCommands(commandIds: readonly string[]): Promise<Map<string, CommandRecord>> {
     const found = new Map<string, CommandRecord>();
     if (commandIds.length === 0) return found;
-    const rows = await this.#query<{ command_id: string; stream: string; fingerprint: string; version: string }>(this.#sql.findCommands, [
-      [...commandIds],
-    ]);
+    const rows = await this.#query<{ command_id: string; stream: string; fingerprint: string; version: string; refusal: StoredRefusal | null }>(
+      this.#sql.findCommands,
+      [[...commandIds]],
+    );
     for (const row of rows) {
-      found.set(row.command_id, { commandId: row.command_id, stream: row.stream, fingerprint: row.fingerprint, version: Number(row.version) });
+      const record: CommandRecord = { commandId: row.command_id, stream: row.stream, fingerprint: row.fingerprint, version: Number(row.version) };
+      if (row.refusal !== null) record.refusal = row.refusal;
+      found.set(row.command_id, record);
     }
     return found;
   }

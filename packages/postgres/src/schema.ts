@@ -50,6 +50,9 @@ function migrations(s: string): string[] {
       saved_at timestamptz NOT NULL DEFAULT now()
     );
     `,
+    // 2: refused commands are recorded too (no events, the refusal kept), so every hub gives a
+    // refused command id the same answer.
+    `ALTER TABLE ${s}.commands ADD COLUMN refusal json;`,
   ];
 }
 

@@ -17,9 +17,9 @@ export function statements(s: string) {
   // and a NOTIFY only if the head grew (a call of commits without events leaves it where it was).
   const rest = `
     commands AS (
-      INSERT INTO ${s}.commands (command_id, stream, fingerprint, version)
-      SELECT c.id, $1, c.fingerprint, c.version
-      FROM unnest($4::text[], $5::text[], $6::bigint[]) AS c(id, fingerprint, version)
+      INSERT INTO ${s}.commands (command_id, stream, fingerprint, version, refusal)
+      SELECT c.id, $1, c.fingerprint, c.version, c.refusal
+      FROM unnest($4::text[], $5::text[], $6::bigint[], $15::json[]) AS c(id, fingerprint, version, refusal)
       WHERE EXISTS (SELECT FROM moved)
     ),
     events AS (
@@ -52,7 +52,7 @@ export function statements(s: string) {
     read: `
       SELECT version, type, data, time, command_id, schema_version FROM ${s}.events
       WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`,
-    findCommands: `SELECT command_id, stream, fingerprint, version FROM ${s}.commands WHERE command_id = ANY($1::text[])`,
+    findCommands: `SELECT command_id, stream, fingerprint, version, refusal FROM ${s}.commands WHERE command_id = ANY($1::text[])`,
     loadSnapshot: `SELECT version, state FROM ${s}.snapshots WHERE stream = $1`,
     saveSnapshot: `
       INSERT INTO ${s}.snapshots AS snap (stream, version, state) VALUES ($1, $2, $3::json)

@@ -1,4 +1,4 @@
-import type { Event } from '@lockstep/core';
+import type { ErrorCode, Event } from '@lockstep/core';
 
 /** An event as stored: the envelope plus the schema version its `data` was written with. */
 export interface StoredEvent extends Event {
@@ -7,14 +7,27 @@ export interface StoredEvent extends Event {
 }
 
 /**
+ * Why a command was refused, as stored: the answer every later delivery of the same command id
+ * gets, whichever hub it reaches.
+ */
+export interface StoredRefusal {
+  code: ErrorCode;
+  message: string;
+  data?: unknown;
+}
+
+/**
  * Everything one command produced, appended atomically: its events (possibly none) and the record
- * that makes the command id a duplicate from now on.
+ * that makes the command id a duplicate from now on. A refused command is a commit too: no events
+ * and its `refusal`, so the refusal is final only if the state it was decided on is still the head.
  */
 export interface Commit {
   commandId: string;
   /** Fingerprint of the command's stream, type and payload (tells a retry from a reused id). */
   fingerprint: string;
   events: StoredEvent[];
+  /** Set when the command was refused (then `events` is empty). */
+  refusal?: StoredRefusal;
 }
 
 /** What a store remembers of a command it has appended, for deduplication. */
@@ -22,8 +35,10 @@ export interface CommandRecord {
   commandId: string;
   stream: string;
   fingerprint: string;
-  /** The stream version right after the command's events. */
+  /** The stream version right after the command's events (for a refusal: the head it was refused at). */
   version: number;
+  /** Set when the command was refused. */
+  refusal?: StoredRefusal;
 }
 
 export interface Snapshot {
@@ -39,15 +54,25 @@ export interface StreamInfo {
   oldestRetained: number;
 }
 
-/** Raised by `append` when the stream's head is not the expected one (another writer got there first). */
+/**
+ * Raised by `append` when the stream's head is not the expected one, or when one of the commits'
+ * command ids is already recorded: another writer got there first. The writer catches up, looks
+ * its commands up again and decides anew.
+ */
 export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
   constructor(
     readonly stream: string,
     readonly expected: number,
     readonly actual: number,
+    /** Set when the conflict is a command id already recorded, not the head. */
+    readonly commandId?: string,
   ) {
-    super(`stream ${stream} is at version ${actual}, expected ${expected}`);
+    super(
+      commandId === undefined
+        ? `stream ${stream} is at version ${actual}, expected ${expected}`
+        : `command id ${commandId} is already recorded (appending to ${stream} at version ${expected})`,
+    );
   }
 }
 
@@ -57,9 +82,10 @@ export class StoreConflictError extends Error {
  * Contract, checked by the testkit's event store conformance suite:
  * - `append` is atomic: all commits of the call are visible or none; it resolves only once the data
  *   is as durable as the store promises, and rejects with `StoreConflictError` when `expectedHead`
- *   is not the stream's head. Versions must run `expectedHead + 1 …` without gaps.
+ *   is not the stream's head or a commit's command id is already recorded — also for a call whose
+ *   commits are all refusals (no events). Versions must run `expectedHead + 1 …` without gaps.
  * - Command ids are unique across the store; `findCommands` finds any id appended within the store's
- *   dedup horizon, also after a restart.
+ *   dedup horizon, also after a restart, with its refusal if it was refused.
  * - `read` returns events in version order from `from` (inclusive), at most `limit`.
  */
 export interface EventStore {

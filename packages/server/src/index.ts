@@ -5,6 +5,7 @@ export {
   type EventStore,
   type Snapshot,
   type StoredEvent,
+  type StoredRefusal,
   type StreamInfo,
 } from './eventStore.js';
 export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';

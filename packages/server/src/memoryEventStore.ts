@@ -62,9 +62,8 @@ export class MemoryEventStore implements EventStore {
     let next = head + 1;
     const ids = new Set<string>();
     for (const commit of commits) {
-      if (this.#commands.has(commit.commandId) || ids.has(commit.commandId)) {
-        throw new Error(`command id ${commit.commandId} already appended`);
-      }
+      if (ids.has(commit.commandId)) throw new RangeError(`command id ${commit.commandId} appears twice in one append`);
+      if (this.#commands.has(commit.commandId)) throw new StoreConflictError(stream, expectedHead, head, commit.commandId);
       ids.add(commit.commandId);
       for (const event of commit.events) {
         if (event.version !== next) throw new Error(`event version ${event.version} appended where ${next} was due`);
@@ -75,7 +74,9 @@ export class MemoryEventStore implements EventStore {
     for (const commit of commits) {
       for (const event of commit.events) log.events.push(event);
       log.head += commit.events.length;
-      this.#remember({ commandId: commit.commandId, stream, fingerprint: commit.fingerprint, version: log.head });
+      const record: CommandRecord = { commandId: commit.commandId, stream, fingerprint: commit.fingerprint, version: log.head };
+      if (commit.refusal) record.refusal = commit.refusal;
+      this.#remember(record);
     }
     this.#announce(stream, log.head);
   }

@@ -9,7 +9,7 @@ import {
   type Event,
   type protocol,
 } from '@lockstep/core';
-import { StoreConflictError, type Commit, type CommandRecord, type EventStore, type StoredEvent } from './eventStore.js';
+import { StoreConflictError, type Commit, type CommandRecord, type EventStore, type StoredEvent, type StoredRefusal } from './eventStore.js';
 
 /** A command that passed envelope and payload validation, waiting for its stream's pipeline. */
 export interface QueuedCommand {
@@ -49,8 +49,6 @@ const LOAD_PAGE = 10_000;
 const MAX_LOAD_RETRIES = 3;
 /** Appends retried after losing a race to another hub, before the batch fails with UNAVAILABLE. */
 const MAX_CONFLICT_RETRIES = 8;
-/** Refused command ids remembered per stream (see `#refuse`). */
-const REFUSALS_REMEMBERED = 4_096;
 
 /**
  * One loaded stream: its state and version, its subscribers, and its command pipeline.
@@ -71,7 +69,6 @@ export class StreamHost {
   #idle: Promise<void> = Promise.resolve();
   #lastSnapshot = 0;
   #refreshRequested = false;
-  readonly #refused = new Map<string, { fingerprint: string; error: LockstepError }>();
 
   constructor(
     readonly name: string,
@@ -240,7 +237,6 @@ export class StreamHost {
     const commits: Commit[] = [];
     const events: Event[] = [];
     const outcomes: Array<() => void> = [];
-    const refusals: Array<[id: string, fingerprint: string, error: LockstepError]> = [];
 
     for (const queued of batch) {
       const print = fingerprint([this.name, queued.type, queued.payload]);
@@ -249,18 +245,17 @@ export class StreamHost {
         outcomes.push(this.#answerDuplicate(queued, previous, print));
         continue;
       }
-      const refused = this.#refused.get(queued.id);
-      if (refused) {
-        const error =
-          refused.fingerprint === print
-            ? refused.error
-            : new LockstepError('COMMAND_ID_CONFLICT', `command id ${queued.id} was already used for a different command`, { id: queued.id });
-        outcomes.push(() => queued.reject(error));
-        continue;
-      }
       const refuse = (error: LockstepError) => {
-        refusals.push([queued.id, print, error]);
         outcomes.push(() => queued.reject(error));
+        // A payload that does not fit its schema is refused whatever the state: nothing to record.
+        if (error.code === 'INVALID_PARAMS') return;
+        // Any other refusal depends on the state it was decided on: it is recorded with the batch,
+        // so it is final only if that state is still the head, and every later delivery of the id —
+        // to this hub or another — gets the same answer instead of being decided again.
+        const refusal: StoredRefusal = { code: error.code, message: error.message };
+        if (error.data !== undefined) refusal.data = error.data;
+        commits.push({ commandId: queued.id, fingerprint: print, events: [], refusal });
+        known.set(queued.id, { commandId: queued.id, stream: this.name, fingerprint: print, version, refusal });
       };
       if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
         refuse(
@@ -300,8 +295,6 @@ export class StreamHost {
         return this.#process(batch, attempt + 1);
       }
     }
-    // Only now are the refusals final (a retry after a conflict decides on a newer state).
-    for (const [id, print, error] of refusals) this.#refuse(id, print, error);
     this.state = state;
     this.version = version;
     // Events go out before the acks: on an ordered transport a client never holds an ack for a
@@ -314,24 +307,17 @@ export class StreamHost {
     }
   }
 
-  /**
-   * Refusals are remembered (not stored): a second delivery of a refused command — a duplicated
-   * frame, or a retry racing the first answer — gets the same answer instead of being decided again
-   * against a newer state, so a client never sees "rejected" for a command that was applied.
-   */
-  #refuse(id: string, print: string, error: LockstepError): void {
-    this.#refused.set(id, { fingerprint: print, error });
-    if (this.#refused.size > REFUSALS_REMEMBERED) {
-      const oldest = this.#refused.keys().next().value;
-      if (oldest !== undefined) this.#refused.delete(oldest);
-    }
-  }
-
+  /** The answer to a command id the store (or this batch) already holds: the same as the first time. */
   #answerDuplicate(queued: QueuedCommand, previous: CommandRecord, print: string): () => void {
     if (previous.stream !== this.name || previous.fingerprint !== print) {
       const error = new LockstepError('COMMAND_ID_CONFLICT', `command id ${queued.id} was already used for a different command`, {
         id: queued.id,
       });
+      return () => queued.reject(error);
+    }
+    const { refusal } = previous;
+    if (refusal) {
+      const error = new LockstepError(refusal.code, refusal.message, refusal.data);
       return () => queued.reject(error);
     }
     const ack: protocol.CommandResult = { id: queued.id, stream: this.name, version: previous.version, duplicate: true };

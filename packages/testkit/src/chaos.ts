@@ -319,10 +319,16 @@ async function checkLog(
   for (const [id, outcome] of outcomes) {
     const record = recorded.get(id);
     if (outcome.state === 'acknowledged') {
-      if (!record) fail(`acknowledged command ${id} is not recorded in the store`);
+      if (!record) return fail(`acknowledged command ${id} is not recorded in the store`);
+      if (record.refusal) fail(`acknowledged command ${id} is recorded as refused (${record.refusal.code})`);
       if ((runs.get(id) ?? 0) > 1) fail(`acknowledged command ${id} was applied ${runs.get(id)} times`);
     } else {
-      if (record || runs.has(id)) fail(`command ${id} was refused (${outcome.error?.code}) yet reached the log`);
+      if (runs.has(id)) fail(`command ${id} was refused (${outcome.error?.code}) yet reached the log`);
+      // A refusal that depends on the state is recorded with it; the client was told the same.
+      if (record && !record.refusal) fail(`command ${id} was refused (${outcome.error?.code}) yet is recorded as applied`);
+      if (record?.refusal && record.refusal.code !== outcome.error?.code) {
+        fail(`command ${id} was refused with ${outcome.error?.code}, but the store recorded ${record.refusal.code}`);
+      }
       if (outcome.error?.code === 'UNAVAILABLE' || outcome.error?.code === 'INTERNAL_ERROR') {
         fail(`command ${id} failed with an error that must not happen in a healthy run: ${outcome.error.message}`);
       }

@@ -1,4 +1,4 @@
-import { StoreConflictError, type Commit, type EventStore, type Snapshot, type StoredEvent } from '@lockstep/server';
+import { StoreConflictError, type Commit, type EventStore, type Snapshot, type StoredEvent, type StoredRefusal } from '@lockstep/server';
 import { caseIf } from './caseIf.js';
 import { describe, expect, it, onTestFinished } from 'vitest';
 
@@ -38,6 +38,13 @@ function events(commandId: string, from: number, count: number, extra: Partial<S
 
 function commit(commandId: string, eventList: StoredEvent[], fingerprint = `fp:${commandId}`): Commit {
   return { commandId, fingerprint, events: eventList };
+}
+
+/** A refused command: no events, and why. */
+function refusal(commandId: string, code: StoredRefusal['code'] = 'COMMAND_REJECTED', data?: unknown): Commit {
+  const stored: StoredRefusal = { code, message: `${commandId} was refused` };
+  if (data !== undefined) stored.data = data;
+  return { commandId, fingerprint: `fp:${commandId}`, events: [], refusal: stored };
 }
 
 /** A store may return an omitted `schemaVersion` as 1, which means the same. */
@@ -227,7 +234,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         await store.append('tasks/a', 0, [commit('used', events('used', 1, 1))]);
         await expect(
           store.append('tasks/a', 1, [commit('fresh', events('fresh', 2, 1)), commit('used', events('used', 3, 1), 'fp:other')]),
-        ).rejects.toThrow();
+        ).rejects.toMatchObject({ name: 'StoreConflictError', commandId: 'used' });
         expect(await store.info('tasks/a')).toEqual({ head: 1, oldestRetained: 1 });
         expect(versions(await store.read('tasks/a', 1, 100))).toEqual([1]);
         await expectUnknownCommands(store, ['fresh']);
@@ -251,7 +258,8 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
       it('keeps command ids unique across streams', async () => {
         const { store } = await open();
         await store.append('tasks/a', 0, [commit('shared', events('shared', 1, 1))]);
-        await expect(store.append('tasks/b', 0, [commit('shared', events('shared', 1, 1))])).rejects.toThrow();
+        // A conflict like a moved head: the writer catches up and finds the command as a duplicate.
+        await expect(store.append('tasks/b', 0, [commit('shared', events('shared', 1, 1))])).rejects.toBeInstanceOf(StoreConflictError);
         expect(await store.info('tasks/b')).toEqual({ head: 0, oldestRetained: 1 });
         expect(await store.streams()).toEqual(['tasks/a']);
         expect((await store.findCommands(['shared'])).get('shared')).toMatchObject({ stream: 'tasks/a', version: 1 });
@@ -290,6 +298,73 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         // An empty commit's id is taken like any other.
         await expect(store.append('tasks/a', 4, [commit('empty2', events('empty2', 5, 1))])).rejects.toThrow();
         expect(await store.info('tasks/a')).toEqual({ head: 4, oldestRetained: 1 });
+      });
+    });
+
+    describe('refusals', () => {
+      it('records a refused command with its refusal, at the head it was refused at', async () => {
+        const { store } = await open();
+        await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2))]);
+        await store.append('tasks/a', 2, [refusal('no1', 'COMMAND_REJECTED', { reason: 'exists', nested: { n: 1 } }), commit('c2', events('c2', 3, 1)), refusal('no2', 'VERSION_CONFLICT')]);
+        expect(await store.info('tasks/a')).toEqual({ head: 3, oldestRetained: 1 });
+        expect(versions(await store.read('tasks/a', 1, 100))).toEqual([1, 2, 3]);
+        const found = await store.findCommands(['no1', 'no2', 'c2']);
+        expect(found.get('no1')).toEqual({
+          commandId: 'no1',
+          stream: 'tasks/a',
+          fingerprint: 'fp:no1',
+          version: 2,
+          refusal: { code: 'COMMAND_REJECTED', message: 'no1 was refused', data: { reason: 'exists', nested: { n: 1 } } },
+        });
+        expect(found.get('no2')).toEqual({
+          commandId: 'no2',
+          stream: 'tasks/a',
+          fingerprint: 'fp:no2',
+          version: 3,
+          refusal: { code: 'VERSION_CONFLICT', message: 'no2 was refused' },
+        });
+        expect(found.get('c2')).toEqual({ commandId: 'c2', stream: 'tasks/a', fingerprint: 'fp:c2', version: 3 });
+      });
+
+      it('refuses to record a refusal decided on a head that has moved, and records nothing of it', async () => {
+        const { store } = await open();
+        await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 1))]);
+        await expect(store.append('tasks/a', 0, [refusal('stale')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(store.append('tasks/new', 3, [refusal('ahead')])).rejects.toBeInstanceOf(StoreConflictError);
+        await expectUnknownCommands(store, ['stale', 'ahead']);
+        expect(await store.info('tasks/a')).toEqual({ head: 1, oldestRetained: 1 });
+      });
+
+      it('lets a refusal and an append of the same command id race: exactly one is recorded', async () => {
+        const { store } = await open();
+        await store.append('tasks/a', 0, [commit('c0', events('c0', 1, 1))]);
+        // Two hubs decided the same command at head 1: one applied it, the other refused it.
+        const outcomes = await Promise.allSettled([
+          store.append('tasks/a', 1, [commit('raced', events('raced', 2, 1))]),
+          store.append('tasks/a', 1, [refusal('raced')]),
+        ]);
+        const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(StoreConflictError);
+        }
+        const record = (await store.findCommands(['raced'])).get('raced');
+        const { head } = await store.info('tasks/a');
+        // Whichever won, the store's answer and its head agree.
+        if (record?.refusal) expect(head).toBe(1);
+        else expect(record).toEqual({ commandId: 'raced', stream: 'tasks/a', fingerprint: 'fp:raced', version: 2 });
+        if (!record?.refusal) expect(head).toBe(2);
+      });
+
+      it('takes a refused command id like any other', async () => {
+        const { store } = await open();
+        await store.append('tasks/a', 0, [refusal('refused')]);
+        await expect(store.append('tasks/a', 0, [commit('refused', events('refused', 1, 1))])).rejects.toMatchObject({
+          name: 'StoreConflictError',
+          commandId: 'refused',
+        });
+        expect(await store.info('tasks/a')).toEqual({ head: 0, oldestRetained: 1 });
+        expect((await store.findCommands(['refused'])).get('refused')?.refusal?.code).toBe('COMMAND_REJECTED');
       });
     });
 
@@ -434,6 +509,20 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         await expect(store.append('tasks/a', 2, [commit('f1', events('f1', 3, 1))])).rejects.toThrow();
         await expect(store.append('tasks/b', 0, [commit('empty', [])])).rejects.toThrow();
         expect(await store.info('tasks/a')).toEqual({ head: 2, oldestRetained: 1 });
+      });
+
+      it('keeps refusals, so a refused command id gets the same answer after a restart', async () => {
+        const handle = await open();
+        await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 1)), refusal('no', 'COMMAND_REJECTED', { why: 'because' })]);
+        const store = await handle.reopen();
+        expect((await store.findCommands(['no'])).get('no')).toEqual({
+          commandId: 'no',
+          stream: 'tasks/a',
+          fingerprint: 'fp:no',
+          version: 1,
+          refusal: { code: 'COMMAND_REJECTED', message: 'no was refused', data: { why: 'because' } },
+        });
+        expect(await store.info('tasks/a')).toEqual({ head: 1, oldestRetained: 1 });
       });
 
       it('keeps snapshots and compaction', async () => {

@@ -232,7 +232,7 @@ async function crashLane(lane: number, kills: number): Promise<{ kills: number; 
   }
 }
 
-/** Contiguous versions; every acknowledged command recorded and applied exactly once; no refused one. */
+/** Contiguous versions; every acknowledged command recorded and applied exactly once; no refused one applied. */
 async function checkLog(store: FileEventStore, outcomes: ReadonlyMap<string, Outcome>, kills: number): Promise<void> {
   const runs = new Map<string, number>();
   for (const spec of builtInScenario.streams) {
@@ -254,9 +254,12 @@ async function checkLog(store: FileEventStore, outcomes: ReadonlyMap<string, Out
     if (outcome.state === 'acknowledged') {
       acknowledged++;
       expect(recorded.has(id), `acknowledged command ${id} is in the log`).toBe(true);
+      expect(recorded.get(id)?.refusal, `acknowledged command ${id} is not recorded as refused`).toBeUndefined();
       expect(runs.get(id) ?? 0, `acknowledged command ${id} applied once`).toBeLessThanOrEqual(1);
     } else {
-      expect(recorded.has(id) || runs.has(id), `refused command ${id} (${outcome.error?.code}) is not in the log`).toBe(false);
+      expect(runs.has(id), `refused command ${id} (${outcome.error?.code}) is not in the log`).toBe(false);
+      const record = recorded.get(id);
+      if (record) expect(record.refusal?.code, `refused command ${id} is recorded as refused`).toBe(outcome.error?.code);
       expect(['UNAVAILABLE', 'INTERNAL_ERROR'], `command ${id}: ${outcome.error?.message}`).not.toContain(outcome.error?.code);
     }
   }

@@ -1,4 +1,5 @@
-import { MemoryEventStore, StoreConflictError, type Commit } from '@lockstep/server';
+import { builtInDomains, LockstepError } from '@lockstep/core';
+import { Hub, MemoryEventStore, StoreConflictError, type Commit, type EventStore } from '@lockstep/server';
 import { runChaos } from '@lockstep/testkit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { builtInScenario } from './builtInScenario.js';
@@ -46,5 +47,69 @@ describe('several hubs on one store', () => {
     });
     expect(report.acknowledged + report.rejected).toBe(3_000);
     expect(report.acknowledged).toBeGreaterThan(600);
+  });
+});
+
+/** `store` as another process sees it: the same data, no `watch`, some methods replaced. */
+function unwatched(store: EventStore, overrides: Partial<EventStore> = {}): EventStore {
+  return {
+    epoch: store.epoch,
+    info: (stream) => store.info(stream),
+    append: (stream, expectedHead, commits) => store.append(stream, expectedHead, commits),
+    read: (stream, from, limit) => store.read(stream, from, limit),
+    findCommands: (ids) => store.findCommands(ids),
+    loadSnapshot: (stream) => store.loadSnapshot(stream),
+    saveSnapshot: (snapshot) => store.saveSnapshot(snapshot),
+    compact: (stream, before) => store.compact(stream, before),
+    streams: () => store.streams(),
+    close: async () => {},
+    ...overrides,
+  };
+}
+
+/**
+ * The race that made refusals part of the store: a client's command C reaches hub X, whose append of
+ * it is slow; the client re-sends C to hub Y, which has not yet seen an earlier write of X's and,
+ * on that older state, would refuse C. Y's refusal is appended at its head, so it conflicts: Y
+ * catches up, decides C again on the newer state and applies it; X's append then finds C's id taken
+ * and answers it as a duplicate. Both answers are the same ack, and C is in the log once.
+ */
+describe('a command re-sent to another hub while the first is still appending it', () => {
+  it('gets the same answer from both hubs, never "rejected" for an applied command', async () => {
+    const shared = new MemoryEventStore();
+    let releaseX: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (releaseX = resolve));
+    // Neither hub hears of the other's writes (as when a notification is late): they learn by conflicting.
+    const storeX = unwatched(shared, {
+      async append(stream, expectedHead, commits) {
+        if (commits.some((commit) => commit.commandId === 'C')) await gate;
+        return shared.append(stream, expectedHead, commits);
+      },
+    });
+    const storeY = unwatched(shared);
+    const hubX = new Hub({ domains: builtInDomains, store: storeX, onError: () => {} });
+    const hubY = new Hub({ domains: builtInDomains, store: storeY, onError: () => {} });
+    try {
+      const stream = 'tasks/race';
+      await hubY.execute({ id: 'first', stream, type: 'task.create', payload: { id: 'first', title: 'first' } });
+      // X writes task t; Y (already loaded) does not know it.
+      await hubX.execute({ id: 'make-t', stream, type: 'task.create', payload: { id: 't', title: 'made on X' } });
+      const command = { id: 'C', stream, type: 'task.update', payload: { id: 't', status: 'in_progress' } };
+      const onX = hubX.execute(command);
+      await new Promise((resolve) => setImmediate(resolve));
+      const onY = await hubY.execute(command).catch((error: unknown) => error);
+      releaseX();
+      const answerX = await onX.catch((error: unknown) => error);
+      expect(onY).not.toBeInstanceOf(LockstepError);
+      expect(answerX).not.toBeInstanceOf(LockstepError);
+      expect(onY).toMatchObject({ id: 'C', stream, version: 3 });
+      expect(answerX).toMatchObject({ id: 'C', stream, version: 3, duplicate: true });
+      const log = await shared.read(stream, 1, 100);
+      expect(log.filter((event) => event.commandId === 'C')).toHaveLength(1);
+      expect((await shared.findCommands(['C'])).get('C')?.refusal).toBeUndefined();
+    } finally {
+      await hubX.close();
+      await hubY.close();
+    }
   });
 });

@@ -168,9 +168,13 @@ async function expectConverged(store: PostgresEventStore, followers: readonly Fo
     expect(outcome.state, id).not.toBe('pending');
     if (outcome.state === 'acknowledged') {
       expect(records.get(id)?.stream, `acknowledged ${id} is recorded`).toBe(outcome.stream);
+      expect(records.get(id)?.refusal, `acknowledged ${id} is not recorded as refused`).toBeUndefined();
       expect(runs.get(id) ?? 0, `acknowledged ${id} applied at most once`).toBeLessThanOrEqual(1);
     } else {
-      expect(records.has(id) || runs.has(id), `refused ${id} (${outcome.error?.code}) is not in the log`).toBe(false);
+      expect(runs.has(id), `refused ${id} (${outcome.error?.code}) is not in the log`).toBe(false);
+      // A refusal is recorded with the same code the client was told, or (a malformed payload) not at all.
+      const record = records.get(id);
+      if (record) expect(record.refusal?.code, `refused ${id} is recorded as refused`).toBe(outcome.error?.code);
       expect(['UNAVAILABLE', 'INTERNAL_ERROR']).not.toContain(outcome.error?.code);
     }
   }

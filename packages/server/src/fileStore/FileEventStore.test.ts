@@ -174,7 +174,7 @@ describe('FileEventStore', () => {
       expect((await reopened.read('tasks/a', 300, 5)).map((event) => event.commandId)).toEqual(range(300, 304).map((v) => `tasks/a#${v}`));
       // Dedup records of compacted events are kept (within maxCommandRecords).
       expect((await reopened.findCommands(['tasks/a#1']))?.get('tasks/a#1')).toEqual({ commandId: 'tasks/a#1', stream: 'tasks/a', fingerprint: 'fp:tasks/a#1', version: 1 });
-      await expect(reopened.append('tasks/b', 0, [commit('tasks/a#1', 1)])).rejects.toThrow(/already appended/);
+      await expect(reopened.append('tasks/b', 0, [commit('tasks/a#1', 1)])).rejects.toMatchObject({ name: 'StoreConflictError', commandId: 'tasks/a#1' });
     });
 
     it('keeps disk use and replay bounded on a long-lived stream with snapshots and compaction', async () => {

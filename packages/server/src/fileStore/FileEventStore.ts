@@ -238,14 +238,15 @@ export class FileEventStore implements EventStore {
     const events: StoredEvent[] = [];
     for (const commit of commits) {
       const id = commit.commandId;
-      if (this.state.commands.has(id) || this.#pendingIds.has(id) || ids.has(id)) throw new Error(`command id ${id} already appended`);
+      if (ids.has(id)) throw new RangeError(`command id ${id} appears twice in one append`);
+      if (this.state.commands.has(id) || this.#pendingIds.has(id)) throw new StoreConflictError(stream, expectedHead, head, id);
       ids.add(id);
       for (const event of commit.events) {
         if (event.version !== next) throw new Error(`event version ${event.version} appended where ${next} was due`);
         events.push(event);
         next++;
       }
-      records.push([id, commit.fingerprint, next - 1]);
+      records.push(commit.refusal ? [id, commit.fingerprint, next - 1, commit.refusal] : [id, commit.fingerprint, next - 1]);
     }
     const meta: CommitMeta = { s: stream, v: head + 1, n: events.length, c: records };
     const record = encodeSplitRecord(RecordType.Commit, meta, JSON.stringify(events));

@@ -232,8 +232,8 @@ class FileReplay {
       }
       case RecordType.Commands: {
         if (!inBase) break;
-        for (const [commandId, stream, fingerprint, version] of commandsMeta(json()).c) {
-          state.remember({ commandId, stream, fingerprint, version });
+        for (const [commandId, stream, fingerprint, version, refusal] of commandsMeta(json()).c) {
+          state.remember(refusal ? { commandId, stream, fingerprint, version, refusal } : { commandId, stream, fingerprint, version });
           this.#commands++;
         }
         this.#safeOffset = record.offset + record.size;

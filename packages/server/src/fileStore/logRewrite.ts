@@ -101,7 +101,11 @@ export async function rewriteLog(context: RewriteContext): Promise<LogFile> {
       carried.set(cut.name, list);
     }
     for (let i = 0; i < commands.length; i += COMMANDS_PER_RECORD) {
-      const c = commands.slice(i, i + COMMANDS_PER_RECORD).map((record) => [record.commandId, record.stream, record.fingerprint, record.version]);
+      const c = commands
+        .slice(i, i + COMMANDS_PER_RECORD)
+        .map(({ commandId, stream, fingerprint, version, refusal }) =>
+          refusal ? [commandId, stream, fingerprint, version, refusal] : [commandId, stream, fingerprint, version],
+        );
       await output.append(encodeJsonRecord(RecordType.Commands, { c }));
     }
     await output.append(encodeJsonRecord(RecordType.End, { streams: streams.length, commands: commands.length }));

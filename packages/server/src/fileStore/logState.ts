@@ -1,4 +1,4 @@
-import type { CommandRecord } from '../eventStore.js';
+import type { CommandRecord, StoredRefusal } from '../eventStore.js';
 import type { LogFile } from './logFile.js';
 
 /** Where the events `first … first + count - 1` of a stream are: one record of one log file. */
@@ -108,8 +108,8 @@ export interface CommitMeta {
   v: number;
   /** Number of events. */
   n: number;
-  /** Command records: id, fingerprint, version right after the command's events. */
-  c: Array<[string, string, number]>;
+  /** Command records: id, fingerprint, version right after the command's events, and for a refused command its refusal. */
+  c: Array<[string, string, number] | [string, string, number, StoredRefusal]>;
 }
 
 /**
@@ -140,7 +140,9 @@ export class LogState {
     }
     stream.pendingHead = Math.max(stream.pendingHead, stream.head);
     stream.exists = true;
-    for (const [commandId, fingerprint, version] of meta.c) this.remember({ commandId, stream: meta.s, fingerprint, version });
+    for (const [commandId, fingerprint, version, refusal] of meta.c) {
+      this.remember(refusal ? { commandId, stream: meta.s, fingerprint, version, refusal } : { commandId, stream: meta.s, fingerprint, version });
+    }
   }
 
   applyCompact(name: string, before: number): void {

@@ -1,3 +1,4 @@
+import type { StoredRefusal } from '../eventStore.js';
 import type { CommitMeta } from './logState.js';
 import { LogInconsistency } from './logState.js';
 
@@ -16,6 +17,9 @@ export interface HeaderMeta {
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isVersion = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+/** The optional last element of a command record: absent, or a refusal `{code, message, data?}`. */
+const isRefusalOrAbsent = (value: unknown): value is StoredRefusal | undefined =>
+  value === undefined || (isObject(value) && typeof value.code === 'string' && typeof value.message === 'string');
 
 function fail(what: string): never {
   throw new LogInconsistency(`malformed ${what} record`);
@@ -38,7 +42,9 @@ export function headerMeta(value: unknown): HeaderMeta {
 export function commitMeta(value: unknown): CommitMeta {
   if (!isObject(value) || typeof value.s !== 'string' || !isVersion(value.v) || !isVersion(value.n) || !Array.isArray(value.c)) fail('commit');
   for (const entry of value.c as unknown[]) {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string' || !isVersion(entry[2])) fail('commit');
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string' || !isVersion(entry[2]) || !isRefusalOrAbsent(entry[3])) {
+      fail('commit');
+    }
   }
   return value as unknown as CommitMeta;
 }
@@ -58,14 +64,23 @@ export function eventsMeta(value: unknown): { s: string; v: number; n: number } 
   return value as { s: string; v: number; n: number };
 }
 
-export function commandsMeta(value: unknown): { c: Array<[string, string, string, number]> } {
+export type CommandsEntry = [string, string, string, number] | [string, string, string, number, StoredRefusal];
+
+export function commandsMeta(value: unknown): { c: CommandsEntry[] } {
   if (!isObject(value) || !Array.isArray(value.c)) fail('commands');
   for (const entry of value.c as unknown[]) {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string' || typeof entry[2] !== 'string' || !isVersion(entry[3])) {
+    if (
+      !Array.isArray(entry) ||
+      typeof entry[0] !== 'string' ||
+      typeof entry[1] !== 'string' ||
+      typeof entry[2] !== 'string' ||
+      !isVersion(entry[3]) ||
+      !isRefusalOrAbsent(entry[4])
+    ) {
       fail('commands');
     }
   }
-  return value as { c: Array<[string, string, string, number]> };
+  return value as { c: CommandsEntry[] };
 }
 
 export function snapshotMeta(value: unknown): { s: string; version: number } {
