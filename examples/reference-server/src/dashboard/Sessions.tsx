@@ -1,0 +1,131 @@
+import { focusDomain, isFocused, tasksDomain, type Session, type TasksState } from '@lockstep/core';
+import { useCommand, useStream } from '@lockstep/react';
+import { useState, type FormEvent } from 'react';
+import { PROJECT_ID } from '../contract.js';
+import { newId } from './ids.js';
+import { useReport } from './toasts.js';
+
+const bySessions = (state: TasksState) => state.sessions;
+const byTasks = (state: TasksState) => state.tasks;
+const sessionOrder = (a: Session, b: Session) => a.createdAt - b.createdAt || a.id.localeCompare(b.id);
+
+/**
+ * The project's sessions, each with its terminal: click one to focus it (at most four are; the
+ * least active one makes room), link it to tasks, or delete it (its terminal is closed).
+ */
+export function Sessions() {
+  const sessions = useStream(tasksDomain, PROJECT_ID, bySessions);
+  const tasks = useStream(tasksDomain, PROJECT_ID, byTasks);
+  const focus = useStream(focusDomain, PROJECT_ID);
+  const dispatchTasks = useCommand(tasksDomain, PROJECT_ID);
+  const dispatchFocus = useCommand(focusDomain, PROJECT_ID);
+  const report = useReport();
+  const [name, setName] = useState('');
+  const list = Object.values(sessions).sort(sessionOrder);
+
+  const create = (event: FormEvent) => {
+    event.preventDefault();
+    const id = newId('sess');
+    const payload = name.trim() ? { id, name: name.trim(), kind: 'terminal' as const } : { id, kind: 'terminal' as const };
+    report(dispatchTasks({ type: 'session.create', payload }));
+    setName('');
+  };
+  const toggleFocus = (session: Session) =>
+    report(
+      dispatchFocus(
+        isFocused(focus, session.id) ? { type: 'focus.blur', payload: { sessionId: session.id } } : { type: 'focus.set', payload: { sessionId: session.id } },
+      ),
+    );
+
+  return (
+    <section className="panel sessions" data-testid="sessions" aria-labelledby="sessions-title">
+      <header className="panel-header">
+        <h2 id="sessions-title">Sessions</h2>
+        <span className="muted" data-testid="focus-summary">
+          {focus.focused.length}/{focus.maxFocused} focused
+        </span>
+      </header>
+      <form className="inline-form" onSubmit={create} data-testid="session-create-form">
+        <input placeholder="Session name (optional)" aria-label="Session name" value={name} maxLength={200} onChange={(event) => setName(event.target.value)} data-testid="session-create-name" />
+        <button type="submit" data-testid="session-create-submit">
+          New session
+        </button>
+      </form>
+      {list.length === 0 && <p className="empty">No sessions. Each new session gets a shell on the server.</p>}
+      <ul className="session-list">
+        {list.map((session) => {
+          const focused = isFocused(focus, session.id);
+          const linkable = Object.values(tasks).filter((task) => !session.taskIds.includes(task.id));
+          return (
+            <li key={session.id} className={`session${focused ? ' focused' : ''}`} data-testid="session-row" data-session-id={session.id} data-focused={focused}>
+              <div className="session-head">
+                <button
+                  type="button"
+                  className="session-focus"
+                  aria-pressed={focused}
+                  title={focused ? 'Focused: click to unfocus' : 'Click to focus (shows its terminal)'}
+                  onClick={() => toggleFocus(session)}
+                  data-testid="session-focus"
+                >
+                  <span className={`status-dot session-${session.status}`} aria-hidden="true" />
+                  <span className="session-name" data-testid="session-name">
+                    {session.name}
+                  </span>
+                </button>
+                <span className="badge" data-testid="session-status">
+                  {session.status}
+                  {session.exitCode !== undefined && ` (${session.exitCode})`}
+                </span>
+                <button
+                  type="button"
+                  className="icon danger"
+                  aria-label={`Delete session ${session.name}`}
+                  onClick={() => report(dispatchTasks({ type: 'session.delete', payload: { id: session.id } }))}
+                  data-testid="session-delete"
+                >
+                  ×
+                </button>
+              </div>
+              <div className="chips">
+                {session.taskIds.flatMap((taskId) => {
+                  const task = tasks[taskId];
+                  if (!task) return [];
+                  return (
+                    <span key={taskId} className="chip" data-testid="session-task" data-task-id={taskId} data-status={task.status}>
+                      <span className={`status-dot task-${task.status}`} aria-hidden="true" />
+                      {task.title}
+                      <button
+                        type="button"
+                        className="icon"
+                        aria-label={`Unlink ${task.title} from ${session.name}`}
+                        onClick={() => report(dispatchTasks({ type: 'session.removeTask', payload: { sessionId: session.id, taskId } }))}
+                        data-testid="session-task-unlink"
+                      >
+                        ×
+                      </button>
+                    </span>
+                  );
+                })}
+                {linkable.length > 0 && (
+                  <select
+                    aria-label={`Link a task to ${session.name}`}
+                    value=""
+                    onChange={(event) => event.target.value && report(dispatchTasks({ type: 'session.addTask', payload: { sessionId: session.id, taskId: event.target.value } }))}
+                    data-testid="session-link-task"
+                  >
+                    <option value="">+ task…</option>
+                    {linkable.map((task) => (
+                      <option key={task.id} value={task.id}>
+                        {task.title}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
