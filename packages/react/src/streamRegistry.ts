@@ -44,7 +44,8 @@ export class StreamRegistry {
     this.#entries.set(name, entry);
     // Rendered but maybe never mounted (a discarded concurrent render): released unless retained.
     this.#scheduleRelease(name, entry);
-    if (owned) for (const listener of this.#openListeners) listener();
+    // Announced after the render that opened it: listeners update other components' state.
+    if (owned && this.#openListeners.size > 0) void Promise.resolve().then(() => this.#announceOpen());
     return stream;
   }
 
@@ -68,6 +69,10 @@ export class StreamRegistry {
   onOpen(listener: () => void): () => void {
     this.#openListeners.add(listener);
     return () => this.#openListeners.delete(listener);
+  }
+
+  #announceOpen(): void {
+    for (const listener of this.#openListeners) listener();
   }
 
   #scheduleRelease(name: string, entry: Entry): void {

@@ -63,6 +63,41 @@ describe('useConnectionStatus', () => {
     expect(afterFirstOnline.at(-1)).toBe('online');
   });
 
+  it('counts the pending commands of a stream opened after it subscribed', async () => {
+    const { connect } = world();
+    // Retries far apart: while offline, the client's own status stays still.
+    const me = connect('me', { initialMs: 60_000, maxMs: 60_000, jitter: 0 });
+    function Indicator() {
+      const { status, pending } = useConnectionStatus();
+      return (
+        <p data-testid="connection">
+          {status} pending {pending}
+        </p>
+      );
+    }
+    let dispatch: Dispatch<typeof tasksDomain> | undefined;
+    function Late() {
+      dispatch = useCommand(tasksDomain, 'late');
+      return null;
+    }
+    const view = render(<Indicator />, { wrapper: withProvider(me.client) });
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('online pending 0'));
+    act(() => me.links.at(-1)!.disconnect());
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('offline pending 0'));
+
+    view.rerender(
+      <>
+        <Indicator />
+        <Late />
+      </>,
+    );
+    // Only the new stream knows about this command: the indicator must be watching it.
+    act(() => {
+      void dispatch!({ type: 'task.create', payload: { title: 'Queued' } }).catch(() => {});
+    });
+    await waitFor(() => expect(screen.getByTestId('connection').textContent).toBe('offline pending 1'));
+  });
+
   it('returns the same object while nothing it reports changes', async () => {
     const { connect } = world();
     const me = connect('me');

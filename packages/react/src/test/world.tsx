@@ -1,6 +1,6 @@
 // Test helpers (not exported from the package): a real hub, and clients connected to it through
 // in-memory links that a test can slow down, cut and refuse.
-import { createClient, type LockstepClient } from '@lockstep/client';
+import { createClient, type BackoffOptions, type LockstepClient } from '@lockstep/client';
 import { builtInDomains, createMemoryLink, type LinkFaults, type MemoryLink } from '@lockstep/core';
 import { Hub, MemoryEventStore } from '@lockstep/server';
 import type { ReactNode } from 'react';
@@ -19,11 +19,11 @@ export interface TestClient {
 export function testWorld() {
   const hub = new Hub({ domains: builtInDomains, store: new MemoryEventStore() });
   const clients: TestClient[] = [];
-  const connect = (clientId: string): TestClient => {
+  const connect = (clientId: string, backoff: BackoffOptions = { initialMs: 5, maxMs: 20 }): TestClient => {
     const test: TestClient = { client: undefined as unknown as LockstepClient, links: [], faults: {}, refuse: false };
     test.client = createClient({
       clientId,
-      backoff: { initialMs: 5, maxMs: 20 },
+      backoff,
       connect: () => {
         if (test.refuse) throw new Error('connection refused (test)');
         const link = createMemoryLink({ faults: { ...test.faults } });
