@@ -5,12 +5,19 @@ import { run } from './run.js';
 const signals = ['SIGINT', 'SIGTERM'] as const;
 const stopSignal = new Promise<string>((resolve) => {
   for (const signal of signals) process.once(signal, () => resolve(signal));
+  // A reader that went away (`lockstep watch … | head -3`) ends the command like a signal would.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') resolve('stdout closed');
+  });
 });
 
 process.exitCode = await run(process.argv.slice(2), {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
   stopSignal,
+  env: process.env,
+  // The connection status line is for a person watching a terminal, never for a pipe or a log.
+  ...(process.stderr.isTTY ? { status: (text: string) => process.stderr.write(`\r\x1b[2K${text}`) } : {}),
   // Only a person at a terminal can confirm; elsewhere commands that need it ask for --yes.
   ...(process.stdin.isTTY && process.stdout.isTTY
     ? {

@@ -5,6 +5,14 @@ import { z } from 'zod';
 /** A command line that does not make sense: printed with the usage, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+
+  /** @param usage the help of the command at fault, printed instead of the general usage. */
+  constructor(
+    message: string,
+    readonly usage?: string,
+  ) {
+    super(message);
+  }
 }
 
 export const DEFAULT_PORT = 7420;

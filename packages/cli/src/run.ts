@@ -1,5 +1,9 @@
+import { CLIENT_GROUPS, clientCommandsUsage, parseClientCommand, type ClientEnv } from './clientArgs.js';
+import { ExitCodes } from './exitCodes.js';
+import { DEFAULT_SERVER_URL } from './hubOptions.js';
 import { UsageError, parseRepairOptions, parseServeOptions } from './options.js';
 import { repair } from './repair.js';
+import { runClientCommand } from './runClientCommand.js';
 import { serve } from './serve.js';
 
 export interface CliIo {
@@ -8,6 +12,13 @@ export interface CliIo {
   stopSignal: Promise<string>;
   /** Asks a yes/no question when a person can answer (an interactive terminal). */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * Shows (or, with '', clears) the one-line connection status of the client commands. Given only
+   * when stderr is an interactive terminal.
+   */
+  status?: (text: string) => void;
+  /** Defaults of the client commands: `LOCKSTEP_SERVER`, `LOCKSTEP_TOKEN`. */
+  env?: ClientEnv;
 }
 
 export const USAGE = `Usage: lockstep <command> [options]
@@ -30,12 +41,26 @@ Commands:
             DIR/repair-<time>/.
   help      Show this text.
 
-Exit codes: 0 done, 1 failed (repair: damage left in place), 2 bad command line.`;
+Client commands (connect to a hub: --server URL, default $LOCKSTEP_SERVER or ${DEFAULT_SERVER_URL}):
+${clientCommandsUsage()}
+  Each takes --server URL, --token TOKEN, --json, --timeout SECONDS; tasks and focus take
+  --project KEY, orchestration --tenant KEY (default "default"). lockstep <command> --help tells more.
+
+Exit codes: 0 done, 1 failed or refused by the hub (repair: damage left in place), 2 bad command
+line, 3 could not connect to the hub, 130 interrupted.`;
 
 /** Runs the `lockstep` command line; answers the process exit code. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && CLIENT_GROUPS.has(command)) {
+      const parsed = parseClientCommand(argv, io.env);
+      if ('help' in parsed) {
+        io.out(parsed.help);
+        return ExitCodes.ok;
+      }
+      return await runClientCommand(parsed.operation, parsed.hub, io);
+    }
     switch (command) {
       case 'serve': {
         const options = parseServeOptions(rest);
@@ -58,7 +83,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`lockstep: ${error.message}\n\n${USAGE}`);
+      io.err(`lockstep: ${error.message}\n\n${error.usage ?? USAGE}`);
       return 2;
     }
     io.err(`lockstep: ${error instanceof Error ? error.message : String(error)}`);
