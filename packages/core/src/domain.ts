@@ -1,5 +1,5 @@
 import { Immer, type Draft } from 'immer';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Event } from './envelope.js';
 import { LockstepError } from './errors.js';
 import { hashString } from './hash.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Domain names: lowercase, starting with a letter. */
 export const DOMAIN_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;

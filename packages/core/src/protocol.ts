@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { commandIdSchema, commandSchema, eventSchema, streamNameSchema, versionSchema, type Event } from './envelope.js';
 import type { WireError } from './errors.js';
 

@@ -2,7 +2,7 @@
  * The terminal methods and notifications of lockstep/1 (`@lockstep/pty/protocol`): schemas and types
  * only, with no Node imports, so a browser client can validate what it receives.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Terminal ids: 1–96 characters of `A-Z a-z 0-9 _ . : -`, not starting with `.`, `:` or `-`. So an

@@ -1,7 +1,7 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, resolve } from 'node:path';
 import { LockstepError, STREAM_KEY_PATTERN } from '@lockstep/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { terminalIdSchema, terminalSizeSchema } from './protocol.js';
 
 /**

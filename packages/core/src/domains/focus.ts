@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineDomain, type DecideContext } from '../domain.js';
 import { reject } from '../errors.js';
 import { entityIdSchema, own } from './keys.js';

@@ -1,5 +1,5 @@
 import type { Draft } from 'immer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineDomain, type DecideContext } from '../domain.js';
 import { reject } from '../errors.js';
 import { own, recordKeySchema } from './keys.js';
