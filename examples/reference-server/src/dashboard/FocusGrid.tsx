@@ -4,6 +4,7 @@ import { useCallback, useRef } from 'react';
 import { PROJECT_ID } from '../contract.js';
 import { TerminalPane } from './TerminalPane.js';
 import { useReport } from './toasts.js';
+import { useLoaded } from './useLoaded.js';
 import { useFocusEvictions } from './useFocusEvictions.js';
 
 const bySessions = (state: TasksState) => state.sessions;
@@ -20,6 +21,7 @@ export function FocusGrid() {
   const dispatch = useCommand(focusDomain, PROJECT_ID);
   const report = useReport();
   const evictions = useFocusEvictions();
+  const loaded = useLoaded(focusDomain, PROJECT_ID);
   const next = nextEviction(focus);
   const lastTouch = useRef(new Map<string, number>());
   const touch = useCallback(
@@ -47,7 +49,7 @@ export function FocusGrid() {
         </div>
       ))}
       {focus.focused.length === 0 ? (
-        <p className="empty">Nothing focused. Click a session to see its terminal here.</p>
+        <p className="empty">{loaded ? 'Nothing focused. Click a session to see its terminal here.' : 'Loading…'}</p>
       ) : (
         <div className={`grid grid-${Math.min(focus.focused.length, 4)}`}>
           {focus.focused.map((sessionId) => {

@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { ORCHESTRATION_KEY } from '../contract.js';
 import { CountField } from './CountField.js';
 import { useReport } from './toasts.js';
+import { useLoaded } from './useLoaded.js';
 
 const byWorkspace = (state: OrchestrationState) => state.workspaces;
 const byTotals = (state: OrchestrationState) => state.totals;
@@ -15,6 +16,7 @@ export function Orchestration() {
   const { confirmedVersion } = useStreamStatus(orchestrationDomain, ORCHESTRATION_KEY);
   const dispatch = useCommand(orchestrationDomain, ORCHESTRATION_KEY);
   const report = useReport();
+  const loaded = useLoaded(orchestrationDomain, ORCHESTRATION_KEY);
   const ids = Object.keys(workspaces).sort();
 
   const setDesired = (workspaceId: string, desired: number) => report(dispatch({ type: 'workspace.setDesired', payload: { workspaceId, desired } }));
@@ -50,7 +52,7 @@ export function Orchestration() {
         </div>
       </div>
       {ids.length === 0 ? (
-        <p className="empty">No workspace reports agents yet. Add one below, or from an IDE, the CLI or the API.</p>
+        <p className="empty">{loaded ? 'No workspace reports agents yet. Add one below, or from an IDE, the CLI or the API.' : 'Loading…'}</p>
       ) : (
         <table className="workspaces">
           <thead>
@@ -105,7 +107,7 @@ function AddWorkspace({ onAdd }: { onAdd(workspaceId: string, desired: number): 
   };
   return (
     <form className="inline-form" onSubmit={submit} data-testid="workspace-add-form">
-      <input placeholder="Workspace (e.g. /home/me/app)" aria-label="Workspace id" value={workspaceId} onChange={(event) => setWorkspaceId(event.target.value)} data-testid="workspace-add-id" />
+      <input placeholder="Workspace id (a path)" aria-label="Workspace id" value={workspaceId} onChange={(event) => setWorkspaceId(event.target.value)} data-testid="workspace-add-id" />
       <input type="number" min={0} aria-label="Desired agents" className="narrow" value={desired} onChange={(event) => setDesired(event.target.value)} data-testid="workspace-add-desired" />
       <button type="submit" disabled={workspaceId.trim() === ''} data-testid="workspace-add-submit">
         Set desired

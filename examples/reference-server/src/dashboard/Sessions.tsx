@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { PROJECT_ID } from '../contract.js';
 import { newId } from './ids.js';
 import { useReport } from './toasts.js';
+import { useLoaded } from './useLoaded.js';
 
 const bySessions = (state: TasksState) => state.sessions;
 const byTasks = (state: TasksState) => state.tasks;
@@ -20,6 +21,7 @@ export function Sessions() {
   const dispatchTasks = useCommand(tasksDomain, PROJECT_ID);
   const dispatchFocus = useCommand(focusDomain, PROJECT_ID);
   const report = useReport();
+  const loaded = useLoaded(tasksDomain, PROJECT_ID);
   const [name, setName] = useState('');
   const list = Object.values(sessions).sort(sessionOrder);
 
@@ -51,7 +53,7 @@ export function Sessions() {
           New session
         </button>
       </form>
-      {list.length === 0 && <p className="empty">No sessions. Each new session gets a shell on the server.</p>}
+      {list.length === 0 && <p className="empty">{loaded ? 'No sessions. Each new session gets a shell on the server.' : 'Loading…'}</p>}
       <ul className="session-list">
         {list.map((session) => {
           const focused = isFocused(focus, session.id);
