@@ -3,6 +3,7 @@ import {
   type CommandRecord,
   type Commit,
   type EventStore,
+  type PresenceRegistry,
   type Snapshot,
   type StoredEvent,
   type StoredRefusal,
@@ -264,6 +265,29 @@ export class PostgresEventStore implements EventStore {
       if (actual !== expectedHead || attempt >= APPEND_ATTEMPTS) throw new StoreConflictError(stream, expectedHead, actual);
     }
   }
+
+  /**
+   * Lease holders per hub, in the `hubs` and `presence` tables, on the database's clock (the hubs'
+   * `now` is not used: their clocks may disagree).
+   */
+  readonly presence: PresenceRegistry = {
+    enter: async (hubId, holder) => {
+      await this.#query(this.#sql.presenceEnter, [hubId, holder]);
+    },
+    leave: async (hubId, holder) => {
+      await this.#query(this.#sql.presenceLeave, [hubId, holder]);
+    },
+    heartbeat: async (hubId) => {
+      await this.#query(this.#sql.presenceHeartbeat, [hubId]);
+    },
+    isPresentElsewhere: async (hubId, holder, ttlMs) => {
+      const [row] = await this.#query<{ present: boolean }>(this.#sql.presenceElsewhere, [hubId, holder, ttlMs]);
+      return row?.present === true;
+    },
+    forget: async (hubId) => {
+      await this.#query(this.#sql.presenceForget, [hubId]);
+    },
+  };
 
   async read(stream: string, from: number, limit: number): Promise<StoredEvent[]> {
     if (limit <= 0) return [];

@@ -53,6 +53,20 @@ function migrations(s: string): string[] {
     // 2: refused commands are recorded too (no events, the refusal kept), so every hub gives a
     // refused command id the same answer.
     `ALTER TABLE ${s}.commands ADD COLUMN refusal json;`,
+    // 3: which lease holders are connected to which hub, so a hub does not expire the leases of a
+    // client connected to another one; a hub's rows count while its heartbeat is fresh.
+    `
+    CREATE TABLE ${s}.hubs (
+      hub_id text PRIMARY KEY,
+      seen_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE ${s}.presence (
+      hub_id text NOT NULL REFERENCES ${s}.hubs (hub_id) ON DELETE CASCADE,
+      holder text NOT NULL,
+      PRIMARY KEY (hub_id, holder)
+    );
+    CREATE INDEX presence_holder ON ${s}.presence (holder);
+    `,
   ];
 }
 

@@ -71,6 +71,25 @@ export function statements(s: string) {
       DELETE FROM ${s}.events WHERE stream = $1 AND version < (SELECT oldest_retained FROM cut)`,
     streams: `SELECT stream FROM ${s}.heads ORDER BY stream`,
     heads: `SELECT stream, head FROM ${s}.heads`,
+    // Presence uses the database's clock, the same for every hub. A heartbeat also drops hubs silent
+    // for a day (crashed processes), with their rows.
+    presenceHeartbeat: `
+      WITH beat AS (
+        INSERT INTO ${s}.hubs AS h (hub_id) VALUES ($1) ON CONFLICT (hub_id) DO UPDATE SET seen_at = now()
+      )
+      DELETE FROM ${s}.hubs WHERE seen_at < now() - interval '1 day' AND hub_id <> $1`,
+    presenceEnter: `
+      WITH hub AS (
+        INSERT INTO ${s}.hubs AS h (hub_id) VALUES ($1) ON CONFLICT (hub_id) DO UPDATE SET seen_at = now() RETURNING hub_id
+      )
+      INSERT INTO ${s}.presence (hub_id, holder) SELECT hub_id, $2 FROM hub ON CONFLICT DO NOTHING`,
+    presenceLeave: `DELETE FROM ${s}.presence WHERE hub_id = $1 AND holder = $2`,
+    presenceElsewhere: `
+      SELECT EXISTS (
+        SELECT FROM ${s}.presence AS p JOIN ${s}.hubs AS h USING (hub_id)
+        WHERE p.holder = $2 AND p.hub_id <> $1 AND h.seen_at > now() - make_interval(secs => $3::float8 / 1000)
+      ) AS present`,
+    presenceForget: `DELETE FROM ${s}.hubs WHERE hub_id = $1`,
     pruneCommands: `
       WITH deleted AS (DELETE FROM ${s}.commands WHERE recorded_at < $1 RETURNING 1)
       SELECT count(*) AS deleted FROM deleted`,

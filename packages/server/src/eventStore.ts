@@ -55,6 +55,24 @@ export interface StreamInfo {
 }
 
 /**
+ * Where hubs sharing a store say which lease holders (client ids) are connected to them. Entries of
+ * a hub that stopped sending heartbeats (a crashed process) stop counting after `ttlMs`. `now` is
+ * the calling hub's clock, for registries without one of their own (a database uses its own time).
+ */
+export interface PresenceRegistry {
+  /** `hubId` has a connection of `holder` now (its first; also counts as a heartbeat of `hubId`). */
+  enter(hubId: string, holder: string, now: number): Promise<void>;
+  /** `hubId` has no connection of `holder` any more. */
+  leave(hubId: string, holder: string): Promise<void>;
+  /** `hubId` is alive: keeps its entries counting for another `ttlMs`. */
+  heartbeat(hubId: string, now: number): Promise<void>;
+  /** Whether a hub other than `hubId`, alive within the last `ttlMs`, has `holder` connected. */
+  isPresentElsewhere(hubId: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  /** `hubId` shut down: its entries are gone at once. */
+  forget(hubId: string): Promise<void>;
+}
+
+/**
  * Raised by `append` when the stream's head is not the expected one, or when one of the commits'
  * command ids is already recorded: another writer got there first. The writer catches up, looks
  * its commands up again and decides anew.
@@ -110,5 +128,11 @@ export interface EventStore {
   watch?(listener: (stream: string, head: number) => void): () => void;
   /** Every stream name the store holds. */
   streams(): Promise<string[]>;
+  /**
+   * Optional: which lease holders are connected to which hub, shared by every hub on the store, so
+   * a hub does not expire the leases of a client connected to another one. Stores that only ever
+   * have one hub may leave it out (each hub then knows only its own connections).
+   */
+  readonly presence?: PresenceRegistry;
   close(): Promise<void>;
 }

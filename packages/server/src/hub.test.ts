@@ -858,6 +858,79 @@ describe('hub: leases', () => {
   });
 });
 
+describe('hub: leases with several hubs on one store', () => {
+  const GRACE = 5_000;
+  const STREAM = 'orchestration/default';
+
+  /** Two hubs on one store and one clock, as two processes on one database. */
+  function twoHubs() {
+    const store = new MemoryEventStore();
+    const clock = new FakeClock();
+    return { store, clock, a: setup({ leaseGraceMs: GRACE, serverId: 'hub-a' }, store, clock), b: setup({ leaseGraceMs: GRACE, serverId: 'hub-b' }, store, clock) };
+  }
+
+  async function lease(s: Setup, clientId: string): Promise<Wire> {
+    const wire = await s.greeted({ clientId });
+    const answer = await wire.call('command', { id: nextId(), stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'ws-1', desired: 2, lease: true } });
+    expect(answer.error).toBeUndefined();
+    return wire;
+  }
+
+  async function workspace(s: Setup) {
+    await s.hub.stream(STREAM).settled();
+    return ((await s.hub.read(STREAM)).state as OrchestrationState).workspaces['ws-1'];
+  }
+
+  it('keeps the lease of a holder connected to another hub, and expires it once the holder is gone everywhere', async () => {
+    const { clock, a, b } = twoHubs();
+    const ide = await lease(a, 'ide-1');
+    // Hub b holds the stream too (a dashboard reads it there), and sees a holder it has no connection of.
+    const dashboard = await b.greeted({ clientId: 'dashboard' });
+    await dashboard.call('subscribe', { stream: STREAM });
+    await clock.advance(GRACE * 4);
+    expect(await workspace(b)).toMatchObject({ desired: 2, leasedTo: 'ide-1' });
+    expect(await workspace(a)).toMatchObject({ desired: 2, leasedTo: 'ide-1' });
+
+    ide.close();
+    await clock.advance(GRACE * 2);
+    expect(await workspace(a)).toBeUndefined();
+    expect(await workspace(b)).toBeUndefined();
+  });
+
+  it('keeps the lease of a holder that moved to another hub within the grace period', async () => {
+    const { store, clock, a, b } = twoHubs();
+    const ide = await lease(a, 'ide-1');
+    ide.close();
+    await clock.advance(GRACE / 2);
+    await b.greeted({ clientId: 'ide-1' });
+    await clock.advance(GRACE * 4);
+    expect(await workspace(a)).toMatchObject({ leasedTo: 'ide-1' });
+    expect((await store.read(STREAM, 1, 100)).map((event) => event.type)).toEqual(['workspace.desiredSet']);
+  });
+
+  it('expires the leases of the holders of a hub that stopped heartbeating (a crashed process)', async () => {
+    const { store, clock, a, b } = twoHubs();
+    await lease(a, 'ide-1');
+    await b.greeted({ clientId: 'dashboard' }).then((wire) => wire.call('subscribe', { stream: STREAM }));
+    await clock.advance(GRACE * 2);
+    expect(await workspace(b)).toMatchObject({ leasedTo: 'ide-1' });
+    // Hub a's process freezes: no more heartbeats, its connections never close.
+    const heartbeat = store.presence.heartbeat.bind(store.presence);
+    store.presence.heartbeat = (hubId, now) => (hubId === 'hub-a' ? Promise.resolve() : heartbeat(hubId, now));
+    await clock.advance(GRACE * 3);
+    expect(await workspace(b)).toBeUndefined();
+  });
+
+  it('withdraws the holders of a hub that shuts down at once', async () => {
+    const { store, clock, a } = twoHubs();
+    await lease(a, 'ide-1');
+    await clock.advance(1);
+    expect(await store.presence.isPresentElsewhere('hub-b', 'ide-1', GRACE, clock.now())).toBe(true);
+    await a.hub.close();
+    expect(await store.presence.isPresentElsewhere('hub-b', 'ide-1', GRACE, clock.now())).toBe(false);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Auth hooks
 // ---------------------------------------------------------------------------------------------

@@ -40,7 +40,11 @@ export interface HubOptions {
   serverId?: string;
   /** Heartbeat interval advertised to clients in `hello`. Default 15 s. */
   heartbeatMs?: number;
-  /** How long a lease holder may be gone before the hub expires its leases. Default 10 s. */
+  /**
+   * How long a lease holder may be gone before the hub expires its leases. Default 10 s. With
+   * several hubs on a store with a presence registry, also how long a hub that stopped heartbeating
+   * (crashed) still counts: its holders' leases expire within twice this.
+   */
   leaseGraceMs?: number;
   /** A snapshot is written every this many events per stream. Default 1,000. */
   snapshotEvery?: number;
@@ -156,7 +160,20 @@ export class Hub {
         this.#extensionMethods.set(method, extension);
       }
     }
-    this.#leases = new LeaseKeeper(this.clock, this.settings.leaseGraceMs, (holder) => this.#expireLeases(holder));
+    // With several hubs on the store, a holder absent here may be connected to another hub. A hub
+    // that stops heartbeating (a crash) stops counting after one grace period.
+    const presence = this.store.presence;
+    this.#leases = new LeaseKeeper(
+      this.clock,
+      this.settings.leaseGraceMs,
+      (holder) => this.#expireLeases(holder),
+      presence && {
+        registry: presence,
+        hubId: this.serverId,
+        ttlMs: this.settings.leaseGraceMs,
+        onError: (error, context) => this.reportError(error, context),
+      },
+    );
     // Other hubs on the same store: catch up with (and broadcast) what they append.
     this.#unwatch = this.store.watch?.((stream, head) => this.#streams.get(stream)?.refresh(head));
     void this.#loadLeasedStreams();
@@ -376,9 +393,10 @@ export class Hub {
     }
     this.#closed = true;
     this.#unwatch?.();
-    this.#leases.stop();
+    const leasesStopped = this.#leases.stop();
     for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
+    await leasesStopped;
   }
 }
 

@@ -3,6 +3,7 @@ export {
   type CommandRecord,
   type Commit,
   type EventStore,
+  type PresenceRegistry,
   type Snapshot,
   type StoredEvent,
   type StoredRefusal,

@@ -4,6 +4,7 @@ import {
   type CommandRecord,
   type Commit,
   type EventStore,
+  type PresenceRegistry,
   type Snapshot,
   type StoredEvent,
   type StreamInfo,
@@ -36,6 +37,8 @@ export class MemoryEventStore implements EventStore {
   readonly #commands = new Map<string, CommandRecord>();
   readonly #maxCommandRecords: number;
   readonly #watchers = new Set<(stream: string, head: number) => void>();
+  /** Shared by the hubs on this instance, as a database's is by hub processes. */
+  readonly presence: PresenceRegistry = new MemoryPresence();
 
   constructor(options: MemoryEventStoreOptions = {}) {
     this.#maxCommandRecords = options.maxCommandRecords ?? DEFAULT_MAX_COMMAND_RECORDS;
@@ -144,4 +147,42 @@ export class MemoryEventStore implements EventStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Lease holders per hub, with each hub's last heartbeat on the hubs' own clock. */
+export class MemoryPresence implements PresenceRegistry {
+  readonly #hubs = new Map<string, { seenAt: number; holders: Set<string> }>();
+
+  #hub(hubId: string, now: number): { seenAt: number; holders: Set<string> } {
+    let hub = this.#hubs.get(hubId);
+    if (!hub) {
+      hub = { seenAt: now, holders: new Set() };
+      this.#hubs.set(hubId, hub);
+    }
+    hub.seenAt = Math.max(hub.seenAt, now);
+    return hub;
+  }
+
+  async enter(hubId: string, holder: string, now: number): Promise<void> {
+    this.#hub(hubId, now).holders.add(holder);
+  }
+
+  async leave(hubId: string, holder: string): Promise<void> {
+    this.#hubs.get(hubId)?.holders.delete(holder);
+  }
+
+  async heartbeat(hubId: string, now: number): Promise<void> {
+    this.#hub(hubId, now);
+  }
+
+  async isPresentElsewhere(hubId: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
+    for (const [id, hub] of this.#hubs) {
+      if (id !== hubId && now - hub.seenAt <= ttlMs && hub.holders.has(holder)) return true;
+    }
+    return false;
+  }
+
+  async forget(hubId: string): Promise<void> {
+    this.#hubs.delete(hubId);
+  }
 }

@@ -20,6 +20,11 @@ export interface EventStoreConformanceOptions {
   compacts?: boolean;
   /** Timeout of each case in milliseconds. Default: the vitest configuration's. */
   timeoutMs?: number;
+  /**
+   * Whether the store has a presence registry (`store.presence`), for several hubs. Default false:
+   * the presence cases are not declared.
+   */
+  presence?: boolean;
 }
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -466,6 +471,53 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         // Compacting an unknown stream changes nothing.
         await store.compact('tasks/unknown', 5);
         expect(await store.info('tasks/unknown')).toEqual({ head: 0, oldestRetained: 1 });
+      });
+    });
+
+    (options.presence ? describe : () => {})('presence of lease holders', () => {
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+      it('tells other hubs which holders a hub has, never the hub itself', async () => {
+        const { store } = await open();
+        const presence = store.presence!;
+        expect(presence).toBeDefined();
+        await presence.enter('hub-a', 'ide-1', Date.now());
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 60_000, Date.now())).toBe(true);
+        expect(await presence.isPresentElsewhere('hub-a', 'ide-1', 60_000, Date.now())).toBe(false);
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-2', 60_000, Date.now())).toBe(false);
+        await presence.enter('hub-a', 'ide-1', Date.now());
+        await presence.enter('hub-c', 'ide-1', Date.now());
+        await presence.leave('hub-a', 'ide-1');
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 60_000, Date.now())).toBe(true);
+        await presence.leave('hub-c', 'ide-1');
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 60_000, Date.now())).toBe(false);
+        await presence.leave('hub-c', 'never-entered');
+      });
+
+      it('stops counting the holders of a hub whose heartbeat is older than the ttl, until it beats again', async () => {
+        const { store } = await open();
+        const presence = store.presence!;
+        await presence.enter('hub-a', 'ide-1', Date.now());
+        await sleep(250);
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 100, Date.now())).toBe(false);
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 60_000, Date.now())).toBe(true);
+        await presence.heartbeat('hub-a', Date.now());
+        expect(await presence.isPresentElsewhere('hub-b', 'ide-1', 100, Date.now())).toBe(true);
+      });
+
+      it('forgets every holder of a hub that shut down', async () => {
+        const { store } = await open();
+        const presence = store.presence!;
+        await presence.enter('hub-a', 'ide-1', Date.now());
+        await presence.enter('hub-a', 'ide-2', Date.now());
+        await presence.enter('hub-b', 'ide-2', Date.now());
+        await presence.forget('hub-a');
+        expect(await presence.isPresentElsewhere('hub-c', 'ide-1', 60_000, Date.now())).toBe(false);
+        expect(await presence.isPresentElsewhere('hub-c', 'ide-2', 60_000, Date.now())).toBe(true);
+        await presence.forget('hub-a');
+        // A forgotten hub that is in fact alive comes back with its next holder.
+        await presence.enter('hub-a', 'ide-3', Date.now());
+        expect(await presence.isPresentElsewhere('hub-c', 'ide-3', 60_000, Date.now())).toBe(true);
       });
     });
 

@@ -1,4 +1,4 @@
 import { MemoryEventStore } from '@lockstep/server';
 import { describeEventStoreConformance } from '@lockstep/testkit';
 
-describeEventStoreConformance('memory event store', () => new MemoryEventStore());
+describeEventStoreConformance('memory event store', () => new MemoryEventStore(), { presence: true });
