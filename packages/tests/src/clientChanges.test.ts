@@ -1,10 +1,10 @@
-import { createClient, type SyncedStream } from '@lockstep/client';
-import { createMemoryLink, tasksDomain, type MemoryLink } from '@lockstep/core';
+import { createClient, type ConfirmedChange } from '@lockstep/client';
+import { createMemoryLink, tasksDomain, type MemoryLink, type TasksState } from '@lockstep/core';
 import { Hub, MemoryEventStore } from '@lockstep/server';
-import { filter, firstValueFrom, type ObservedValueOf } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 
-type Change = ObservedValueOf<SyncedStream<typeof tasksDomain>['changes$']>;
+type Change = ConfirmedChange<TasksState>;
 
 const hubs: Hub[] = [];
 afterEach(async () => {
