@@ -1,0 +1,70 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { protocol } from '@lockstep/core';
+import type { Hub } from '@lockstep/server';
+import type { EventStream } from '../http/eventStream.js';
+import type { JsonReply } from '../http/reply.js';
+import type { Route } from '../http/router.js';
+import { commandIdOf, expectedVersionOf } from './requests.js';
+
+/** What a route handler gets. */
+export interface ApiContext {
+  request: IncomingMessage;
+  response: ServerResponse;
+  params: Readonly<Record<string, string>>;
+  query: URLSearchParams;
+  /** The JSON body (read and checked on first call): undefined when there is none. */
+  body(): Promise<unknown>;
+}
+
+/** Answers a JSON reply, or undefined when it has answered itself (an event stream). */
+export type ApiHandler = (context: ApiContext) => Promise<JsonReply | undefined>;
+
+export type ApiRoute = Route<ApiHandler>;
+
+/** What the routes need from the server. */
+export interface ApiDeps {
+  hub: Hub;
+  /** Starts a `text/event-stream` answer (heartbeats, bounded buffer), closed with the server. */
+  openEventStream(request: IncomingMessage, response: ServerResponse): EventStream;
+}
+
+/**
+ * Runs one command through the hub — the same pipeline, validation and errors as a WebSocket
+ * client's command. The command id is the request's `Idempotency-Key` (or a fresh one), and
+ * `If-Match: "N"` becomes `expectedVersion: N`.
+ */
+export function runCommand(
+  hub: Hub,
+  request: IncomingMessage,
+  stream: string,
+  type: string,
+  payload: unknown,
+  id: string = commandIdOf(request),
+): Promise<protocol.CommandResult> {
+  const expectedVersion = expectedVersionOf(request);
+  return hub.execute({ id, stream, type, payload, ...(expectedVersion !== undefined && { expectedVersion }) });
+}
+
+/**
+ * The answer to a command: `status` and `body` (the entity as it is now), with the command's
+ * outcome in headers — `ETag` (the stream version the body reflects, for `If-Match`),
+ * `Lockstep-Command-Id`, `Lockstep-Version` (the version right after the command) and
+ * `Idempotent-Replayed: true` when this was a retry of a command already applied.
+ */
+export function commandReply(ack: protocol.CommandResult, version: number, body: unknown, status = 200): JsonReply {
+  const headers: Record<string, string> = {
+    ETag: `"${version}"`,
+    'Lockstep-Command-Id': ack.id,
+    'Lockstep-Version': String(ack.version),
+  };
+  if (ack.duplicate) headers['Idempotent-Replayed'] = 'true';
+  return { status, body, headers };
+}
+
+/** The answer to a read, with `ETag: "<version>"`; 304 when the client's `If-None-Match` already has it. */
+export function readReply(request: IncomingMessage, version: number, body: unknown): JsonReply {
+  const etag = `"${version}"`;
+  const known = request.headers['if-none-match']?.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (known?.includes(etag) || known?.includes('*')) return { status: 304, body: undefined, headers: { ETag: etag } };
+  return { status: 200, body, headers: { ETag: etag } };
+}

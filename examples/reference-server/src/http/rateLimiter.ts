@@ -1,0 +1,42 @@
+import type { Clock } from '@lockstep/core';
+
+export interface RateLimit {
+  requestsPerSecond: number;
+  burst: number;
+}
+
+/** Clients whose buckets are full again are forgotten once there are more than this many. */
+const MAX_TRACKED_CLIENTS = 10_000;
+
+/**
+ * A token bucket per client (the remote address): `burst` requests at once, refilled at
+ * `requestsPerSecond`. `take` answers 0 when the request may go ahead, else the milliseconds until it
+ * could.
+ */
+export class RateLimiter {
+  readonly #limit: RateLimit;
+  readonly #clock: Clock;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(limit: RateLimit, clock: Clock) {
+    this.#limit = limit;
+    this.#clock = clock;
+  }
+
+  take(client: string): number {
+    const now = this.#clock.now();
+    const { requestsPerSecond, burst } = this.#limit;
+    const bucket = this.#buckets.get(client) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * requestsPerSecond) / 1000);
+    bucket.at = now;
+    this.#buckets.delete(client);
+    this.#buckets.set(client, bucket);
+    // Least recently seen first (a Map keeps insertion order): the one whose bucket refilled the most.
+    if (this.#buckets.size > MAX_TRACKED_CLIENTS) this.#buckets.delete(this.#buckets.keys().next().value!);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - bucket.tokens) * 1000) / requestsPerSecond);
+  }
+}

@@ -1,0 +1,78 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from './contract.js';
+
+/** A command line that does not make sense: printed with the usage, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `Usage: pnpm start [options]
+
+Runs the Lockstep reference server: the dashboard at /, the REST + SSE API at /api, lockstep/1 over
+WebSocket at /lockstep, and a shell terminal per session — on one port.
+
+Options:
+  --port N                 port to listen on (default: $PORT, else ${DEFAULT_PORT}; 0 picks a free one)
+  --host H                 interface to listen on (default ${DEFAULT_HOST})
+  --data DIR               directory of the embedded file store (default ${DEFAULT_DATA_DIR})
+  --store memory           keep events in memory only (gone on exit)
+  --store postgres://USER@HOST:PORT/DB[?schema=NAME]
+                           keep events in PostgreSQL instead of the file store
+  --help                   show this text
+
+Exit codes: 0 stopped on request, 1 failed (port taken, store in use), 2 bad command line.`;
+
+const portSchema = z.coerce.number().int().min(0).max(65_535);
+
+export const mainOptionsSchema = z
+  .strictObject({
+    port: portSchema,
+    host: z.string().min(1).default(DEFAULT_HOST),
+    data: z.string().min(1).transform((dir) => resolve(dir)).optional(),
+    store: z
+      .string()
+      .refine((value) => value === 'memory' || /^postgres(?:ql)?:\/\/./i.test(value), { message: 'expected memory or a postgres:// URL' })
+      .optional(),
+    help: z.boolean().default(false),
+  })
+  .refine((options) => !(options.data !== undefined && options.store !== undefined), {
+    message: '--data names the file store\'s directory; it cannot be combined with --store',
+  });
+
+export type MainOptions = z.infer<typeof mainOptionsSchema>;
+
+/** Parses the command line (and `PORT`); throws UsageError with a readable message. */
+export function parseMainOptions(args: readonly string[], env: Readonly<Record<string, string | undefined>> = process.env): MainOptions {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      // `pnpm start -- --port 8080` passes the `--` through.
+      args: args[0] === '--' ? args.slice(1) : [...args],
+      options: {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        data: { type: 'string' },
+        store: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const port = values['port'] ?? (env['PORT'] === undefined || env['PORT'] === '' ? DEFAULT_PORT : env['PORT']);
+  const parsed = mainOptionsSchema.safeParse({ ...values, port });
+  if (!parsed.success) {
+    const detail = parsed.error.issues
+      .map((issue) => {
+        const option = issue.path[0] === 'port' && values['port'] === undefined ? 'PORT' : issue.path.length ? `--${issue.path.join('.')}` : '';
+        return option ? `${option}: ${issue.message}` : issue.message;
+      })
+      .join('; ');
+    throw new UsageError(detail);
+  }
+  return parsed.data;
+}

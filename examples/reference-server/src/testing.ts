@@ -1,0 +1,216 @@
+/**
+ * Test helpers for the reference server's suites: a server on a free port and a temporary data
+ * directory (closed and removed after each test), JSON requests, a Server-Sent Events reader, and a
+ * raw lockstep/1 peer over WebSocket.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LockstepError, jsonCodec, type Transport, type WireError } from '@lockstep/core';
+import { webSocketTransport } from '@lockstep/ws';
+import { onTestFinished } from 'vitest';
+import { startReferenceServer, type ReferenceServer, type ReferenceServerOptions } from './server.js';
+
+/** A directory removed when the current test finishes. */
+export async function tempDir(prefix = 'lockstep-reference-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Starts a server on a free port with its file store in a fresh directory (unless `store` or
+ * `dataDir` say otherwise), closed when the current test finishes. Lines it logs are collected.
+ */
+export async function startTestServer(options: ReferenceServerOptions = {}): Promise<ReferenceServer & { lines: string[] }> {
+  const lines: string[] = [];
+  const dataDir = options.dataDir ?? (options.store === undefined ? await tempDir() : undefined);
+  const server = await startReferenceServer({
+    port: 0,
+    shell: { file: '/bin/sh', args: [] },
+    log: (line) => lines.push(line),
+    ...(dataDir !== undefined && { dataDir }),
+    ...options,
+  });
+  onTestFinished(() => server.close());
+  return Object.assign(server, { lines });
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  /** The body parsed as JSON (undefined when empty or not JSON). */
+  json: any;
+  text: string;
+  /** The raw body bytes (compressed bodies stay compressed). */
+  body: Buffer;
+}
+
+/** One HTTP request with node:http (no connection reuse, so nothing lingers between tests). */
+export function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer> {
+  const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const headers: Record<string, string> = { Connection: 'close', ...(options.body !== undefined && { 'Content-Type': 'application/json' }), ...options.headers };
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        const text = raw.toString('utf8');
+        let json: unknown;
+        try {
+          json = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text, body: raw });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Polls until `check` answers true (or throws after `timeoutMs`). */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export interface SseMessage {
+  id?: string;
+  event: string;
+  data: any;
+}
+
+/** Reads a `text/event-stream` response: every event parsed, comments (heartbeats) counted. */
+export class SseReader {
+  readonly messages: SseMessage[] = [];
+  comments = 0;
+  status = 0;
+  headers: IncomingMessage['headers'] = {};
+  readonly #response: Promise<IncomingMessage>;
+  #buffer = '';
+  #ended = false;
+  #destroy: () => void = () => {};
+
+  constructor(base: string, path: string, headers: Record<string, string> = {}) {
+    this.#response = new Promise((resolve, reject) => {
+      const req = httpRequest(`${base}${path}`, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+        this.status = res.statusCode ?? 0;
+        this.headers = res.headers;
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => this.#feed(chunk));
+        res.on('end', () => (this.#ended = true));
+        res.on('error', () => (this.#ended = true));
+        resolve(res);
+      });
+      req.on('error', reject);
+      req.end();
+      this.#destroy = () => req.destroy();
+    });
+    onTestFinished(() => this.close());
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Resolves with the response once its headers have arrived. */
+  opened(): Promise<IncomingMessage> {
+    return this.#response;
+  }
+
+  /** The events that are not `snapshot`s, as their data. */
+  get events(): any[] {
+    return this.messages.filter((message) => message.event === 'message').map((message) => message.data);
+  }
+
+  async waitFor(check: (reader: this) => boolean, what: string): Promise<void> {
+    await until(() => check(this), what);
+  }
+
+  close(): void {
+    this.#destroy();
+  }
+
+  #feed(chunk: string): void {
+    this.#buffer += chunk;
+    let end: number;
+    while ((end = this.#buffer.indexOf('\n\n')) >= 0) {
+      const block = this.#buffer.slice(0, end);
+      this.#buffer = this.#buffer.slice(end + 2);
+      const message: Partial<SseMessage> & { lines: string[] } = { lines: [] };
+      let comment = false;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) comment = true;
+        else if (line.startsWith('id: ')) message.id = line.slice(4);
+        else if (line.startsWith('event: ')) message.event = line.slice(7);
+        else if (line.startsWith('data: ')) message.lines.push(line.slice(6));
+      }
+      if (comment && message.lines.length === 0) this.comments++;
+      else if (message.lines.length > 0) this.messages.push({ ...(message.id !== undefined && { id: message.id }), event: message.event ?? 'message', data: JSON.parse(message.lines.join('\n')) });
+    }
+  }
+}
+
+/** A bare lockstep/1 peer over a real WebSocket: requests answered by id, notifications collected. */
+export class RawPeer {
+  readonly notifications: Array<{ method: string; params: any }> = [];
+  readonly #transport: Transport;
+  readonly #pending = new Map<number, { resolve(result: any): void; reject(error: LockstepError): void }>();
+  #nextId = 0;
+
+  private constructor(transport: Transport) {
+    this.#transport = transport;
+    transport.frames.subscribe((frame) => {
+      const message = jsonCodec.decode(frame) as { id?: number; result?: unknown; error?: WireError; method?: string; params?: unknown };
+      if (typeof message.id === 'number') {
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        if (message.error) pending?.reject(LockstepError.fromWire(message.error));
+        else pending?.resolve(message.result);
+      } else if (message.method) {
+        this.notifications.push({ method: message.method, params: message.params });
+      }
+    });
+  }
+
+  static async connect(wsUrl: string, headers: Record<string, string> = {}): Promise<RawPeer> {
+    const peer = new RawPeer(webSocketTransport(wsUrl, { headers }));
+    onTestFinished(() => peer.close());
+    await peer.request('hello', { protocol: 1 });
+    return peer;
+  }
+
+  request(method: string, params: unknown): Promise<any> {
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#transport.send(jsonCodec.encode({ jsonrpc: '2.0', id, method, params }));
+    });
+  }
+
+  /** The terminal output received so far, decoded. */
+  terminalText(terminalId: string): string {
+    return Buffer.concat(
+      this.notifications
+        .filter((n) => n.method === 'terminal.output' && n.params.terminalId === terminalId)
+        .map((n) => Buffer.from(n.params.data as string, 'base64')),
+    ).toString('utf8');
+  }
+
+  close(): void {
+    this.#transport.close();
+  }
+}
