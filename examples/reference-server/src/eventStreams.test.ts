@@ -117,6 +117,16 @@ describe('Server-Sent Events', () => {
     expect(largest).toBeGreaterThan(highWaterBytes);
     expect(largest).toBeLessThan(highWaterBytes + 2 * 21_000);
 
+    // A reader that asks for the whole history and does not read is held to the same bound: the
+    // catch-up page is written only as far as the mark.
+    const late = connect(port, '127.0.0.1');
+    late.pause();
+    late.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+    await until(() => server.eventStreams().length === 2 && server.eventStreams()[1]!.bufferedBytes > highWaterBytes, 'the late reader to fill up');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.eventStreams()[1]!.bufferedBytes).toBeLessThan(highWaterBytes + 2 * 21_000);
+    late.destroy();
+
     // Reading again, the client gets every event, in order, without a gap.
     const ids: number[] = [];
     let tail = '';

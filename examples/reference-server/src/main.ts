@@ -29,6 +29,7 @@ async function main(): Promise<number> {
       host: options.host,
       ...(options.store !== undefined && { store: options.store }),
       ...(options.data !== undefined && { dataDir: options.data }),
+      terminals: !options['no-terminals'],
       dashboard: { buildAtStart: true },
       log,
     });

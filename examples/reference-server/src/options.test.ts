@@ -5,11 +5,17 @@ import { UsageError, parseMainOptions } from './options.js';
 
 describe('pnpm start options', () => {
   it('defaults to 127.0.0.1:7420 on the file store', () => {
-    expect(parseMainOptions([], {})).toEqual({ port: DEFAULT_PORT, host: DEFAULT_HOST, help: false });
+    expect(parseMainOptions([], {})).toEqual({ port: DEFAULT_PORT, host: DEFAULT_HOST, 'no-terminals': false, help: false });
   });
 
   it('reads --port, --host, --data and --store, and PORT when --port is absent', () => {
-    expect(parseMainOptions(['--port', '0', '--host', '0.0.0.0', '--data', 'here'], {})).toEqual({ port: 0, host: '0.0.0.0', data: resolve('here'), help: false });
+    expect(parseMainOptions(['--port', '0', '--host', '0.0.0.0', '--data', 'here', '--no-terminals'], {})).toEqual({
+      port: 0,
+      host: '0.0.0.0',
+      data: resolve('here'),
+      'no-terminals': true,
+      help: false,
+    });
     expect(parseMainOptions(['--store', 'postgres://hub@db:5432/app'], { PORT: '8080' })).toMatchObject({ port: 8080, store: 'postgres://hub@db:5432/app' });
     expect(parseMainOptions(['--store', 'memory', '-p', '9000'], { PORT: '8080' })).toMatchObject({ port: 9000, store: 'memory' });
     // `pnpm start -- --port 1` passes the separator through.

@@ -20,6 +20,7 @@ Options:
   --store memory           keep events in memory only (gone on exit)
   --store postgres://USER@HOST:PORT/DB[?schema=NAME]
                            keep events in PostgreSQL instead of the file store
+  --no-terminals           give sessions no shells (e.g. on all but one of several servers sharing a database)
   --help                   show this text
 
 Exit codes: 0 stopped on request, 1 failed (port taken, store in use), 2 bad command line.`;
@@ -35,6 +36,7 @@ export const mainOptionsSchema = z
       .string()
       .refine((value) => value === 'memory' || /^postgres(?:ql)?:\/\/./i.test(value), { message: 'expected memory or a postgres:// URL' })
       .optional(),
+    'no-terminals': z.boolean().default(false),
     help: z.boolean().default(false),
   })
   .refine((options) => !(options.data !== undefined && options.store !== undefined), {
@@ -55,6 +57,7 @@ export function parseMainOptions(args: readonly string[], env: Readonly<Record<s
         host: { type: 'string' },
         data: { type: 'string' },
         store: { type: 'string' },
+        'no-terminals': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { streamNameSchema, type protocol } from '@lockstep/core';
 import { z } from 'zod';
-import type { EventStream, ServerSentEvent } from '../http/eventStream.js';
 import { wantsEventStream } from '../http/reply.js';
 import { HubPeer } from '../hubPeer.js';
 import { StreamFeed } from '../streamFeed.js';
@@ -30,24 +29,28 @@ const eventsQuery = z.strictObject({ since: versionParamSchema.optional() });
 export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
   /** Follows `stream` on an event stream, from `since` (after a snapshot already sent, or a resume). */
   async function follow(context: ApiContext, stream: string, since: number | undefined, first?: { version: number; state: unknown }): Promise<undefined> {
-    // Subscribed before the response starts, so that an unknown stream is still an ordinary error
-    // answer; what the subscription delivers meanwhile waits for the response.
-    let out: EventStream | undefined;
-    const waiting: ServerSentEvent[] = [];
-    const send = (event: ServerSentEvent) => (out ? out.send(event) : waiting.push(event));
-    const feed = await StreamFeed.start(hub, stream, since, {
-      snapshot: (version, state) => send({ id: version, event: 'snapshot', data: { stream, version, state } }),
-      event: (event) => send({ id: event.version, data: event }),
-      // A client that is not reading: the feed stops until the socket drains, then catches up from
-      // the last event written. The buffer holds at most the high-water mark plus one event.
-      full: () => out?.full ?? false,
-      whenRoom: (resume) => out?.onDrain(resume),
-      end: () => (out ? out.close() : undefined),
-    });
-    out = openEventStream(context.request, context.response);
-    out.onClose(() => feed.close());
+    // Loaded before the response starts, so that an unknown stream (or a store that is down) is
+    // still an ordinary JSON error.
+    if (!first) await hub.read(stream);
+    const out = openEventStream(context.request, context.response);
     if (first) out.send({ id: first.version, event: 'snapshot', data: { stream, version: first.version, state: first.state } });
-    for (const event of waiting.splice(0)) out.send(event);
+    let feed: StreamFeed;
+    try {
+      feed = await StreamFeed.start(hub, stream, since, {
+        snapshot: (version, state) => out.send({ id: version, event: 'snapshot', data: { stream, version, state } }),
+        event: (event) => out.send({ id: event.version, data: event }),
+        // A client that is not reading: the feed stops until the socket drains, then catches up from
+        // the last event written. The buffer holds at most the high-water mark plus one event.
+        full: () => out.full,
+        whenRoom: (resume) => out.onDrain(resume),
+        end: () => out.close(),
+      });
+    } catch {
+      // The hub is shutting down or the store failed: the client reconnects with Last-Event-ID.
+      out.close();
+      return undefined;
+    }
+    out.onClose(() => feed.close());
     return undefined;
   }
 
