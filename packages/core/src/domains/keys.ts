@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Ids of tasks, sessions and focused terminal sessions: 1–128 characters of `A-Z a-z 0-9 _ . : -`
