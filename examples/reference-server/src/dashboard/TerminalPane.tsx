@@ -15,7 +15,7 @@ export function TerminalPane({ terminalId, onInput }: { terminalId: string; onIn
   const container = useRef<HTMLDivElement>(null);
   const state = useTerminal(container, terminalId, onInput ? { onInput } : {});
   return (
-    <div className="terminal-pane" data-testid="terminal-pane" data-terminal-id={terminalId} data-phase={state.phase}>
+    <div className="terminal-pane" data-testid="terminal-pane" data-terminal-id={terminalId} data-phase={state.phase} data-run-id={state.runId}>
       <div className="terminal-host" ref={container} data-testid="terminal" />
       {state.phase !== 'live' && (
         <span className={`terminal-phase phase-${state.phase}`} data-testid="terminal-phase" title={state.message}>

@@ -26,6 +26,8 @@ export type TerminalPhase =
 
 export interface TerminalState {
   phase: TerminalPhase;
+  /** The run of the terminal shown (a new spawn of the same id is a new run). */
+  runId?: string;
   exitCode?: number;
   message?: string;
 }
@@ -36,6 +38,9 @@ export interface UseTerminalOptions {
 }
 
 const MISSING_RETRY_MS = 500;
+/** Smaller than this, the container is not really laid out: the terminal keeps its size. */
+const MIN_COLS = 10;
+const MIN_ROWS = 2;
 
 type OutputNotification = ReturnType<typeof outputNotificationSchema.parse>;
 
@@ -163,7 +168,7 @@ class TerminalView {
         const early = this.#early;
         this.#early = [];
         for (const output of early) this.#write(output);
-        this.setState({ phase: answer.exited ? 'exited' : 'live' });
+        this.setState({ phase: answer.exited ? 'exited' : 'live', runId: answer.runId });
         if (!answer.exited) this.#sendSize(answer);
       },
       (error: unknown) => {
@@ -201,7 +206,7 @@ class TerminalView {
       if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
       const { exitCode, signal } = parsed.data;
       this.#term.write(`\r\n\x1b[2m[process exited${signal ? ` on ${signal}` : ` with code ${exitCode}`}]\x1b[0m\r\n`);
-      this.setState({ phase: 'exited', exitCode });
+      this.setState(this.#runId === undefined ? { phase: 'exited', exitCode } : { phase: 'exited', exitCode, runId: this.#runId });
     } else if (method === TerminalNotifications.resized) {
       const parsed = resizedNotificationSchema.safeParse(params);
       if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
@@ -226,11 +231,12 @@ class TerminalView {
 
   #fitToContainer(): void {
     if (this.#disposed) return;
-    try {
-      this.#fit.fit();
-    } catch {
-      return; // not laid out (display: none): nothing to fit
-    }
+    // Not laid out, or squeezed for a moment (a relayout reports 0 × 254 before the real size):
+    // fitting to that would reflow the screen to 2 columns, push it into the scrollback, and
+    // resize the program and every other viewer with it.
+    const proposed = this.#fit.proposeDimensions();
+    if (!proposed || proposed.cols < MIN_COLS || proposed.rows < MIN_ROWS) return;
+    this.#fit.fit();
     if (this.#runId !== undefined && this.#ready && !this.#attaching) this.#sendSize(this.#sentSize);
   }
 
