@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_FRAME_BYTES, createJsonCodec, jsonCodec, type Codec, type Frame } from './codec.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, createJsonCodec, jsonCodec, type Codec, type Frame } from './codec.js';
 import { LockstepError } from './errors.js';
 import { createMsgpackCodec, msgpackCodec } from './msgpack.js';
 import { createRandom } from './random.js';
@@ -83,6 +83,22 @@ describe('json codec', () => {
         expect((error as LockstepError).code).toBe('PARSE_ERROR');
       }
     }
+  });
+
+  it('refuses nesting deeper than maxDepth (default 64) before parsing, counting no bracket inside a string', () => {
+    const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    expect(jsonCodec.decode(nested(DEFAULT_MAX_JSON_DEPTH))).toBeInstanceOf(Array);
+    expect(decodeError(jsonCodec, nested(DEFAULT_MAX_JSON_DEPTH + 1)).code).toBe('PARSE_ERROR');
+    expect(decodeError(jsonCodec, '{"a":'.repeat(65) + '1' + '}'.repeat(65)).message).toContain('deeper than 64 levels');
+    // A megabyte of openers is refused at the 65th, long before JSON.parse would have built anything.
+    expect(decodeError(jsonCodec, '['.repeat(1_000_000)).message).toContain('deeper than 64 levels');
+    // Brackets in strings, escaped quotes and backslashes are text, not nesting.
+    const text = JSON.stringify({ s: '[[[[{{{{'.repeat(100), q: 'say \\"[[[\\" and \\\\', t: '\\' });
+    expect(jsonCodec.decode(text)).toEqual(JSON.parse(text));
+    const small = createJsonCodec({ maxDepth: 2 });
+    expect(small.decode('{"a":[1]}')).toEqual({ a: [1] });
+    expect(decodeError(small, '{"a":[[1]]}').code).toBe('PARSE_ERROR');
+    expect(() => createJsonCodec({ maxDepth: 0 })).toThrow(RangeError);
   });
 
   it('keeps a __proto__ key as an own property without touching Object.prototype', () => {

@@ -1,5 +1,6 @@
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
-export { createJsonCodec, jsonCodec, DEFAULT_MAX_FRAME_BYTES, type Codec, type CodecLimits, type Frame } from './codec.js';
+export { FailureWindow, type FailureLimit } from './failureWindow.js';
+export { createJsonCodec, jsonCodec, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, type Codec, type CodecLimits, type Frame, type JsonCodecLimits } from './codec.js';
 export {
   defineDomain,
   deterministicIds,
