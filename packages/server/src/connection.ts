@@ -14,12 +14,22 @@ import type { Subscription as RxSubscription } from 'rxjs';
 import type { Hub, Identity } from './hub.js';
 import type { ExtensionSession } from './extension.js';
 import type { StreamHost, StreamSubscriber } from './streamHost.js';
+import { SubscribeGate } from './subscribeGate.js';
 import { TokenBucket } from './tokenBucket.js';
 
 /** How often a shed connection's buffer is checked for having drained. */
 const DRAIN_CHECK_MS = 50;
 /** Window over which rate-limited messages are counted before a flooding client is closed. */
 const STRIKE_WINDOW_MS = 10_000;
+/** Subscribe answers (snapshots, pages of events) prepared at once per connection. */
+export const SUBSCRIBE_CONCURRENCY = 8;
+/** Subscribes that may wait for a turn; one more and the client is taken for one that does not read. */
+export const MAX_WAITING_SUBSCRIBES = 4_096;
+/**
+ * A request arriving while the connection holds more than this many times `maxBufferedBytes` unsent
+ * closes it: the client asks and asks but does not read the answers.
+ */
+export const UNREAD_LIMIT_FACTOR = 4;
 
 type RequestId = protocol.RequestId;
 
@@ -82,6 +92,9 @@ export class Connection {
   /** Streams dropped because the client stopped reading; resynced once its buffer has drained. */
   #overloaded: string[] | undefined;
   #extensionSession: ExtensionSession | undefined;
+  readonly #subscribeGate: SubscribeGate;
+  /** Set by a request whose error answer must be followed by the close of the connection. */
+  #closeAfterReply: string | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -92,6 +105,12 @@ export class Connection {
   ) {
     const { rateLimit } = hub.settings;
     if (rateLimit) this.#bucket = new TokenBucket(hub.clock, rateLimit.messagesPerSecond, rateLimit.burst);
+    this.#subscribeGate = new SubscribeGate({
+      clock: hub.clock,
+      concurrency: SUBSCRIBE_CONCURRENCY,
+      maxWaiting: MAX_WAITING_SUBSCRIBES,
+      backlogged: () => (this.transport.bufferedAmount ?? 0) > hub.settings.maxBufferedBytes,
+    });
   }
 
   start(): void {
@@ -195,6 +214,11 @@ export class Connection {
 
   #onFrame(frame: Frame): void {
     if (!this.#withinRate(frame)) return;
+    const unsent = this.transport.bufferedAmount ?? 0;
+    if (unsent > UNREAD_LIMIT_FACTOR * this.hub.settings.maxBufferedBytes) {
+      this.close(`the client does not read: ${unsent} bytes unsent`);
+      return;
+    }
     let message: unknown;
     try {
       message = this.codec.decode(frame);
@@ -222,6 +246,7 @@ export class Connection {
       (error: unknown) => {
         if (!(error instanceof LockstepError)) this.hub.reportError(error, `handling ${method}`);
         this.#sendError(id, LockstepError.from(error));
+        if (this.#closeAfterReply !== undefined) this.close(this.#closeAfterReply);
       },
     );
   }
@@ -292,11 +317,23 @@ export class Connection {
       throw new LockstepError('UNSUPPORTED_PROTOCOL', `protocol ${params.protocol} is not supported`, { supported: [PROTOCOL_VERSION] });
     }
     if (this.#greeted || this.#greeting) throw new LockstepError('INVALID_REQUEST', 'hello was already done on this connection');
+    // Token guessing is throttled per peer: its address when the transport knows it.
+    const throttle = this.preauthenticated ? undefined : this.hub.authFailures;
+    const remoteAddress = this.transport.info?.['remoteAddress'];
+    const peer = typeof remoteAddress === 'string' ? `address:${remoteAddress}` : `session:${this.sessionId}`;
+    const retryAfterMs = throttle?.retryAfterMs(peer) ?? 0;
+    if (retryAfterMs > 0) {
+      this.#closeAfterReply = 'too many refused tokens';
+      throw new LockstepError('RATE_LIMITED', `too many refused tokens; retry in ${retryAfterMs} ms`, { retryAfterMs });
+    }
     let identity: Identity | undefined;
     const authenticating = this.preauthenticated ?? this.hub.authenticate(params.token, params.clientId, this.transport.info ?? {});
     this.#greeting = Promise.resolve(authenticating);
     try {
       identity = await authenticating;
+    } catch (error) {
+      if (error instanceof LockstepError && error.code === 'UNAUTHORIZED') throttle?.fail(peer);
+      throw error;
     } finally {
       this.#greeting = undefined;
     }
@@ -309,8 +346,31 @@ export class Connection {
     return this.hub.helloResult(this.sessionId);
   }
 
-  async #subscribe({ stream, since }: protocol.SubscribeParams): Promise<Answer> {
-    const generation = this.#nextGeneration(stream);
+  async #subscribe(params: protocol.SubscribeParams): Promise<Answer> {
+    const generation = this.#nextGeneration(params.stream);
+    let release: () => void;
+    try {
+      release = await this.#subscribeGate.acquire();
+    } catch (error) {
+      if (error instanceof LockstepError && error.code === 'RATE_LIMITED') this.close(error.message);
+      throw error;
+    }
+    try {
+      const answer = await this.#prepareSubscription(params, generation);
+      return {
+        result: answer.result,
+        after: () => {
+          release();
+          answer.after?.();
+        },
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async #prepareSubscription({ stream, since }: protocol.SubscribeParams, generation: number): Promise<Answer> {
     await this.hub.authorize(this.identity, stream, 'read');
     const host = this.hub.stream(stream);
     await host.ready;
@@ -402,6 +462,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#helloTimer !== undefined) this.hub.clock.clearTimeout(this.#helloTimer);
+    this.#subscribeGate.close();
     for (const subscription of this.#subscriptions.values()) subscription.cancel();
     this.#subscriptions.clear();
     for (const rx of this.#rx) rx.unsubscribe();

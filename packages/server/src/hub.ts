@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  FailureWindow,
   LockstepError,
   PROTOCOL_VERSION,
   commandSchema,
@@ -10,6 +11,7 @@ import {
   type AnyDomain,
   type Clock,
   type Codec,
+  type FailureLimit,
   type Transport,
   protocol,
 } from '@lockstep/core';
@@ -68,6 +70,13 @@ export interface HubOptions {
    */
   maxBufferedBytes?: number;
   /**
+   * Token guessing: a peer (its remote address when the transport knows it, else the connection)
+   * whose `hello` tokens were refused `failures` times within `windowMs` gets RATE_LIMITED for its
+   * next `hello`, without `authenticate` being called, and is disconnected. `false` turns it off.
+   * Default 10 refusals a minute.
+   */
+  authFailureLimit?: FailureLimit | false;
+  /**
    * Called with the `hello` token; answer the identity, or throw / answer undefined to refuse.
    * Not called for connections accepted with an identity (`accept(transport, { identity })`), as the
    * WebSocket server does after its upgrade-time `authenticate`.
@@ -93,6 +102,7 @@ export const HUB_DEFAULTS = {
   helloTimeoutMs: 5_000,
   rateLimit: { messagesPerSecond: 1_000, burst: 2_000 },
   maxBufferedBytes: 4 * 1024 * 1024,
+  authFailureLimit: { failures: 10, windowMs: 60_000 },
 } as const;
 
 /** How a connection is served. */
@@ -122,8 +132,10 @@ export class Hub {
   readonly store: EventStore;
   readonly clock: Clock;
   readonly codec: Codec;
+  /** Refused `hello` tokens per peer (see `authFailureLimit`). */
+  readonly authFailures: FailureWindow | undefined;
   readonly settings: Required<
-    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes'>
+    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes' | 'authFailureLimit'>
   >;
   readonly #domains: Map<string, AnyDomain>;
   readonly #streams = new Map<string, StreamHost>();
@@ -150,7 +162,10 @@ export class Hub {
       helloTimeoutMs: options.helloTimeoutMs ?? HUB_DEFAULTS.helloTimeoutMs,
       rateLimit: options.rateLimit ?? HUB_DEFAULTS.rateLimit,
       maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
+      authFailureLimit: options.authFailureLimit ?? HUB_DEFAULTS.authFailureLimit,
     };
+    const { authFailureLimit } = this.settings;
+    this.authFailures = authFailureLimit ? new FailureWindow(this.clock, authFailureLimit) : undefined;
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
     for (const extension of options.extensions ?? []) {
       for (const method of Object.keys(extension.methods)) {
