@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createJsonCodec, type Codec, type Transport } from '@lockstep/core';
+import { FailureWindow, createJsonCodec, type Codec, type FailureLimit, type Transport } from '@lockstep/core';
 import { createMsgpackCodec } from '@lockstep/core/msgpack';
 import type { Identity } from '@lockstep/server';
 import { WebSocketServer, type PerMessageDeflateOptions } from 'ws';
@@ -47,6 +47,18 @@ export interface WebSocketServerCommonOptions {
    * refuse with HTTP 401. The identity is handed to the hub with the connection (`accept(…, { identity })`).
    */
   authenticate?: (request: UpgradeRequest) => Identity | undefined | Promise<Identity | undefined>;
+  /**
+   * Token guessing: once `authenticate` has refused `failures` upgrades from one remote address
+   * within `windowMs`, further upgrades from it are refused with HTTP 429 and `Retry-After`, without
+   * calling `authenticate`, until the window ends. `false` turns it off. Default 10 refusals a minute.
+   */
+  authFailureLimit?: FailureLimit | false;
+  /**
+   * WebSocket connections (and upgrades in progress) allowed at once from one remote address; more
+   * are refused with HTTP 429. Behind a reverse proxy every client has the proxy's address: raise it
+   * (or `Infinity`) and limit at the proxy. Default 256.
+   */
+  maxConnectionsPerAddress?: number;
   /** The subprotocols (codecs) accepted. Default both, `lockstep.v1.json` preferred. */
   subprotocols?: readonly Subprotocol[];
   /** How long `close()` waits for sockets to finish their closing handshake before dropping them. Default 2 s. */
@@ -76,6 +88,8 @@ export const WS_SERVER_DEFAULTS = {
   maxPayload: 1024 * 1024,
   heartbeatMs: 30_000,
   closeTimeoutMs: 2_000,
+  authFailureLimit: { failures: 10, windowMs: 60_000 },
+  maxConnectionsPerAddress: 256,
 } as const;
 
 export interface LockstepWebSocketServer {
@@ -117,6 +131,10 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
   readonly #ownsServer: boolean;
   readonly #path: string | undefined;
   readonly #heartbeat: NodeJS.Timeout | undefined;
+  readonly #authFailures: FailureWindow | undefined;
+  readonly #maxPerAddress: number;
+  /** Open sockets and upgrades in progress, per remote address. */
+  readonly #perAddress = new Map<string, number>();
   #closing: Promise<void> | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#routeUpgrade(request, socket, head);
 
@@ -125,6 +143,10 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     this.#options = options;
     const maxPayload = options.maxPayload ?? WS_SERVER_DEFAULTS.maxPayload;
     if (!Number.isSafeInteger(maxPayload) || maxPayload < 1) throw new RangeError(`invalid maxPayload: ${maxPayload}`);
+    this.#maxPerAddress = options.maxConnectionsPerAddress ?? WS_SERVER_DEFAULTS.maxConnectionsPerAddress;
+    if (!(this.#maxPerAddress >= 1)) throw new RangeError(`invalid maxConnectionsPerAddress: ${this.#maxPerAddress}`);
+    const authFailureLimit = options.authFailureLimit ?? WS_SERVER_DEFAULTS.authFailureLimit;
+    this.#authFailures = authFailureLimit ? new FailureWindow({ now: () => Date.now() }, authFailureLimit) : undefined;
     this.#accepted = options.subprotocols ?? SUBPROTOCOLS;
     if (this.#accepted.length === 0) throw new RangeError('subprotocols must not be empty');
     // The codecs' limit matches the socket's, so a frame ws let through is never refused as too large.
@@ -206,6 +228,20 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     // Until ws owns the socket, a reset by the peer must not become an uncaught 'error'.
     const ignore = () => {};
     socket.on('error', ignore);
+    const address = request.socket.remoteAddress ?? '';
+    const open = this.#perAddress.get(address) ?? 0;
+    if (open >= this.#maxPerAddress && !this.#closing) {
+      socket.off('error', ignore);
+      refuseUpgrade(socket, new UpgradeRefusal(429, `too many connections from ${address} (at most ${this.#maxPerAddress})`));
+      return;
+    }
+    // Counted until the socket is gone, whatever becomes of the upgrade.
+    this.#perAddress.set(address, open + 1);
+    socket.once('close', () => {
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+    });
     let subprotocol: Subprotocol;
     let origin: string | undefined;
     let identity: Identity | undefined;
@@ -215,7 +251,7 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
       const offered = offeredSubprotocols(request);
       subprotocol = chooseSubprotocol(offered, this.#accepted);
       const token = bearerToken(request, offered);
-      identity = await this.#authenticate(request, token);
+      identity = await this.#authenticate(request, token, address);
       if (this.#closing) throw new UpgradeRefusal(503, 'the server is shutting down');
     } catch (error) {
       socket.off('error', ignore);
@@ -234,9 +270,13 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     });
   }
 
-  async #authenticate(request: IncomingMessage, token: string | undefined): Promise<Identity | undefined> {
+  async #authenticate(request: IncomingMessage, token: string | undefined, address: string): Promise<Identity | undefined> {
     const hook = this.#options.authenticate;
     if (!hook) return undefined;
+    const retryAfterMs = this.#authFailures?.retryAfterMs(address) ?? 0;
+    if (retryAfterMs > 0) {
+      throw new UpgradeRefusal(429, `too many refused tokens from ${address}; retry later`, { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) });
+    }
     const upgrade: UpgradeRequest = { headers: request.headers, remoteAddress: request.socket.remoteAddress, url: request.url ?? '/' };
     if (token !== undefined) upgrade.token = token;
     let identity: Identity | undefined;
@@ -245,7 +285,10 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     } catch {
       identity = undefined;
     }
-    if (!identity) throw new UpgradeRefusal(401, 'authentication failed', { 'WWW-Authenticate': 'Bearer' });
+    if (!identity) {
+      this.#authFailures?.fail(address);
+      throw new UpgradeRefusal(401, 'authentication failed', { 'WWW-Authenticate': 'Bearer' });
+    }
     return identity;
   }
 

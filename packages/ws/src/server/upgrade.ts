@@ -19,7 +19,7 @@ export interface UpgradeRequest {
 export class UpgradeRefusal extends Error {
   override readonly name = 'UpgradeRefusal';
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 429 | 503,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
