@@ -153,7 +153,7 @@ export class LockstepClient implements StreamOwner {
   #isIdle(): boolean {
     if (this.#status$.value.status !== 'online') return false;
     for (const stream of this.#streams.values()) {
-      if (!stream.synced || stream.pendingCommands.length > 0) return false;
+      if (!stream.synced || stream.getStatus().pending > 0) return false;
     }
     return true;
   }

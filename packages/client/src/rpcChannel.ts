@@ -11,9 +11,11 @@ import {
 import type { Subscription } from 'rxjs';
 
 interface PendingRequest {
+  method: string;
+  /** When the request times out, on the channel's clock. */
+  deadline: number;
   resolve(result: unknown): void;
   reject(error: Error): void;
-  timer: TimerHandle;
 }
 
 export interface RpcChannelOptions {
@@ -29,7 +31,13 @@ export interface RpcChannelOptions {
 
 /** JSON-RPC requests and notifications over one transport, from the client's side. */
 export class RpcChannel {
+  /** Requests awaiting an answer, in the order sent — which is also the order of their deadlines. */
   readonly #pending = new Map<number, PendingRequest>();
+  /**
+   * One timer for every request, armed for the oldest one's deadline (not a timer per request:
+   * a client pipelining thousands of commands would create and cancel a timer for each).
+   */
+  #timer: TimerHandle | undefined;
   readonly #rx: Subscription[] = [];
   #nextId = 1;
   #closed = false;
@@ -54,12 +62,34 @@ export class RpcChannel {
     if (this.#closed) return Promise.reject(new TransportError('closed', 'connection closed'));
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
-      const timer = this.options.clock.setTimeout(() => {
-        this.close(`no answer to ${method} within ${this.options.requestTimeoutMs} ms`);
-      }, this.options.requestTimeoutMs);
-      this.#pending.set(id, { resolve: resolve as (result: unknown) => void, reject, timer });
+      const deadline = this.options.clock.now() + this.options.requestTimeoutMs;
+      this.#pending.set(id, { method, deadline, resolve: resolve as (result: unknown) => void, reject });
+      if (this.#timer === undefined) this.#armTimer(deadline);
       this.transport.send(this.options.codec.encode({ jsonrpc: '2.0', id, method, params }));
     });
+  }
+
+  #armTimer(deadline: number): void {
+    this.#timer = this.options.clock.setTimeout(() => this.#checkTimeout(), Math.max(0, deadline - this.options.clock.now()));
+  }
+
+  /** The oldest request unanswered past its deadline means the link is broken; else wait for its deadline. */
+  #checkTimeout(): void {
+    this.#timer = undefined;
+    if (this.#closed) return;
+    const oldest: PendingRequest | undefined = this.#pending.values().next().value;
+    if (!oldest) return;
+    if (this.options.clock.now() >= oldest.deadline) {
+      this.close(`no answer to ${oldest.method} within ${this.options.requestTimeoutMs} ms`);
+      return;
+    }
+    this.#armTimer(oldest.deadline);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer === undefined) return;
+    this.options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   close(reason: string): void {
@@ -89,7 +119,8 @@ export class RpcChannel {
       return;
     }
     this.#pending.delete(id as number);
-    this.options.clock.clearTimeout(pending.timer);
+    // Nothing left to time out: no timer keeps the process (or a fake clock) busy.
+    if (this.#pending.size === 0) this.#stopTimer();
     if ('error' in message && message.error) pending.reject(LockstepError.fromWire(message.error));
     else pending.resolve((message as protocol.SuccessResponse).result);
   }
@@ -99,10 +130,8 @@ export class RpcChannel {
     this.#closed = true;
     for (const rx of this.#rx) rx.unsubscribe();
     const error = new TransportError('closed', `connection closed: ${reason}`);
-    for (const pending of this.#pending.values()) {
-      this.options.clock.clearTimeout(pending.timer);
-      pending.reject(error);
-    }
+    this.#stopTimer();
+    for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
     this.options.onClose(reason);
   }

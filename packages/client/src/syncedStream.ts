@@ -94,7 +94,17 @@ export class SyncedStream<D extends AnyDomain> {
    * processed a microtask later (a promise): without this it would be dropped as a gap.
    */
   #early: Event[] = [];
-  #pending: PendingCommand[] = [];
+  /**
+   * Pending commands in dispatch order. A Set, not an array: a client pipelining thousands of
+   * commands settles each in O(1) instead of searching and splicing an array per ack.
+   */
+  readonly #pending = new Set<PendingCommand>();
+  /** The pending commands by id (several only when an id was reused), to mark them applied as their events arrive. */
+  readonly #pendingById = new Map<string, PendingCommand[]>();
+  /** Acknowledged commands whose version the confirmed state has not reached yet. */
+  readonly #acked = new Set<PendingCommand>();
+  /** `pendingCommands` as an array, built when asked for after a change. */
+  #pendingList: readonly PendingCommand[] | undefined;
   #lastError: LockstepError | undefined;
   #view: StateOf<D>;
   #viewDirty = false;
@@ -148,7 +158,8 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   get pendingCommands(): readonly PendingCommand[] {
-    return this.#pending;
+    this.#pendingList ??= [...this.#pending];
+    return this.#pendingList;
   }
 
   /** The optimistic state; the same object until something changes (for useSyncExternalStore). */
@@ -194,7 +205,7 @@ export class SyncedStream<D extends AnyDomain> {
         resolve,
         reject,
       };
-      this.#pending.push(pending);
+      this.#addPending(pending);
       this.#changed(true);
       this.owner.send(this, pending);
     });
@@ -290,7 +301,10 @@ export class SyncedStream<D extends AnyDomain> {
     if (ack.version <= this.#version || this.#closed) {
       this.#settle(command);
       this.#changed(true);
-    } else if (!this.#awaitingAnswer && this.#hasState && this.#version >= this.#head) {
+      return;
+    }
+    if (this.#pending.has(command)) this.#acked.add(command);
+    if (!this.#awaitingAnswer && this.#hasState && this.#version >= this.#head) {
       // The hub sends events before acks: an ack ahead of us means events were lost on the way.
       this.#resync();
     } else {
@@ -303,8 +317,7 @@ export class SyncedStream<D extends AnyDomain> {
    * TransportError when closed): it leaves the queue without blocking the others.
    */
   onCommandFailed(command: PendingCommand, error: LockstepError | TransportError): void {
-    const index = this.#pending.indexOf(command);
-    if (index >= 0) this.#pending.splice(index, 1);
+    this.#removePending(command);
     if (error instanceof LockstepError) this.#lastError = error;
     command.reject(error);
     this.#changed(true);
@@ -317,6 +330,7 @@ export class SyncedStream<D extends AnyDomain> {
     this.#serverVersion = 0;
     this.#head = 0;
     this.#hasState = false;
+    this.#acked.clear();
     for (const command of this.#pending) {
       // Acknowledged by the old log only: it must be sent to the new one like any other.
       command.applied = false;
@@ -361,9 +375,12 @@ export class SyncedStream<D extends AnyDomain> {
     }
     this.#confirmed = this.domain.evolveAll(this.#confirmed, fresh);
     this.#version = fresh[fresh.length - 1]!.version;
-    const ids = new Set<string>();
-    for (const event of fresh) if (event.commandId !== undefined) ids.add(event.commandId);
-    for (const command of this.#pending) if (ids.has(command.id)) command.applied = true;
+    if (this.#pending.size > 0) {
+      for (const event of fresh) {
+        const commands = event.commandId === undefined ? undefined : this.#pendingById.get(event.commandId);
+        if (commands) for (const command of commands) command.applied = true;
+      }
+    }
     this.#settleAcked();
     this.#changes$.next({ kind: 'events', events: fresh, version: this.#version });
     return true;
@@ -388,15 +405,33 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** Settles every acknowledged command whose version the confirmed state has reached. */
   #settleAcked(): void {
-    for (const command of [...this.#pending]) {
+    // Deleting the current entry while iterating a Set is safe.
+    for (const command of this.#acked) {
       if (command.ack && command.ack.version <= this.#version) this.#settle(command);
     }
   }
 
   #settle(command: PendingCommand): void {
-    const index = this.#pending.indexOf(command);
-    if (index >= 0) this.#pending.splice(index, 1);
+    this.#removePending(command);
     command.resolve(command.ack!);
+  }
+
+  #addPending(command: PendingCommand): void {
+    this.#pending.add(command);
+    const same = this.#pendingById.get(command.id);
+    if (same) same.push(command);
+    else this.#pendingById.set(command.id, [command]);
+    this.#pendingList = undefined;
+  }
+
+  #removePending(command: PendingCommand): void {
+    if (!this.#pending.delete(command)) return;
+    this.#acked.delete(command);
+    this.#pendingList = undefined;
+    const same = this.#pendingById.get(command.id);
+    if (!same) return;
+    if (same.length === 1) this.#pendingById.delete(command.id);
+    else same.splice(same.indexOf(command), 1);
   }
 
   #computeView(): StateOf<D> {
@@ -425,7 +460,7 @@ export class SyncedStream<D extends AnyDomain> {
     const status: SyncStatus = this.#closed ? 'closed' : connection !== 'online' ? connection : this.#synced ? 'online' : 'resyncing';
     return {
       status,
-      pending: this.#pending.length,
+      pending: this.#pending.size,
       confirmedVersion: this.#version,
       serverVersion: this.#serverVersion,
       lag: Math.max(0, this.#serverVersion - this.#version),
