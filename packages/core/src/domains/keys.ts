@@ -28,7 +28,17 @@ export function recordKeySchema(maxLength: number) {
   return z.string().min(1).max(maxLength).refine(isSafeKey, reservedMessage);
 }
 
-/** Own-property lookup: a record never answers with something inherited from `Object.prototype`. */
+const inherited = Object.prototype as unknown as Record<string, unknown>;
+
+/**
+ * Own-property lookup: a record never answers with something inherited from `Object.prototype`.
+ * Records are plain JSON objects, whose entries are never `Object.prototype`'s own functions, so an
+ * entry is inherited exactly when it is the prototype's member. Checked that way rather than with `Object.hasOwn`, which on an immer
+ * draft goes through the proxy's `getOwnPropertyDescriptor` trap and its invariant checks: that
+ * one call was a quarter of the time `evolve` took per event.
+ */
 export function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
+  if (key === '__proto__') return undefined;
+  const value = record[key];
+  return value === inherited[key] ? undefined : value;
 }
