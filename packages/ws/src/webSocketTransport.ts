@@ -3,6 +3,7 @@ import WebSocket from 'isomorphic-ws';
 import { ReplaySubject, Subject, type Observable } from 'rxjs';
 import { closeReason, truncateReason } from './closeReason.js';
 import { bearerSubprotocol, subprotocolForCodec } from './subprotocols.js';
+import { TickCork } from './tickCork.js';
 
 export interface WebSocketTransportOptions {
   /** Must match the client's codec. Its name picks the subprotocol (`json` → `lockstep.v1.json`). Default JSON. */
@@ -30,6 +31,9 @@ interface WebSocketLike {
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
+/** `queueMicrotask`, present in browsers and Node (this file compiles without either's types). */
+const queueMicrotask = (globalThis as unknown as { queueMicrotask: (task: () => void) => void }).queueMicrotask;
+
 type WebSocketConstructor = new (url: string, protocols: string[], options?: { headers: Record<string, string> }) => WebSocketLike;
 
 /** `ws` in Node, the browser's own WebSocket in bundles (isomorphic-ws's `browser` entry). */
@@ -62,6 +66,8 @@ class WebSocketClientTransport implements Transport {
   readonly state: Observable<TransportState> = this.#state.asObservable();
   readonly info: Readonly<Record<string, unknown>>;
   readonly #socket: WebSocketLike;
+  /** Frames sent in one synchronous run (a burst of dispatches) leave in one write (Node only). */
+  readonly #cork: TickCork;
   readonly #subprotocol: string;
   #status: TransportState['status'] = 'connecting';
   /** Frames sent while connecting. */
@@ -77,6 +83,7 @@ class WebSocketClientTransport implements Transport {
     this.#state.next({ status: 'connecting' });
     const socket = options.headers ? new WebSocketImpl(url, protocols, { headers: options.headers }) : new WebSocketImpl(url, protocols);
     this.#socket = socket;
+    this.#cork = new TickCork(socket, queueMicrotask);
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => this.#onOpen();
     socket.onmessage = (event) => this.#onMessage(event.data);
@@ -96,6 +103,7 @@ class WebSocketClientTransport implements Transport {
       return true;
     }
     if (this.#status === 'closed' || this.#socket.readyState !== OPEN) return false;
+    this.#cork.hold();
     this.#socket.send(frame);
     return true;
   }
@@ -125,6 +133,7 @@ class WebSocketClientTransport implements Transport {
     this.#queue = [];
     for (const frame of queued) {
       if (this.#status !== 'open') break;
+      this.#cork.hold();
       this.#socket.send(frame);
     }
   }

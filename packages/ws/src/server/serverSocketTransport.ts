@@ -2,6 +2,7 @@ import type { Frame, Transport, TransportState } from '@lockstep/core';
 import { ReplaySubject, Subject, type Observable } from 'rxjs';
 import WebSocket from 'ws';
 import { CloseCodes, closeReason, truncateReason } from '../closeReason.js';
+import { TickCork } from '../tickCork.js';
 
 /**
  * The server end of one accepted WebSocket, as a {@link Transport}: open from the start, text frames
@@ -14,6 +15,8 @@ export class ServerSocketTransport implements Transport {
   readonly state: Observable<TransportState> = this.#state.asObservable();
   readonly info: Readonly<Record<string, unknown>>;
   readonly socket: WebSocket;
+  /** Frames sent in one tick (a batch's acks, a broadcast) leave in one write, uncorked after the microtasks. */
+  readonly #cork: TickCork;
   #open = true;
   #lastError: string | undefined;
   /** Heartbeat pings sent since the peer last showed a sign of life. */
@@ -22,6 +25,7 @@ export class ServerSocketTransport implements Transport {
   constructor(socket: WebSocket, info: Readonly<Record<string, unknown>>) {
     this.socket = socket;
     this.info = info;
+    this.#cork = new TickCork(socket, (release) => process.nextTick(release));
     this.#state.next({ status: 'open' });
     socket.on('message', (data, isBinary) => {
       this.missedPongs = 0;
@@ -48,6 +52,7 @@ export class ServerSocketTransport implements Transport {
 
   send(frame: Frame): boolean {
     if (!this.#open || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.#cork.hold();
     this.socket.send(frame);
     return true;
   }
