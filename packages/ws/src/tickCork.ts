@@ -2,41 +2,42 @@
 interface Corkable {
   cork(): void;
   uncork(): void;
+  readonly writableCorked: number;
 }
 
 /**
- * Frames sent within one tick leave in one write: the first send corks the socket, and the uncork
- * is deferred to the end of the tick. Every frame is still its own WebSocket frame (one message per
- * frame); only the system calls are shared. A hub that answers a batch of 500 commands and
- * broadcasts their events makes one `writev` per connection instead of 500 (PERFORMANCE.md measured
- * batching writes per tick as a 4–6× lever on raw `ws`).
+ * Frames sent within one tick leave in one write per socket: the first send of a tick corks the
+ * socket, and every socket corked in the tick is uncorked together at its end. Every frame is still
+ * its own WebSocket frame (one message per frame); only the system calls are shared. A hub that
+ * answers a batch of 500 commands, or broadcasts a batch, makes one `writev` per connection instead
+ * of one per frame (PERFORMANCE.md measured batching writes per tick as a 4–6× lever on raw `ws`).
  *
- * Works on `ws` sockets in Node, whose TCP socket sits in `_socket` (`ws` corks around each frame
- * itself, and corks nest); anywhere else (a browser's WebSocket) it does nothing.
+ * One instance serves every socket of a kind, so a connection costs nothing but a cork count on its
+ * socket. Works on `ws` sockets in Node, whose TCP socket sits in `_socket` (`ws` corks around each
+ * frame itself, and corks nest); anywhere else (a browser's WebSocket) it does nothing.
  */
 export class TickCork {
-  readonly #socket: { readonly _socket?: unknown };
-  readonly #defer: (release: () => void) => void;
-  #corked: Corkable | undefined;
+  readonly #defer: (flush: () => void) => void;
+  #corked: Corkable[] = [];
 
-  constructor(socket: object, defer: (release: () => void) => void) {
-    this.#socket = socket as { readonly _socket?: unknown };
+  /** `defer` runs the flush at the end of the tick: `process.nextTick` in Node, `queueMicrotask` elsewhere. */
+  constructor(defer: (flush: () => void) => void) {
     this.#defer = defer;
   }
 
-  /** Call before sending a frame. */
-  hold(): void {
-    if (this.#corked) return;
-    const stream = this.#socket._socket as Partial<Corkable> | null | undefined;
+  /** Call before sending a frame on a `ws` WebSocket (or anything with the same `_socket`). */
+  hold(socket: object): void {
+    const stream = (socket as { readonly _socket?: Partial<Corkable> | null })._socket;
     if (!stream || typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return;
+    // Already corked in this tick (ws's own cork around a frame is always undone at once).
+    if ((stream.writableCorked ?? 0) > 0) return;
     stream.cork();
-    this.#corked = stream as Corkable;
-    this.#defer(this.#release);
+    if (this.#corked.push(stream as Corkable) === 1) this.#defer(this.#flush);
   }
 
-  readonly #release = (): void => {
-    const stream = this.#corked;
-    this.#corked = undefined;
-    stream?.uncork();
+  readonly #flush = (): void => {
+    const corked = this.#corked;
+    this.#corked = [];
+    for (const stream of corked) stream.uncork();
   };
 }

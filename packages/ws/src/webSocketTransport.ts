@@ -33,6 +33,8 @@ interface WebSocketLike {
 }
 /** `queueMicrotask`, present in browsers and Node (this file compiles without either's types). */
 const queueMicrotask = (globalThis as unknown as { queueMicrotask: (task: () => void) => void }).queueMicrotask;
+/** Frames sent in one synchronous run (a burst of dispatches) leave in one write (Node only). */
+const cork = new TickCork((flush) => queueMicrotask(flush));
 
 type WebSocketConstructor = new (url: string, protocols: string[], options?: { headers: Record<string, string> }) => WebSocketLike;
 
@@ -66,8 +68,6 @@ class WebSocketClientTransport implements Transport {
   readonly state: Observable<TransportState> = this.#state.asObservable();
   readonly info: Readonly<Record<string, unknown>>;
   readonly #socket: WebSocketLike;
-  /** Frames sent in one synchronous run (a burst of dispatches) leave in one write (Node only). */
-  readonly #cork: TickCork;
   readonly #subprotocol: string;
   #status: TransportState['status'] = 'connecting';
   /** Frames sent while connecting. */
@@ -83,7 +83,6 @@ class WebSocketClientTransport implements Transport {
     this.#state.next({ status: 'connecting' });
     const socket = options.headers ? new WebSocketImpl(url, protocols, { headers: options.headers }) : new WebSocketImpl(url, protocols);
     this.#socket = socket;
-    this.#cork = new TickCork(socket, queueMicrotask);
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => this.#onOpen();
     socket.onmessage = (event) => this.#onMessage(event.data);
@@ -103,7 +102,7 @@ class WebSocketClientTransport implements Transport {
       return true;
     }
     if (this.#status === 'closed' || this.#socket.readyState !== OPEN) return false;
-    this.#cork.hold();
+    cork.hold(this.#socket);
     this.#socket.send(frame);
     return true;
   }
@@ -133,7 +132,7 @@ class WebSocketClientTransport implements Transport {
     this.#queue = [];
     for (const frame of queued) {
       if (this.#status !== 'open') break;
-      this.#cork.hold();
+      cork.hold(this.#socket);
       this.#socket.send(frame);
     }
   }

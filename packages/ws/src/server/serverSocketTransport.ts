@@ -4,6 +4,9 @@ import WebSocket from 'ws';
 import { CloseCodes, closeReason, truncateReason } from '../closeReason.js';
 import { TickCork } from '../tickCork.js';
 
+/** Frames sent in one tick (a batch's acks, a broadcast) leave in one write per socket, after the microtasks. */
+const cork = new TickCork((flush) => process.nextTick(flush));
+
 /**
  * The server end of one accepted WebSocket, as a {@link Transport}: open from the start, text frames
  * as strings, binary frames as `Uint8Array` (a view on ws's buffer, no copy).
@@ -15,8 +18,6 @@ export class ServerSocketTransport implements Transport {
   readonly state: Observable<TransportState> = this.#state.asObservable();
   readonly info: Readonly<Record<string, unknown>>;
   readonly socket: WebSocket;
-  /** Frames sent in one tick (a batch's acks, a broadcast) leave in one write, uncorked after the microtasks. */
-  readonly #cork: TickCork;
   #open = true;
   #lastError: string | undefined;
   /** Heartbeat pings sent since the peer last showed a sign of life. */
@@ -25,7 +26,6 @@ export class ServerSocketTransport implements Transport {
   constructor(socket: WebSocket, info: Readonly<Record<string, unknown>>) {
     this.socket = socket;
     this.info = info;
-    this.#cork = new TickCork(socket, (release) => process.nextTick(release));
     this.#state.next({ status: 'open' });
     socket.on('message', (data, isBinary) => {
       this.missedPongs = 0;
@@ -52,7 +52,7 @@ export class ServerSocketTransport implements Transport {
 
   send(frame: Frame): boolean {
     if (!this.#open || this.socket.readyState !== WebSocket.OPEN) return false;
-    this.#cork.hold();
+    cork.hold(this.socket);
     this.socket.send(frame);
     return true;
   }
