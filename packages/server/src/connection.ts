@@ -418,6 +418,11 @@ export class Connection {
       this.#subscriptions.delete(name);
       return;
     }
+    if (!this.hub.holds(subscription.host)) {
+      // Unloaded while idle between the answer and now: the stream lives on in a new host.
+      this.dropSubscription(subscription, 'reloaded');
+      return;
+    }
     subscription.host.subscribers.add(subscription);
     if (subscription.cursor === subscription.host.version) subscription.live = true;
     else void this.#catchUp(subscription);

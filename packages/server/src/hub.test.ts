@@ -13,7 +13,7 @@ import { z } from 'zod';
 // The server package cannot depend on @lockstep/testkit (the testkit depends on the server), so the
 // fake clock is taken from its source.
 import { FakeClock } from '../../testkit/src/fakeClock.js';
-import { Hub, type HubOptions } from './hub.js';
+import { HUB_DEFAULTS, Hub, type HubOptions } from './hub.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -855,6 +855,62 @@ describe('hub: leases', () => {
     const removed = (await store.read(STREAM, 1, 100)).filter((e) => e.type === 'workspace.removed');
     expect(removed).toHaveLength(1);
     expect(removed[0]?.data).toEqual({ workspaceId: 'ws-1', reason: 'leaseExpired' });
+  });
+});
+
+describe('hub: idle streams', () => {
+  const IDLE = 60_000;
+
+  it('unloads a stream nobody used for the idle period, and loads it again from the store when asked', async () => {
+    const s = setup({ unloadIdleStreamsMs: IDLE });
+    await s.hub.execute(add('counter/a', 5));
+    await s.hub.execute(add('counter/a', 2));
+    const first = s.hub.stream('counter/a');
+    await s.clock.advance(IDLE * 2);
+    const second = s.hub.stream('counter/a');
+    expect(second).not.toBe(first);
+    expect(await s.hub.read('counter/a')).toEqual({ state: first.state, version: 2 });
+    expect(await s.hub.execute(add('counter/a', 1))).toMatchObject({ version: 3 });
+  });
+
+  it('keeps a stream that has a subscriber, however long it is quiet, and unloads it once the subscriber left', async () => {
+    const s = setup({ unloadIdleStreamsMs: IDLE });
+    const wire = await s.greeted();
+    await wire.call('subscribe', { stream: 'counter/a' });
+    const host = s.hub.stream('counter/a');
+    await s.clock.advance(IDLE * 5);
+    expect(s.hub.stream('counter/a')).toBe(host);
+    await wire.call('unsubscribe', { stream: 'counter/a' });
+    await s.clock.advance(IDLE * 2);
+    expect(s.hub.holds(host)).toBe(false);
+  });
+
+  it('keeps a stream that was used within the idle period', async () => {
+    const s = setup({ unloadIdleStreamsMs: IDLE });
+    await s.hub.execute(add('counter/a', 1));
+    const host = s.hub.stream('counter/a');
+    for (let i = 0; i < 6; i++) {
+      await s.clock.advance(IDLE / 2);
+      await s.hub.execute(add('counter/a', 1));
+    }
+    expect(s.hub.holds(host)).toBe(true);
+  });
+
+  it('keeps a stream whose state holds leases (their expiry needs it)', async () => {
+    const s = setup({ unloadIdleStreamsMs: IDLE, leaseGraceMs: IDLE * 100 });
+    const ide = await s.greeted({ clientId: 'ide-1' });
+    await ide.call('command', { id: nextId(), stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: 1, lease: true } });
+    const host = s.hub.stream('orchestration/default');
+    await s.clock.advance(IDLE * 3);
+    expect(s.hub.holds(host)).toBe(true);
+  });
+
+  it('keeps every stream with unloadIdleStreamsMs: false', async () => {
+    const s = setup({ unloadIdleStreamsMs: false });
+    await s.hub.execute(add('counter/a', 1));
+    const host = s.hub.stream('counter/a');
+    await s.clock.advance(HUB_DEFAULTS.unloadIdleStreamsMs * 3);
+    expect(s.hub.holds(host)).toBe(true);
   });
 });
 

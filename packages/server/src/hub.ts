@@ -12,6 +12,7 @@ import {
   type Clock,
   type Codec,
   type FailureLimit,
+  type TimerHandle,
   type Transport,
   protocol,
 } from '@lockstep/core';
@@ -77,6 +78,13 @@ export interface HubOptions {
    */
   authFailureLimit?: FailureLimit | false;
   /**
+   * A loaded stream nobody has used for this long — no subscriber, no command, no read, and no
+   * lease in its state — is dropped from memory (it loads again from the store when next asked
+   * for), so a hub serving many streams over time holds only the ones in use. `false` keeps every
+   * stream loaded. Default 10 minutes.
+   */
+  unloadIdleStreamsMs?: number | false;
+  /**
    * Called with the `hello` token; answer the identity, or throw / answer undefined to refuse.
    * Not called for connections accepted with an identity (`accept(transport, { identity })`), as the
    * WebSocket server does after its upgrade-time `authenticate`.
@@ -103,6 +111,7 @@ export const HUB_DEFAULTS = {
   rateLimit: { messagesPerSecond: 1_000, burst: 2_000 },
   maxBufferedBytes: 4 * 1024 * 1024,
   authFailureLimit: { failures: 10, windowMs: 60_000 },
+  unloadIdleStreamsMs: 600_000,
 } as const;
 
 /** How a connection is served. */
@@ -135,7 +144,7 @@ export class Hub {
   /** Refused `hello` tokens per peer (see `authFailureLimit`). */
   readonly authFailures: FailureWindow | undefined;
   readonly settings: Required<
-    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes' | 'authFailureLimit'>
+    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes' | 'authFailureLimit' | 'unloadIdleStreamsMs'>
   >;
   readonly #domains: Map<string, AnyDomain>;
   readonly #streams = new Map<string, StreamHost>();
@@ -146,6 +155,7 @@ export class Hub {
   readonly #unwatch: (() => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #sweepTimer: TimerHandle | undefined;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -163,6 +173,7 @@ export class Hub {
       rateLimit: options.rateLimit ?? HUB_DEFAULTS.rateLimit,
       maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
       authFailureLimit: options.authFailureLimit ?? HUB_DEFAULTS.authFailureLimit,
+      unloadIdleStreamsMs: options.unloadIdleStreamsMs ?? HUB_DEFAULTS.unloadIdleStreamsMs,
     };
     const { authFailureLimit } = this.settings;
     this.authFailures = authFailureLimit ? new FailureWindow(this.clock, authFailureLimit) : undefined;
@@ -235,7 +246,10 @@ export class Hub {
   /** Loads (once) and returns the host of a stream, or throws UNKNOWN_STREAM. */
   stream(name: string): StreamHost {
     let host = this.#streams.get(name);
-    if (host) return host;
+    if (host) {
+      host.lastUsed = this.clock.now();
+      return host;
+    }
     const parsed = parseStreamName(name);
     const domain = parsed && this.#domains.get(parsed.domain);
     if (!parsed || !domain) {
@@ -251,7 +265,9 @@ export class Hub {
       onError: (error, context) => this.reportError(error, context),
       onCommitted: (committed) => this.#leases.watch(committed),
     });
+    host.lastUsed = this.clock.now();
     this.#streams.set(name, host);
+    this.#scheduleIdleSweep();
     host.ready.then(
       () => this.#leases.watch(host!),
       () => {},
@@ -382,6 +398,33 @@ export class Hub {
     }
   }
 
+  /** Whether `host` is the one this hub serves its stream with (not one unloaded since). */
+  holds(host: StreamHost): boolean {
+    return this.#streams.get(host.name) === host;
+  }
+
+  /** While streams are loaded, looks for idle ones every half idle period. */
+  #scheduleIdleSweep(): void {
+    const idleMs = this.settings.unloadIdleStreamsMs;
+    if (idleMs === false || this.#sweepTimer !== undefined || this.#closed) return;
+    this.#sweepTimer = this.clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#unloadIdleStreams(idleMs);
+      if (this.#streams.size > 0) this.#scheduleIdleSweep();
+    }, idleMs / 2);
+  }
+
+  #unloadIdleStreams(idleMs: number): void {
+    const now = this.clock.now();
+    for (const [name, host] of this.#streams) {
+      if (host.subscribers.size > 0 || host.busy || now - host.lastUsed < idleMs) continue;
+      // A stream holding leases stays: expiring them needs its state (and its grace timers).
+      const leases = host.domain.leases;
+      if (leases && !leases.holders(host.state)[Symbol.iterator]().next().done) continue;
+      this.#streams.delete(name);
+    }
+  }
+
   reportError(error: unknown, context: string): void {
     const handler = this.#options.onError ?? ((e, c) => console.error(`[lockstep hub] ${c}:`, e));
     handler(error, context);
@@ -408,6 +451,7 @@ export class Hub {
     }
     this.#closed = true;
     this.#unwatch?.();
+    if (this.#sweepTimer !== undefined) this.clock.clearTimeout(this.#sweepTimer);
     const leasesStopped = this.#leases.stop();
     for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));

@@ -171,6 +171,14 @@ export class StreamHost {
     return events;
   }
 
+  /** When the stream was last asked for (by a command, a subscription, a read): see `Hub` idle unloading. */
+  lastUsed = 0;
+
+  /** Loading, or commands queued or being processed: not to be unloaded. */
+  get busy(): boolean {
+    return this.#loading !== undefined || this.#draining || this.#queue.length > 0;
+  }
+
   enqueue(command: QueuedCommand): void {
     this.#queue.push(command);
     this.#startDraining();
