@@ -68,7 +68,9 @@ const machine = {
   smoke,
   date: new Date().toISOString(),
 };
-const format = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2));
+// NaN (a ratio with a missing subject) arrives as null through JSON.
+const format = (value: number | null | undefined) =>
+  typeof value !== 'number' || !Number.isFinite(value) ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
 const markdown = [
   '# Lockstep benchmarks',
   '',

@@ -1,0 +1,201 @@
+/**
+ * Throughput (issue 8): one writer pipelines `task.update` commands on one stream as fast as it can,
+ * one other client receives the events; events/s are counted at the receiver, from the first send to
+ * the last event in its hands. Everything runs in this process, on one core (bench/run.ts pins it).
+ *
+ * - lockstep (json | msgpack): two `@lockstep/client` clients over `@lockstep/ws`; the writer
+ *   dispatches every command at once (no await), the reader's confirmed state reaches the last version.
+ *   The hub validates, decides, appends (memory store), evolves, broadcasts and acknowledges each one.
+ * - raw ws: a hand-written relay — the writer sends one JSON command per frame, the server parses it,
+ *   stamps a version and sends one JSON event per frame to the reader, which parses it.
+ * - Socket.IO: the same relay with `emit` and a room broadcast (WebSocket transport only).
+ *
+ * Subjects alternate, several runs each, medians. LOCKSTEP_BENCH_SMOKE=1 runs tiny sizes.
+ */
+import { performance } from 'node:perf_hooks';
+import { createClient } from '@lockstep/client';
+import { jsonCodec, tasksDomain, type Codec } from '@lockstep/core';
+import { msgpackCodec } from '@lockstep/core/msgpack';
+import { webSocketConnector } from '@lockstep/ws';
+import { io as socketIoClient } from 'socket.io-client';
+import WebSocket from 'ws';
+import { TASK_ID, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer, updatePayload } from './harness.js';
+import { report, smoke } from './stats.js';
+
+const RUNS = smoke ? 1 : 5;
+const MESSAGES = smoke ? 300 : 30_000;
+
+interface Rates {
+  [metric: string]: number;
+  /** Events received per second of wall-clock time. */
+  eventsPerSecond: number;
+  /** Events per second of this process's CPU time (user + system, every thread): what a free core would do. */
+  eventsPerCpuSecond: number;
+}
+
+/** Starts timing; the returned function answers the rates for `events` events. */
+function stopwatch(): (events: number) => Rates {
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  return (events) => {
+    const seconds = (performance.now() - start) / 1_000;
+    const used = process.cpuUsage(cpu);
+    return { eventsPerSecond: events / seconds, eventsPerCpuSecond: events / ((used.user + used.system) / 1e6) };
+  };
+}
+
+interface Subject {
+  name: string;
+  /** Sends MESSAGES updates; answers events/s at the receiver. */
+  run(tag: string): Promise<Rates>;
+}
+
+function lockstep(codec: Codec): Subject {
+  return {
+    name: `lockstep (${codec.name})`,
+    async run(tag) {
+      const server = await lockstepServer();
+      const connect = webSocketConnector(server.url, { codec });
+      const writer = createClient({ connect, codec });
+      const reader = createClient({ connect, codec });
+      try {
+        const key = `throughput-${tag}`;
+        const out = writer.stream(tasksDomain, key);
+        const into = reader.stream(tasksDomain, key);
+        await out.dispatch({ type: 'task.create', payload: { id: TASK_ID, title: 'Benchmark' } });
+        await into.waitFor(1);
+        const stop = stopwatch();
+        const acks: Array<Promise<unknown>> = [];
+        for (let i = 0; i < MESSAGES; i++) acks.push(out.dispatch({ type: 'task.update', payload: updatePayload(tag, i) }));
+        await into.waitFor(1 + MESSAGES);
+        const rates = stop(MESSAGES);
+        await Promise.all(acks);
+        return rates;
+      } finally {
+        writer.close();
+        reader.close();
+        await server.close();
+      }
+    },
+  };
+}
+
+const rawWs: Subject = {
+  name: 'raw ws relay (JSON, one per frame)',
+  async run(tag) {
+    const server = await rawWsServer();
+    const stream = `tasks/throughput-${tag}`;
+    let readerSocket: WebSocket | undefined;
+    let version = 1;
+    server.wss.on('connection', (socket, request) => {
+      if (request.url === '/reader') {
+        readerSocket = socket;
+        return;
+      }
+      socket.on('message', (data) => {
+        const command = JSON.parse(data.toString()) as { id: string; payload: { id: string; title: string } };
+        readerSocket?.send(JSON.stringify(rawEvent(stream, ++version, command.payload, command.id)));
+      });
+    });
+    const reader = new WebSocket(`${server.url}/reader`);
+    const writer = new WebSocket(`${server.url}/writer`);
+    try {
+      await Promise.all([opened(reader), opened(writer)]);
+      let received = 0;
+      let last = 0;
+      const done = new Promise<void>((resolve) =>
+        reader.on('message', (data) => {
+          const message = JSON.parse(data.toString()) as { events: Array<{ version: number }> };
+          last = message.events[0]!.version;
+          if (++received === MESSAGES) resolve();
+        }),
+      );
+      const stop = stopwatch();
+      for (let i = 0; i < MESSAGES; i++) writer.send(JSON.stringify({ id: `c${i}`, stream, type: 'task.update', payload: updatePayload(tag, i) }));
+      await done;
+      const rates = stop(MESSAGES);
+      if (last !== 1 + MESSAGES) throw new Error(`raw ws: last version ${last}, expected ${1 + MESSAGES}`);
+      return rates;
+    } finally {
+      reader.terminate();
+      writer.terminate();
+      await server.close();
+    }
+  },
+};
+
+const socketIo: Subject = {
+  name: 'Socket.IO emit + room broadcast',
+  async run(tag) {
+    const server = await socketIoServer();
+    const stream = `tasks/throughput-${tag}`;
+    let version = 1;
+    server.io.on('connection', (socket) => {
+      if (socket.handshake.auth['role'] === 'reader') void socket.join(stream);
+      socket.on('command', (command: { id: string; payload: { id: string; title: string } }) => {
+        server.io.to(stream).emit('events', rawEvent(stream, ++version, command.payload, command.id));
+      });
+    });
+    const options = { transports: ['websocket'], reconnection: false, forceNew: true };
+    const reader = socketIoClient(server.url, { ...options, auth: { role: 'reader' } });
+    const writer = socketIoClient(server.url, { ...options, auth: { role: 'writer' } });
+    try {
+      await Promise.all([new Promise((resolve) => reader.once('connect', () => resolve(undefined))), new Promise((resolve) => writer.once('connect', () => resolve(undefined)))]);
+      // The join happens on the server's side of the connection: give it a round trip.
+      await new Promise((resolve) => writer.timeout(5_000).emit('noop', resolve));
+      let received = 0;
+      let last = 0;
+      const done = new Promise<void>((resolve) =>
+        reader.on('events', (message: { events: Array<{ version: number }> }) => {
+          last = message.events[0]!.version;
+          if (++received === MESSAGES) resolve();
+        }),
+      );
+      const stop = stopwatch();
+      for (let i = 0; i < MESSAGES; i++) writer.emit('command', { id: `c${i}`, stream, type: 'task.update', payload: updatePayload(tag, i) });
+      await done;
+      const rates = stop(MESSAGES);
+      if (last !== 1 + MESSAGES) throw new Error(`Socket.IO: last version ${last}, expected ${1 + MESSAGES}`);
+      return rates;
+    } finally {
+      reader.close();
+      writer.close();
+      await server.close();
+    }
+  },
+};
+
+function opened(socket: WebSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+}
+
+const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), rawWs, socketIo];
+console.error(`throughput: ${MESSAGES} updates × ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
+const results = await interleave(subjects, RUNS, (subject, run) => subject.run(`r${run}`));
+const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
+const [json, msgpack] = subjects as [Subject, Subject];
+const ratio = (a: Subject, b: Subject, metric: keyof Rates) => pairedRatio(results, a, b, metric);
+const ratios = {
+  'lockstep json / raw ws, events/s (target ≥ 0.5)': ratio(json, rawWs, 'eventsPerSecond'),
+  'lockstep json / raw ws, events per CPU second': ratio(json, rawWs, 'eventsPerCpuSecond'),
+  'lockstep msgpack / raw ws, events/s': ratio(msgpack, rawWs, 'eventsPerSecond'),
+  'lockstep json / Socket.IO, events/s (target ≥ 2)': ratio(json, socketIo, 'eventsPerSecond'),
+  'lockstep json / Socket.IO, events per CPU second': ratio(json, socketIo, 'eventsPerCpuSecond'),
+};
+for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
+report({
+  scenario: 'throughput',
+  description: `One writer pipelines ${MESSAGES} \`task.update\` commands on one stream; one other client receives the events over ws on loopback; events/s at the receiver, from the first send to the last event. One process, one core; ${RUNS} interleaved runs, medians; ratios are medians of the same-round ratios.`,
+  units: { eventsPerSecond: 'events/s', eventsPerCpuSecond: 'events/CPU s' },
+  rows,
+  ratios,
+  notes: [
+    'Events per CPU second divide by the CPU time this process used (user + system, all threads): on a machine shared with other work it moves much less than the wall-clock rate.',
+    'Lockstep per command: envelope and payload validation (zod), dedup lookup, decide, append to the memory store, evolve (immer), one `events` frame per batch, an ack; the writer is a client store that is also subscribed (it receives every event too) and keeps every command pending until acknowledged.',
+    'The baselines relay without validation, state, storage, acks or dedup: the ceiling of a hand-written server.',
+  ],
+});
+process.exit(0);
