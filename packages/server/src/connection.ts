@@ -83,7 +83,7 @@ export class Connection {
    * stream gives up instead of resurrecting a subscription the client has already dropped.
    */
   readonly #generations = new Map<string, number>();
-  readonly #rx: RxSubscription[] = [];
+  #rx: RxSubscription[] = [];
   readonly #bucket: TokenBucket | undefined;
   /** Rate-limited messages in the current window; too many and the connection is closed. */
   #strikes = 0;
@@ -113,17 +113,26 @@ export class Connection {
     });
   }
 
+  /** Cancels the hello timeout and lets go of its handle (a Timeout and its closure, kept for as long as the connection otherwise). */
+  #stopHelloTimer(): void {
+    if (this.#helloTimer === undefined) return;
+    this.hub.clock.clearTimeout(this.#helloTimer);
+    this.#helloTimer = undefined;
+  }
+
   start(): void {
     const { helloTimeoutMs } = this.hub.settings;
     this.#helloTimer = this.hub.clock.setTimeout(() => {
       if (!this.#greeted) this.close(`no hello within ${helloTimeoutMs} ms`);
     }, helloTimeoutMs);
-    this.#rx.push(
-      this.transport.frames.subscribe({ next: (frame) => this.#onFrame(frame) }),
-      this.transport.state.subscribe((state) => {
-        if (state.status === 'closed') this.#onClosed();
-      }),
-    );
+    const frames = this.transport.frames.subscribe({ next: (frame) => this.#onFrame(frame) });
+    const lifecycle = this.transport.state.subscribe((state) => {
+      if (state.status === 'closed') this.#onClosed();
+    });
+    // Assigned whole: an array grown by push reserves room for 17 (a connection lives long).
+    this.#rx = [frames, lifecycle];
+    // A transport closed before we listened has already been cleaned up without these.
+    if (this.#closed) for (const rx of this.#rx) rx.unsubscribe();
   }
 
   close(reason: string): void {
@@ -341,7 +350,7 @@ export class Connection {
     this.identity = identity;
     this.clientId = params.clientId ?? `anon-${this.sessionId}`;
     this.#greeted = true;
-    if (this.#helloTimer !== undefined) this.hub.clock.clearTimeout(this.#helloTimer);
+    this.#stopHelloTimer();
     this.hub.clientPresent(this.clientId);
     return this.hub.helloResult(this.sessionId);
   }
@@ -466,7 +475,7 @@ export class Connection {
   #onClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#helloTimer !== undefined) this.hub.clock.clearTimeout(this.#helloTimer);
+    this.#stopHelloTimer();
     this.#subscribeGate.close();
     for (const subscription of this.#subscriptions.values()) subscription.cancel();
     this.#subscriptions.clear();
