@@ -1,6 +1,7 @@
 import {
   LockstepError,
-  applyCommand,
+  createCommandBatch,
+  type CommandBatch,
   type TransportError,
   type AnyDomain,
   type CommandOf,
@@ -435,24 +436,19 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   #computeView(): StateOf<D> {
-    let view = this.#confirmed;
+    // The pending commands are re-decided in one draft: a large state is copied once, not per command.
+    let batch: CommandBatch<D> | undefined;
     let version = this.#version;
     for (const command of this.#pending) {
       if (command.applied || (command.ack && command.ack.version <= this.#version)) continue;
+      batch ??= createCommandBatch(this.domain, this.#confirmed, this.name);
       try {
-        const applied = applyCommand(this.domain, view, command, {
-          now: command.time,
-          version,
-          stream: this.name,
-          clientId: this.owner.clientId,
-        });
-        view = applied.state;
-        version = applied.version;
+        version += batch.apply(command, { now: command.time, version, clientId: this.owner.clientId }).length;
       } catch {
         // The hub will most likely refuse it too; until then it simply has no visible effect.
       }
     }
-    return view;
+    return batch ? batch.finish() : this.#confirmed;
   }
 
   #computeStatus(): StreamStatus {

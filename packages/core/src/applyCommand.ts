@@ -1,5 +1,6 @@
-import { deterministicIds, type AnyDomain, type EventOf, type StateOf } from './domain.js';
-import { parseStreamName } from './envelope.js';
+import { current, isDraft } from 'immer';
+import { deterministicIds, type AnyDomain, type EventOf, type StateDraft, type StateOf } from './domain.js';
+import { parseStreamName, type StreamName } from './envelope.js';
 
 export interface ApplyCommandOptions {
   /** The decision time: `ctx.now` and the `time` of every event. */
@@ -32,23 +33,115 @@ export function applyCommand<D extends AnyDomain>(
   options: ApplyCommandOptions,
 ): AppliedCommand<D> {
   const stream = options.stream ?? `${domain.name}/default`;
+  const version = options.version ?? 0;
+  const events = decideEvents(domain, streamOf(domain, stream), state, command, options.now, version, options.clientId);
+  return { state: domain.evolveAll(state, events), version: version + events.length, events };
+}
+
+function streamOf(domain: AnyDomain, stream: string): StreamName & { name: string } {
   const parsed = parseStreamName(stream);
   if (!parsed || parsed.domain !== domain.name) throw new RangeError(`${stream} is not a stream of domain ${domain.name}`);
-  const version = options.version ?? 0;
+  return { ...parsed, name: stream };
+}
+
+/** Validates the payload, decides on `state` and validates the events: the events, or a throw. */
+function decideEvents<D extends AnyDomain>(
+  domain: D,
+  stream: StreamName & { name: string },
+  state: StateOf<D>,
+  command: { id: string; type: string; payload: unknown },
+  now: number,
+  version: number,
+  clientId: string | undefined,
+): EventOf<D>[] {
   const decided = domain.decide(domain.parseCommand(command.type, command.payload), state, {
-    stream,
-    key: parsed.key,
+    stream: stream.name,
+    key: stream.key,
     commandId: command.id,
-    now: options.now,
-    clientId: options.clientId,
+    now,
+    clientId,
     newId: deterministicIds(command.id),
   });
-  const events = decided.map((event: { type: string; data: unknown }, index: number) => ({
+  return decided.map((event: { type: string; data: unknown }, index: number) => ({
     version: version + index + 1,
     type: event.type,
     data: domain.parseEvent(event.type, event.data),
-    time: options.now,
+    time: now,
     commandId: command.id,
   })) as EventOf<D>[];
-  return { state: domain.evolveAll(state, events), version: version + events.length, events };
+}
+
+/** Several commands applied in a row; see {@link createCommandBatch}. */
+export interface CommandBatch<D extends AnyDomain> {
+  /**
+   * Runs one command on the state left by the commands before it, like {@link applyCommand}: its
+   * events, or a throw (`INVALID_PARAMS`, a `DomainRejection`, a domain's bug) that changes nothing.
+   */
+  apply(command: { id: string; type: string; payload: unknown }, options: { now: number; version: number; clientId?: string | undefined }): EventOf<D>[];
+  /** Ends the batch: the state after every command applied (the input state itself when none changed it). */
+  finish(): StateOf<D>;
+}
+
+/**
+ * Applies commands one after another the way the hub does a batch, on one immer draft: each command
+ * is decided on the state the previous ones left, and a collection is copied once per batch rather
+ * than once per command. (Updating one task of a 1,000-task board copied the whole `tasks` record
+ * per command: about 0.3 ms each, so a hub did some 3,000 commands a second on such a board.)
+ *
+ * `decide` therefore reads a draft: it must only read its state (as always) and not keep references
+ * into it; event data that holds a piece of the draft is replaced by a plain copy. Falls back to
+ * {@link applyCommand} per command for a domain without `openDraft`.
+ */
+export function createCommandBatch<D extends AnyDomain>(domain: D, state: StateOf<D>, stream: string): CommandBatch<D> {
+  const target = streamOf(domain, stream);
+  if (!domain.openDraft) {
+    let plain = state;
+    return {
+      apply(command, options) {
+        const applied = applyCommand(domain, plain, command, { ...options, stream });
+        plain = applied.state;
+        return applied.events;
+      },
+      finish: () => plain,
+    };
+  }
+  let draft: StateDraft<StateOf<D>> = domain.openDraft(state);
+  /** Everything applied to the draft, to rebuild it when an evolve fails halfway. */
+  const applied: EventOf<D>[] = [];
+  return {
+    apply(command, options) {
+      const events = decideEvents(domain, target, draft.current, command, options.now, options.version, options.clientId);
+      for (const event of events) event.data = detached(event.data);
+      try {
+        draft.evolve(events);
+      } catch (error) {
+        // A domain's evolve threw part way: start the draft again from the batch's start.
+        draft = domain.openDraft!(state);
+        draft.evolve(applied);
+        throw error;
+      }
+      for (const event of events) applied.push(event);
+      return events;
+    },
+    finish: () => draft.finish(),
+  };
+}
+
+/** `value` with every piece of an immer draft in it replaced by a plain copy (drafts die with their batch). */
+function detached(value: unknown): unknown {
+  if (isDraft(value)) return current(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item = detached(value[i]);
+      if (item !== value[i]) value[i] = item;
+    }
+    return value;
+  }
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    const plain = detached(item);
+    if (plain !== item) (value as Record<string, unknown>)[key] = plain;
+  }
+  return value;
 }

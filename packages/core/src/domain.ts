@@ -1,4 +1,4 @@
-import { Immer, type Draft } from 'immer';
+import { Immer, isDraftable, type Draft } from 'immer';
 import * as z from 'zod';
 import type { Event } from './envelope.js';
 import { LockstepError } from './errors.js';
@@ -115,12 +115,28 @@ export interface Domain<
   evolve(state: State, event: Event): State;
   /** Applies several events inside one draft: much cheaper than one `evolve` per event. */
   evolveAll(state: State, events: readonly Event[]): State;
+  /**
+   * Opens one draft of `state` to apply events to over time, with the state readable between them:
+   * what {@link createCommandBatch} uses so that a batch of commands copies a large collection once,
+   * not once per command. Optional: without it a batch falls back to `evolveAll` per command.
+   */
+  openDraft?(state: State): StateDraft<State>;
   /** The current schema version of an event type. */
   eventVersion(type: string): number;
   /** Brings stored event data of `fromVersion` up to the current shape. */
   upcast(type: string, fromVersion: number, data: unknown): unknown;
   /** Type-only carriers for inference: `typeof domain.$types.state` and so on. */
   readonly $types: { state: State; command: C; event: E };
+}
+
+/** A state being changed by events, from {@link Domain.openDraft}. */
+export interface StateDraft<State> {
+  /** The state with every event applied so far: an immer draft, to read (never to keep) until `finish`. */
+  readonly current: State;
+  /** Applies events in order. If an evolve handler throws, the draft may hold part of them: discard it. */
+  evolve(events: readonly Event[]): void;
+  /** Closes the draft: the new state (the same object as the base when nothing changed). */
+  finish(): State;
 }
 
 export type AnyDomain = Domain<string, any, any, any, any>;
@@ -157,6 +173,13 @@ export function defineDomain<
     const handler = evolveHandlers[event.type];
     if (!handler) throw new LockstepError('INTERNAL_ERROR', `${definition.name}: no evolve for event ${event.type}`);
     handler(draft, event.data, event);
+  };
+
+  const evolveAll = (state: State, events: readonly Event[]): State => {
+    if (events.length === 0) return state;
+    return immer.produce(state, (draft: Draft<State>) => {
+      for (const event of events) applyTo(draft, event);
+    }) as State;
   };
 
   return {
@@ -198,11 +221,29 @@ export function defineDomain<
     evolve(state, event) {
       return immer.produce(state, (draft: Draft<State>) => applyTo(draft, event)) as State;
     },
-    evolveAll(state, events) {
-      if (events.length === 0) return state;
-      return immer.produce(state, (draft: Draft<State>) => {
-        for (const event of events) applyTo(draft, event);
-      }) as State;
+    evolveAll,
+    openDraft(state) {
+      // States immer cannot draft (a primitive) are evolved the plain way.
+      if (!isDraftable(state)) {
+        let current = state;
+        return {
+          get current() {
+            return current;
+          },
+          evolve: (events) => {
+            current = evolveAll(current, events);
+          },
+          finish: () => current,
+        };
+      }
+      const draft = immer.createDraft(state as object) as Draft<State>;
+      return {
+        current: draft as State,
+        evolve: (events) => {
+          for (const event of events) applyTo(draft, event);
+        },
+        finish: () => immer.finishDraft(draft) as State,
+      };
     },
     eventVersion(type) {
       return eventSchemas.get(type)?.version ?? 1;

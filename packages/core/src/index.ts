@@ -16,6 +16,7 @@ export {
   type EventUnion,
   type LeaseDefinition,
   type NewEventOf,
+  type StateDraft,
   type StateOf,
   type VersionedEventSchema,
 } from './domain.js';
@@ -42,7 +43,7 @@ export { PROTOCOL_VERSION } from './protocol.js';
 export { createRandom, type Random } from './random.js';
 export type { Transport, TransportState } from './transport.js';
 export { randomId } from './randomId.js';
-export { applyCommand, type AppliedCommand, type ApplyCommandOptions } from './applyCommand.js';
+export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type CommandBatch } from './applyCommand.js';
 export {
   DEFAULT_MAX_FOCUSED,
   ENTITY_ID_PATTERN,

@@ -1,7 +1,7 @@
 import {
   DomainRejection,
   LockstepError,
-  applyCommand,
+  createCommandBatch,
   fingerprint,
   type AnyDomain,
   type Codec,
@@ -239,7 +239,8 @@ export class StreamHost {
   async #process(batch: QueuedCommand[], attempt: number): Promise<void> {
     const { store, now } = this.options;
     const known = await store.findCommands(batch.map((queued) => queued.id));
-    let state = this.state;
+    // One draft for the whole batch: a large collection is copied once, not once per command.
+    const decided = createCommandBatch(this.domain, this.state, this.name);
     let version = this.version;
     const time = now();
     const commits: Commit[] = [];
@@ -275,9 +276,7 @@ export class StreamHost {
       }
       let produced: Event[];
       try {
-        const applied = applyCommand(this.domain, state, queued, { now: time, version, stream: this.name, clientId: queued.clientId });
-        produced = applied.events;
-        state = applied.state;
+        produced = decided.apply(queued, { now: time, version, clientId: queued.clientId });
       } catch (error) {
         const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
         if (!failure) this.options.onError(error, `deciding ${queued.type} on ${this.name}`);
@@ -303,7 +302,7 @@ export class StreamHost {
         return this.#process(batch, attempt + 1);
       }
     }
-    this.state = state;
+    this.state = decided.finish();
     this.version = version;
     // Events go out before the acks: on an ordered transport a client never holds an ack for a
     // version whose events it has not seen, unless some were lost (a gap it must resync).
