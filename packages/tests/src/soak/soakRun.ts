@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +56,7 @@ export interface SoakReport {
   failures: string[];
   heap: { warm: number; end: number; growth: number };
   rss: { warm: number; end: number; growth: number };
-  fds: { warm: number; end: number; growth: number };
+  fds: { warm: number; end: number; growth: number; byKind: { warm: Record<string, number>; end: Record<string, number> } };
 }
 
 type Kind = 'ws-json' | 'ws-msgpack' | 'stdio' | 'memory';
@@ -69,7 +69,22 @@ function exposeGc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-const fdCount = () => readdirSync('/proc/self/fd').length;
+/** Open file descriptors of this process, by kind: sockets, pipes, files of the store, others. */
+function openFds(storeDirectory: string): Record<string, number> {
+  const kinds: Record<string, number> = { total: 0 };
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the descriptor readdir itself used, already closed
+    }
+    const kind = target.startsWith('socket:') ? 'sockets' : target.startsWith('pipe:') ? 'pipes' : target.startsWith(storeDirectory) ? 'store files' : 'other';
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+    kinds['total']!++;
+  }
+  return kinds;
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The hub process, restartable on the same store directory, port and socket path. */
@@ -87,9 +102,11 @@ class HubHost {
   ) {}
 
   async start(): Promise<void> {
-    // Small dedup and retention windows, so the store reaches its steady state within the warm-up:
-    // what grows after that is a leak, not the log.
-    this.#store = await FileEventStore.open(this.directory, { maxCommandRecords: 20_000, rewriteBytes: 4 * 1024 * 1024 });
+    // Small dedup, rewrite and retention windows, so the store reaches its steady state within the
+    // warm-up (5,000 command ids are 50 s at 100 commands/s; the first log rewrite comes within
+    // seconds): what grows after that is a leak, not the log. Retries come within seconds, far
+    // inside the dedup window.
+    this.#store = await FileEventStore.open(this.directory, { maxCommandRecords: 5_000, rewriteBytes: 256 * 1024 });
     const hub = new Hub({
       domains: [counterDomain],
       store: this.#store,
@@ -197,7 +214,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let restarts = 0;
   let disconnects = 0;
   let restarting: Promise<void> | undefined;
-  let warm: { heap: number; rss: number; fds: number } | undefined;
+  let warm: { heap: number; rss: number; fds: Record<string, number> } | undefined;
 
   /** Waits until every client is online and no restart is in progress: a stable point to measure. */
   const settle = async () => {
@@ -213,7 +230,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     gc();
     await sleep(50);
     gc();
-    return { heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss, fds: fdCount() };
+    return { heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss, fds: openFds(host.directory) };
   };
 
   // Commands: a steady pace, each from a random client to one of its streams.
@@ -253,12 +270,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     if (warm === undefined && elapsed() >= options.warmupMs) {
       warm = await measure();
-      log(`warm at ${(elapsed() / 1000).toFixed(0)} s: heap ${mb(warm.heap)}, rss ${mb(warm.rss)}, ${warm.fds} fds`);
+      log(`warm at ${(elapsed() / 1000).toFixed(0)} s: heap ${mb(warm.heap)}, rss ${mb(warm.rss)}, fds ${JSON.stringify(warm.fds)}`);
     }
     if (elapsed() - lastProgress >= (options.progressEveryMs ?? 60_000)) {
       lastProgress = elapsed();
       const usage = process.memoryUsage();
-      log(`${(elapsed() / 1000).toFixed(0)} s: ${acknowledged} acked, ${restarts} restarts, ${disconnects} disconnects, heap ${mb(usage.heapUsed)}, rss ${mb(usage.rss)}, ${fdCount()} fds`);
+      log(`${(elapsed() / 1000).toFixed(0)} s: ${acknowledged} acked, ${restarts} restarts, ${disconnects} disconnects, heap ${mb(usage.heapUsed)}, rss ${mb(usage.rss)}, fds ${JSON.stringify(openFds(host.directory))}`);
     }
   }
   await restarting;
@@ -315,7 +332,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     failures,
     heap: { warm: warm.heap, end: end.heap, growth: growth(warm.heap, end.heap) },
     rss: { warm: warm.rss, end: end.rss, growth: growth(warm.rss, end.rss) },
-    fds: { warm: warm.fds, end: end.fds, growth: end.fds - warm.fds },
+    fds: { warm: warm.fds['total']!, end: end.fds['total']!, growth: end.fds['total']! - warm.fds['total']!, byKind: { warm: warm.fds, end: end.fds } },
   };
 }
 
@@ -331,7 +348,7 @@ export function formatReport(report: SoakReport): string {
     `  divergence: ${report.diverged.length} client streams differ from the hub`,
     `  heap after gc: ${mb(report.heap.warm)} → ${mb(report.heap.end)} (${pct(report.heap.growth)})`,
     `  rss: ${mb(report.rss.warm)} → ${mb(report.rss.end)} (${pct(report.rss.growth)})`,
-    `  file descriptors: ${report.fds.warm} → ${report.fds.end} (${report.fds.growth >= 0 ? '+' : ''}${report.fds.growth})`,
+    `  file descriptors: ${report.fds.warm} → ${report.fds.end} (${report.fds.growth >= 0 ? '+' : ''}${report.fds.growth}; ${JSON.stringify(report.fds.byKind.warm)} → ${JSON.stringify(report.fds.byKind.end)})`,
     `  failures: ${report.failures.length}${report.failures.length > 0 ? ` (first: ${report.failures[0]})` : ''}`,
   ].join('\n');
 }
