@@ -76,13 +76,14 @@ export class Connection {
    */
   #greeting: Promise<unknown> | undefined;
   #closed = false;
-  readonly #subscriptions = new Map<string, Subscription>();
   /**
-   * Bumped by every subscribe and unsubscribe of a stream, synchronously on arrival: a subscribe
-   * that is overtaken while it waits (for authorization, loading) by a later request for the same
-   * stream gives up instead of resurrecting a subscription the client has already dropped.
+   * Per stream the client has asked about: its subscription, and a generation bumped by every
+   * subscribe and unsubscribe of the stream, synchronously on arrival — a subscribe that is
+   * overtaken while it waits (for authorization, loading) by a later request for the same stream
+   * gives up instead of resurrecting a subscription the client has already dropped. One map, not
+   * two: a hub keeps thousands of idle connections.
    */
-  readonly #generations = new Map<string, number>();
+  readonly #streams = new Map<string, { generation: number; subscription: Subscription | undefined }>();
   #rx: RxSubscription[] = [];
   readonly #bucket: TokenBucket | undefined;
   /** Rate-limited messages in the current window; too many and the connection is closed. */
@@ -92,7 +93,12 @@ export class Connection {
   /** Streams dropped because the client stopped reading; resynced once its buffer has drained. */
   #overloaded: string[] | undefined;
   #extensionSession: ExtensionSession | undefined;
-  readonly #subscribeGate: SubscribeGate;
+  /**
+   * Exists only while subscribes hold or wait for a turn (`#gateUsers`): an idle gate holds nothing a
+   * new one would not, and a hub keeps thousands of idle connections.
+   */
+  #subscribeGate: SubscribeGate | undefined;
+  #gateUsers = 0;
   /** Set by a request whose error answer must be followed by the close of the connection. */
   #closeAfterReply: string | undefined;
 
@@ -105,12 +111,26 @@ export class Connection {
   ) {
     const { rateLimit } = hub.settings;
     if (rateLimit) this.#bucket = new TokenBucket(hub.clock, rateLimit.messagesPerSecond, rateLimit.burst);
-    this.#subscribeGate = new SubscribeGate({
-      clock: hub.clock,
+  }
+
+  /** Takes a place at the subscribe gate (made on first use); the returned function gives it back, once. */
+  #enterGate(): { gate: SubscribeGate; leave(): void } {
+    const gate = (this.#subscribeGate ??= new SubscribeGate({
+      clock: this.hub.clock,
       concurrency: SUBSCRIBE_CONCURRENCY,
       maxWaiting: MAX_WAITING_SUBSCRIBES,
-      backlogged: () => (this.transport.bufferedAmount ?? 0) > hub.settings.maxBufferedBytes,
-    });
+      backlogged: () => (this.transport.bufferedAmount ?? 0) > this.hub.settings.maxBufferedBytes,
+    }));
+    this.#gateUsers++;
+    let left = false;
+    return {
+      gate,
+      leave: () => {
+        if (left) return;
+        left = true;
+        if (--this.#gateUsers === 0 && this.#subscribeGate === gate) this.#subscribeGate = undefined;
+      },
+    };
   }
 
   /** Cancels the hello timeout and lets go of its handle (a Timeout and its closure, kept for as long as the connection otherwise). */
@@ -161,12 +181,14 @@ export class Connection {
 
   /** Drops every subscription of a client that does not read, and resyncs them once it does again. */
   #shed(): void {
-    this.#overloaded = [...this.#subscriptions.keys()];
-    for (const [stream, subscription] of this.#subscriptions) {
-      this.#nextGeneration(stream);
-      subscription.cancel();
+    this.#overloaded = [];
+    for (const [stream, slot] of this.#streams) {
+      if (!slot.subscription) continue;
+      this.#overloaded.push(stream);
+      slot.generation++;
+      slot.subscription.cancel();
+      slot.subscription = undefined;
     }
-    this.#subscriptions.clear();
     const lowWater = this.hub.settings.maxBufferedBytes / 4;
     const check = () => {
       if (this.#closed) return;
@@ -280,8 +302,9 @@ export class Connection {
       case protocol.Methods.unsubscribe: {
         const { stream } = parse(protocol.unsubscribeParamsSchema, params);
         this.#nextGeneration(stream);
-        this.#subscriptions.get(stream)?.cancel();
-        this.#subscriptions.delete(stream);
+        const slot = this.#streams.get(stream)!;
+        slot.subscription?.cancel();
+        slot.subscription = undefined;
         return { result: {} };
       }
       case protocol.Methods.command: {
@@ -357,10 +380,16 @@ export class Connection {
 
   async #subscribe(params: protocol.SubscribeParams): Promise<Answer> {
     const generation = this.#nextGeneration(params.stream);
+    const place = this.#enterGate();
     let release: () => void;
     try {
-      release = await this.#subscribeGate.acquire();
+      const turn = await place.gate.acquire();
+      release = () => {
+        turn();
+        place.leave();
+      };
     } catch (error) {
+      place.leave();
       if (error instanceof LockstepError && error.code === 'RATE_LIMITED') this.close(error.message);
       throw error;
     }
@@ -383,10 +412,11 @@ export class Connection {
     await this.hub.authorize(this.identity, stream, 'read');
     const host = this.hub.stream(stream);
     await host.ready;
-    if (this.#generations.get(stream) !== generation) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
-    this.#subscriptions.get(stream)?.cancel();
+    const slot = this.#streams.get(stream)!;
+    if (slot.generation !== generation) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
+    slot.subscription?.cancel();
     const subscription = new Subscription(this, host);
-    this.#subscriptions.set(stream, subscription);
+    slot.subscription = subscription;
 
     const { oldestRetained } = await this.hub.store.info(stream);
     let events: Event[] | undefined;
@@ -411,9 +441,12 @@ export class Connection {
   }
 
   #nextGeneration(stream: string): number {
-    const generation = (this.#generations.get(stream) ?? 0) + 1;
-    this.#generations.set(stream, generation);
-    return generation;
+    let slot = this.#streams.get(stream);
+    if (!slot) {
+      slot = { generation: 0, subscription: undefined };
+      this.#streams.set(stream, slot);
+    }
+    return ++slot.generation;
   }
 
   /** Right after the subscribe answer: live at once when the stream has not moved since, else catch up first. */
@@ -424,7 +457,8 @@ export class Connection {
       const name = subscription.host.name;
       if (!this.#overloaded.includes(name)) this.#overloaded.push(name);
       subscription.cancel();
-      this.#subscriptions.delete(name);
+      const slot = this.#streams.get(name);
+      if (slot) slot.subscription = undefined;
       return;
     }
     if (!this.hub.holds(subscription.host)) {
@@ -468,7 +502,8 @@ export class Connection {
   /** Ends a subscription the hub can no longer serve in order; the client resubscribes. */
   dropSubscription(subscription: Subscription, reason: string): void {
     subscription.cancel();
-    if (this.#subscriptions.get(subscription.host.name) === subscription) this.#subscriptions.delete(subscription.host.name);
+    const slot = this.#streams.get(subscription.host.name);
+    if (slot?.subscription === subscription) slot.subscription = undefined;
     this.#send({ jsonrpc: '2.0', method: protocol.Notifications.resync, params: { stream: subscription.host.name, reason } });
   }
 
@@ -476,9 +511,11 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopHelloTimer();
-    this.#subscribeGate.close();
-    for (const subscription of this.#subscriptions.values()) subscription.cancel();
-    this.#subscriptions.clear();
+    this.#subscribeGate?.close();
+    for (const slot of this.#streams.values()) {
+      slot.subscription?.cancel();
+      slot.subscription = undefined;
+    }
     for (const rx of this.#rx) rx.unsubscribe();
     if (this.#extensionSession) this.hub.sessionClosed(this.#extensionSession);
     this.hub.connectionClosed(this);

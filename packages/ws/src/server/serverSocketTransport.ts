@@ -1,5 +1,5 @@
 import type { Frame, Transport, TransportState } from '@lockstep/core';
-import { ReplaySubject, Subject, type Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import WebSocket from 'ws';
 import { CloseCodes, closeReason, truncateReason } from '../closeReason.js';
 import { TickCork } from '../tickCork.js';
@@ -7,18 +7,54 @@ import { TickCork } from '../tickCork.js';
 /** Frames sent in one tick (a batch's acks, a broadcast) leave in one write per socket, after the microtasks. */
 const cork = new TickCork((flush) => process.nextTick(flush));
 
+const OPEN_STATE: TransportState = { status: 'open' };
+
 /**
  * The server end of one accepted WebSocket, as a {@link Transport}: open from the start, text frames
  * as strings, binary frames as `Uint8Array` (a view on ws's buffer, no copy).
+ *
+ * `frames` and `state` behave as a Subject and a ReplaySubject(1) would (the first multicasts and
+ * completes on close; the second replays the current state to each new subscriber and completes
+ * after `closed`), but keep their subscribers in exact-size arrays instead: a hub holds thousands
+ * of idle connections, and the two subjects with their observer arrays were about 0.8 KB of each.
+ * For the same reason each read of `frames` or `state` makes a new (equivalent) Observable rather
+ * than the transport keeping two for its whole life.
  */
 export class ServerSocketTransport implements Transport {
-  readonly #frames = new Subject<Frame>();
-  readonly #state = new ReplaySubject<TransportState>(1);
-  readonly frames: Observable<Frame> = this.#frames.asObservable();
-  readonly state: Observable<TransportState> = this.#state.asObservable();
+  get frames(): Observable<Frame> {
+    return new Observable((subscriber) => {
+      if (!this.#open) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.#frameSubscribers = added(this.#frameSubscribers, subscriber);
+      return () => {
+        this.#frameSubscribers = removed(this.#frameSubscribers, subscriber);
+      };
+    });
+  }
+
+  get state(): Observable<TransportState> {
+    return new Observable((subscriber) => {
+      subscriber.next(this.#state);
+      if (!this.#open) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.#stateSubscribers = added(this.#stateSubscribers, subscriber);
+      return () => {
+        this.#stateSubscribers = removed(this.#stateSubscribers, subscriber);
+      };
+    });
+  }
+
   readonly info: Readonly<Record<string, unknown>>;
   readonly socket: WebSocket;
   #open = true;
+  #state: TransportState = OPEN_STATE;
+  /** Replaced, never changed in place: an emission goes on over the array it started with. */
+  #frameSubscribers: readonly Subscriber<Frame>[] | undefined;
+  #stateSubscribers: readonly Subscriber<TransportState>[] | undefined;
   #lastError: string | undefined;
   /** Heartbeat pings sent since the peer last showed a sign of life. */
   missedPongs = 0;
@@ -26,11 +62,12 @@ export class ServerSocketTransport implements Transport {
   constructor(socket: WebSocket, info: Readonly<Record<string, unknown>>) {
     this.socket = socket;
     this.info = info;
-    this.#state.next({ status: 'open' });
     socket.on('message', (data, isBinary) => {
       this.missedPongs = 0;
-      if (!this.#open) return;
-      this.#frames.next(isBinary ? toBytes(data) : data.toString());
+      const subscribers = this.#frameSubscribers;
+      if (!this.#open || !subscribers) return;
+      const frame = isBinary ? toBytes(data) : data.toString();
+      for (const subscriber of subscribers) subscriber.next(frame);
     });
     socket.on('pong', () => {
       this.missedPongs = 0;
@@ -77,10 +114,25 @@ export class ServerSocketTransport implements Transport {
   #shut(reason: string, code: number): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#state.next({ status: 'closed', reason, code });
-    this.#state.complete();
-    this.#frames.complete();
+    this.#state = { status: 'closed', reason, code };
+    const watchers = this.#stateSubscribers ?? [];
+    const readers = this.#frameSubscribers ?? [];
+    this.#stateSubscribers = undefined;
+    this.#frameSubscribers = undefined;
+    for (const subscriber of watchers) subscriber.next(this.#state);
+    for (const subscriber of watchers) subscriber.complete();
+    for (const subscriber of readers) subscriber.complete();
   }
+}
+
+function added<T>(list: readonly T[] | undefined, item: T): readonly T[] {
+  return list ? [...list, item] : [item];
+}
+
+function removed<T>(list: readonly T[] | undefined, item: T): readonly T[] | undefined {
+  if (!list) return undefined;
+  const rest = list.filter((candidate) => candidate !== item);
+  return rest.length > 0 ? rest : undefined;
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {
