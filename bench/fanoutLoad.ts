@@ -4,8 +4,10 @@
  * directly — lockstep/1 JSON-RPC, a hand-written JSON relay, or Socket.IO's engine.io protocol — so
  * every subject gets the same cheap receivers and the hub process is what is measured.
  *
- * A receiver does not parse frames: it finds each `"version":N` in an events frame and records the
- * time since the command that produced that version was sent (same process, same clock).
+ * A receiver does not parse frames, nor even turn them into strings: it finds each `"version":N` in
+ * the bytes of an events frame and records the time since the command that produced that version
+ * was sent (same process, same clock). The cheaper the receivers, the later this process becomes
+ * the limit instead of the server.
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -42,28 +44,30 @@ export interface FanoutResult {
   loadCpu: number;
 }
 
-const EVENTS_PREFIX = '{"jsonrpc":"2.0","method":"events"';
-const VERSION_KEY = '"version":';
+const EVENTS_PREFIX = Buffer.from('{"jsonrpc":"2.0","method":"events"');
+const VERSION_KEY = Buffer.from('"version":');
 /** Event versions start here: version 1 is the task.create every run begins with. */
 const FIRST = 2;
 
-/** Calls `found` with every number that follows `"version":` in the text. */
-function scanVersions(text: string, found: (version: number) => void): void {
-  let at = text.indexOf(VERSION_KEY);
+/** Calls `found` with every number that follows `"version":` in the frame. */
+function scanVersions(frame: Buffer, found: (version: number) => void): void {
+  let at = frame.indexOf(VERSION_KEY);
   while (at !== -1) {
     let i = at + VERSION_KEY.length;
     let version = 0;
-    for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i)) version = version * 10 + (c - 48);
+    for (let c = frame[i]!; c >= 48 && c <= 57; c = frame[++i]!) version = version * 10 + (c - 48);
     found(version);
-    at = text.indexOf(VERSION_KEY, i);
+    at = frame.indexOf(VERSION_KEY, i);
   }
 }
 
+const isEvents = (frame: Buffer) => frame.length >= EVENTS_PREFIX.length && frame.compare(EVENTS_PREFIX, 0, EVENTS_PREFIX.length, 0, EVENTS_PREFIX.length) === 0;
+
 /** Opens a socket; `onMessage` is attached at once (a server may speak first, in the upgrade's own packet). */
-function open(url: string, protocols: string | undefined, onMessage: (text: string, socket: WebSocket) => void): Promise<WebSocket> {
+function open(url: string, protocols: string | undefined, onMessage: (frame: Buffer, socket: WebSocket) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = protocols ? new WebSocket(url, protocols, { perMessageDeflate: false }) : new WebSocket(url, { perMessageDeflate: false });
-    socket.on('message', (data) => onMessage(data.toString(), socket));
+    socket.on('message', (data) => onMessage(data as Buffer, socket));
     socket.once('open', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -75,8 +79,8 @@ interface Link {
   ready: Promise<void>;
 }
 
-/** Connects a socket for `subject`; `onFrame` sees every text frame after the handshake. */
-async function connect(run: FanoutRun, role: 'writer' | 'sub', onFrame: (text: string) => void): Promise<Link> {
+/** Connects a socket for `subject`; `onFrame` sees every frame after the handshake. */
+async function connect(run: FanoutRun, role: 'writer' | 'sub', onFrame: (frame: Buffer) => void): Promise<Link> {
   let ready!: () => void;
   let failed!: (error: Error) => void;
   const handshake = new Promise<void>((resolve, reject) => {
@@ -84,12 +88,12 @@ async function connect(run: FanoutRun, role: 'writer' | 'sub', onFrame: (text: s
     failed = reject;
   });
   if (run.subject === 'lockstep') {
-    const socket = await open(run.url, 'lockstep.v1.json', (text) => {
-      if (text.startsWith(EVENTS_PREFIX)) return onFrame(text);
-      const message = JSON.parse(text) as { id?: number; error?: unknown; method?: string };
+    const socket = await open(run.url, 'lockstep.v1.json', (frame) => {
+      if (isEvents(frame)) return onFrame(frame);
+      const message = JSON.parse(frame.toString()) as { id?: number; error?: unknown; method?: string };
       if (message.error !== undefined && (message.id === 1 || message.id === 2)) failed(new Error(`lockstep handshake: ${JSON.stringify(message.error)}`));
       else if (role === 'writer' ? message.id === 1 : message.id === 2) ready();
-      onFrame(text);
+      onFrame(frame);
     });
     socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'hello', params: { protocol: 1 } }));
     if (role === 'sub') socket.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'subscribe', params: { stream: run.stream } }));
@@ -101,8 +105,10 @@ async function connect(run: FanoutRun, role: 'writer' | 'sub', onFrame: (text: s
   }
   // Socket.IO over its WebSocket transport: engine.io packets (0 open, 2 ping, 3 pong, 4 message),
   // socket.io packets inside (0 connect, 2 event).
-  const socket = await open(`${run.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, undefined, (text, socket) => {
-    if (text.startsWith('42')) return onFrame(text);
+  const socket = await open(`${run.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, undefined, (frame, socket) => {
+    // 0x34 0x32: "42", an event.
+    if (frame[0] === 0x34 && frame[1] === 0x32) return onFrame(frame);
+    const text = frame.toString();
     if (text === '2') socket.send('3');
     else if (text.startsWith('0')) socket.send(`40${JSON.stringify({ role })}`);
     else if (text.startsWith('40')) ready();
@@ -137,8 +143,8 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   // The writer first creates the task (version 1), so subscribers start from a snapshot of it.
   let created: () => void = () => {};
   const taskCreated = new Promise<void>((resolve) => (created = resolve));
-  const writer = await connect(run, 'writer', (text) => {
-    if (run.subject === 'lockstep' && text.includes('"id":99,')) created();
+  const writer = await connect(run, 'writer', (frame) => {
+    if (run.subject === 'lockstep' && frame.includes('"id":99,')) created();
   });
   await writer.ready;
   const task = { id: 'task_bench', title: 'Fan-out' };
@@ -150,13 +156,13 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   const subscribers: Link[] = [];
   for (let s = 0; s < run.subscribers; s++) {
     const index = s;
-    const link = await connect(run, 'sub', (text) => {
-      if (run.subject === 'lockstep' && !text.startsWith(EVENTS_PREFIX)) {
-        if (text.includes('"method":"resync"')) resyncs++;
+    const link = await connect(run, 'sub', (frame) => {
+      if (run.subject === 'lockstep' && !isEvents(frame)) {
+        if (frame.includes('"method":"resync"')) resyncs++;
         return;
       }
       const now = performance.now();
-      scanVersions(text, (version) => {
+      scanVersions(frame, (version) => {
         const seq = version - FIRST;
         if (seq < 0 || seq >= run.commands) return;
         latencies[deliveries++] = now - sentAt[seq]!;

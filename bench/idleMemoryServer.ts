@@ -4,6 +4,7 @@
  *
  * Messages (IPC): { type: 'measure' } → { type: 'memory', heapUsed, rss, external, connections }.
  */
+import { HUB_DEFAULTS } from '@lockstep/server';
 import { lockstepServer, rawWsServer, socketIoServer } from './harness.js';
 
 type Kind = 'lockstep' | 'raw' | 'socketio';
@@ -14,7 +15,9 @@ if (!gc) throw new Error('idleMemoryServer needs --expose-gc');
 let connections: () => number;
 let url: string;
 if (kind === 'lockstep') {
-  const server = await lockstepServer();
+  // The hub's default limits (the benchmarks' servers otherwise turn the rate limit off): a
+  // connection's token bucket is part of what it costs.
+  const server = await lockstepServer({ rateLimit: HUB_DEFAULTS.rateLimit });
   // The stream the clients subscribe to: a few tasks, loaded before the baseline.
   await server.hub.execute({ id: 'idle-create', stream: 'tasks/idle', type: 'task.create', payload: { id: 'task_idle', title: 'Idle' } });
   connections = () => server.hub.connectionCount;

@@ -50,24 +50,38 @@ interface Subject {
   run(tag: string): Promise<Rates>;
 }
 
-function lockstep(codec: Codec): Subject {
+/** `board`: tasks on the board besides the one updated (the updates then go round all of them). */
+function lockstep(codec: Codec, board = 0): Subject {
   return {
-    name: `lockstep (${codec.name})`,
+    name: `lockstep (${codec.name})${board ? `, board of ${board + 1} tasks` : ''}`,
     async run(tag) {
       const server = await lockstepServer();
+      const key = `throughput-${tag}`;
+      // The board is filled in the hub before the clients come (they receive it as a snapshot).
+      for (let i = 0; i < board; i += 500) {
+        await Promise.all(
+          Array.from({ length: Math.min(500, board - i) }, (_, k) =>
+            server.hub.execute({ id: `${tag}-fill-${i + k}`, stream: `tasks/${key}`, type: 'task.create', payload: { id: `task_${i + k}`, title: `Task ${i + k}` } }),
+          ),
+        );
+      }
       const connect = webSocketConnector(server.url, { codec });
       const writer = createClient({ connect, codec });
       const reader = createClient({ connect, codec });
       try {
-        const key = `throughput-${tag}`;
         const out = writer.stream(tasksDomain, key);
         const into = reader.stream(tasksDomain, key);
         await out.dispatch({ type: 'task.create', payload: { id: TASK_ID, title: 'Benchmark' } });
-        await into.waitFor(1);
+        const start = board + 1;
+        await into.waitFor(start);
         const stop = stopwatch();
         const acks: Array<Promise<unknown>> = [];
-        for (let i = 0; i < MESSAGES; i++) acks.push(out.dispatch({ type: 'task.update', payload: updatePayload(tag, i) }));
-        await into.waitFor(1 + MESSAGES);
+        for (let i = 0; i < MESSAGES; i++) {
+          const payload = updatePayload(tag, i);
+          if (board > 0 && i % (board + 1) !== board) payload.id = `task_${i % (board + 1)}`;
+          acks.push(out.dispatch({ type: 'task.update', payload }));
+        }
+        await into.waitFor(start + MESSAGES);
         const rates = stop(MESSAGES);
         await Promise.all(acks);
         return rates;
@@ -172,16 +186,17 @@ function opened(socket: WebSocket): Promise<void> {
   });
 }
 
-const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), rawWs, socketIo];
+const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), lockstep(jsonCodec, smoke ? 49 : 999), rawWs, socketIo];
 console.error(`throughput: ${MESSAGES} updates × ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
 const results = await interleave(subjects, RUNS, (subject, run) => subject.run(`r${run}`));
 const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
-const [json, msgpack] = subjects as [Subject, Subject];
+const [json, msgpack, board] = subjects as [Subject, Subject, Subject];
 const ratio = (a: Subject, b: Subject, metric: keyof Rates) => pairedRatio(results, a, b, metric);
 const ratios = {
   'lockstep json / raw ws, events/s (target ≥ 0.5)': ratio(json, rawWs, 'eventsPerSecond'),
   'lockstep json / raw ws, events per CPU second': ratio(json, rawWs, 'eventsPerCpuSecond'),
   'lockstep msgpack / raw ws, events/s': ratio(msgpack, rawWs, 'eventsPerSecond'),
+  'lockstep json, board of 1,000 tasks / one task, events/s': ratio(board, json, 'eventsPerSecond'),
   'lockstep json / Socket.IO, events/s (target ≥ 2)': ratio(json, socketIo, 'eventsPerSecond'),
   'lockstep json / Socket.IO, events per CPU second': ratio(json, socketIo, 'eventsPerCpuSecond'),
 };
