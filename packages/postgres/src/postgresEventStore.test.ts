@@ -247,7 +247,10 @@ describePostgres('postgres event store', (db) => {
       await eventually(() => a.listening(), Boolean, 'listening again');
       await b.append('tasks/a', 2, [commit('c3', events('c3', 3, 1))]);
       await eventually(() => heads.some(([stream, head]) => stream === 'tasks/a' && head === 3), Boolean, 'the append of the other store reported');
-      expect(errors).toContain('idle PostgreSQL connection lost');
+      // The LISTEN connection's loss is always reported. An idle pooled connection's end is reported
+      // too when the pool notices it before a query picks that connection up (then the query fails
+      // instead, as above): which of the two comes first is up to the scheduler, so it is not asserted.
+      expect(errors.some((context) => context.startsWith('LISTEN connection lost'))).toBe(true);
       expect((await a.read('tasks/a', 1, 10)).map((event) => event.commandId)).toEqual(['c1', 'c2', 'c3']);
     });
   });
