@@ -69,6 +69,8 @@ export class StreamHost {
   #idle: Promise<void> = Promise.resolve();
   #lastSnapshot = 0;
   #refreshRequested = false;
+  /** The highest head the store has told of (`refresh`), which a load in progress may not have read. */
+  #toldHead = 0;
 
   constructor(
     readonly name: string,
@@ -146,6 +148,7 @@ export class StreamHost {
 
   /** The store says the stream has `head` events: catch up if that is news (another hub wrote). */
   refresh(head: number): void {
+    if (head > this.#toldHead) this.#toldHead = head;
     if (head <= this.version) return;
     this.#refreshRequested = true;
     this.#startDraining();
@@ -200,7 +203,12 @@ export class StreamHost {
       // First bring the state in line with the store: load it, or catch up when stale or told to.
       if (!this.#loaded || this.#stale || this.#refreshRequested) {
         this.#refreshRequested = false;
-        if (!(await this.#sync())) {
+        const before = this.version;
+        const synced = await this.#sync();
+        // Told of a head beyond what the load or catch-up read (the notification came while it was
+        // reading): read again, as long as reading gets somewhere.
+        if (synced && this.#toldHead > this.version && this.version > before) this.#refreshRequested = true;
+        if (!synced) {
           // The store is unreachable: answer what waits now; the next command tries again.
           const failure = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
           for (const queued of this.#queue.splice(0)) queued.reject(failure);

@@ -261,7 +261,21 @@ async function settleAcrossHubs(
     };
     let reached = false;
     for (let step = 0; step < 12_000 && !(reached = await atHeads()); step++) await clock.advance(50);
-    if (!reached) fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))}`);
+    if (!reached) {
+      const behind: string[] = [];
+      for (const [index, hub] of hubs.entries()) {
+        for (const [name, head] of expected) {
+          const { version } = await hub.read(name);
+          if (version !== head) behind.push(`hub ${index} ${name} at ${version}`);
+        }
+      }
+      for (const { client, streams } of clients) {
+        for (const { stream } of streams) {
+          if (stream.version !== expected.get(stream.name)) behind.push(`${client.clientId} ${stream.name} at ${stream.version} (${client.status.status})`);
+        }
+      }
+      fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))}: ${behind.slice(0, 8).join('; ')}`);
+    }
     const now = await heads();
     if (names.every((name) => now.get(name) === expected.get(name))) return;
   }

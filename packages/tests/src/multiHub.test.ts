@@ -113,3 +113,46 @@ describe('a command re-sent to another hub while the first is still appending it
     }
   });
 });
+
+/**
+ * A hub loading a stream while another hub appends to it: the load's last (empty) read happens just
+ * before the other append is durable, and the append's notification arrives while the load is
+ * still finishing. The loading hub must not settle at the head its load saw: it catches up.
+ */
+describe('a notification that arrives while a stream is loading', () => {
+  it('is not lost: the hub catches up to the head it was told of', async () => {
+    const shared = new MemoryEventStore();
+    let releaseLoad: () => void = () => {};
+    const loadGate = new Promise<void>((resolve) => (releaseLoad = resolve));
+    let gated = false;
+    const storeA = unwatched(shared, {
+      watch: (listener) => shared.watch(listener),
+      async read(stream, from, limit) {
+        const page = await shared.read(stream, from, limit);
+        if (page.length === 0 && !gated) {
+          gated = true;
+          await loadGate;
+        }
+        return page;
+      },
+    });
+    const hubA = new Hub({ domains: builtInDomains, store: storeA, onError: () => {} });
+    const hubB = new Hub({ domains: builtInDomains, store: shared, onError: () => {} });
+    try {
+      const stream = 'tasks/load-race';
+      await hubB.execute({ id: 'one', stream, type: 'task.create', payload: { id: 'one', title: 'one' } });
+      const loading = hubA.read(stream);
+      while (!gated) await new Promise((resolve) => setImmediate(resolve));
+      // The load has read to version 1 and is about to finish; hub B appends version 2 now.
+      await hubB.execute({ id: 'two', stream, type: 'task.create', payload: { id: 'two', title: 'two' } });
+      await new Promise((resolve) => setImmediate(resolve));
+      releaseLoad();
+      await loading;
+      await hubA.stream(stream).settled();
+      expect((await hubA.read(stream)).version).toBe(2);
+    } finally {
+      await hubA.close();
+      await hubB.close();
+    }
+  });
+});
