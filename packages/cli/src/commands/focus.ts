@@ -1,6 +1,6 @@
 import { evictionOrder, focusDomain, nextEviction, type FocusState } from '@lockstep/core';
 import { eventsOf, writeJson } from './report.js';
-import { domainWrite, table, type CommandOutcome, type Subcommand } from './spec.js';
+import { domainRead, domainWrite, table, type CommandOutcome, type Subcommand } from './spec.js';
 
 function focusJson(outcome: CommandOutcome<FocusState>, fields: Record<string, unknown>) {
   return writeJson(outcome, { ...fields, focused: outcome.state.focused, maxFocused: outcome.state.maxFocused });
@@ -53,26 +53,20 @@ const show: Subcommand = {
   flags: {},
   scope: 'project',
   build(_input, key) {
-    return {
-      kind: 'read',
-      domain: focusDomain,
-      key,
-      report({ stream, version, state }) {
-        const focus = state as FocusState;
-        const next = nextEviction(focus);
-        const order = evictionOrder(focus);
-        const lines = [`${focus.focused.length} of at most ${focus.maxFocused} sessions focused in ${stream}`];
-        if (focus.focused.length > 0) {
-          lines.push(
-            ...table(
-              ['SESSION', 'LAST ACTIVE', ''],
-              focus.focused.map((id) => [id, new Date(focus.lastActive[id] ?? 0).toISOString(), id === next ? 'evicted by the next focus' : '']),
-            ),
-          );
-        }
-        return { lines, json: { stream, version, focused: focus.focused, maxFocused: focus.maxFocused, lastActive: focus.lastActive, evictionOrder: order } };
-      },
-    };
+    return domainRead(focusDomain, key, ({ stream, version, state: focus }) => {
+      const next = nextEviction(focus);
+      const order = evictionOrder(focus);
+      const lines = [`${focus.focused.length} of at most ${focus.maxFocused} sessions focused in ${stream}`];
+      if (focus.focused.length > 0) {
+        lines.push(
+          ...table(
+            ['SESSION', 'LAST ACTIVE', ''],
+            focus.focused.map((id) => [id, new Date(focus.lastActive[id] ?? 0).toISOString(), id === next ? 'evicted by the next focus' : '']),
+          ),
+        );
+      }
+      return { lines, json: { stream, version, focused: focus.focused, maxFocused: focus.maxFocused, lastActive: focus.lastActive, evictionOrder: order } };
+    });
   },
 };
 

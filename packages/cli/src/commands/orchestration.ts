@@ -1,6 +1,6 @@
 import { MAX_WORKSPACE_COUNT, orchestrationDomain, type OrchestrationState } from '@lockstep/core';
 import { writeJson, writeLine } from './report.js';
-import { domainWrite, integerArgument, parseValue, table, type CommandOutcome, type Subcommand } from './spec.js';
+import { domainRead, domainWrite, integerArgument, parseValue, table, type CommandOutcome, type Subcommand } from './spec.js';
 
 const count = integerArgument(0, MAX_WORKSPACE_COUNT);
 
@@ -65,18 +65,13 @@ const show: Subcommand = {
   flags: {},
   scope: 'tenant',
   build(_input, key) {
-    return {
-      kind: 'read',
-      domain: orchestrationDomain,
-      key,
-      report({ stream, version, state }) {
-        const { workspaces, totals } = state as OrchestrationState;
-        const entries = Object.entries(workspaces).map(([workspaceId, entry]) => ({ workspaceId, ...entry }));
-        const rows = entries.map((entry) => [entry.workspaceId, String(entry.desired), String(entry.running), entry.leasedTo ?? '']);
-        rows.push(['TOTAL', String(totals.desired), String(totals.running), '']);
-        return { lines: table(['WORKSPACE', 'DESIRED', 'RUNNING', 'LEASED TO'], rows), json: { stream, version, workspaces: entries, totals } };
-      },
-    };
+    return domainRead(orchestrationDomain, key, ({ stream, version, state }) => {
+      const { workspaces, totals } = state;
+      const entries = Object.entries(workspaces).map(([workspaceId, entry]) => ({ workspaceId, ...entry }));
+      const rows = entries.map((entry) => [entry.workspaceId, String(entry.desired), String(entry.running), entry.leasedTo ?? '']);
+      rows.push(['TOTAL', String(totals.desired), String(totals.running), '']);
+      return { lines: table(['WORKSPACE', 'DESIRED', 'RUNNING', 'LEASED TO'], rows), json: { stream, version, workspaces: entries, totals } };
+    });
   },
 };
 

@@ -129,6 +129,15 @@ export function domainWrite<D extends AnyDomain>(
   return { kind: 'command', domain, key, type, payload: domainPayload(domain, type, payload, (name) => labelOf(subcommand, name)), report };
 }
 
+/** A read of `<domain>/<key>` once it is in sync, reported from its typed state. */
+export function domainRead<D extends AnyDomain>(
+  domain: D,
+  key: string,
+  report: (view: { stream: string; version: number; state: StateOf<D> }) => Report,
+): ReadOperation {
+  return { kind: 'read', domain, key, report };
+}
+
 /** A whole number from a string argument (counts, exit codes, versions). */
 export const integerArgument = (min: number, max: number) =>
   z

@@ -6,14 +6,12 @@ import {
   TASK_STATUSES,
   deterministicIds,
   tasksDomain,
-  type Session,
-  type Task,
   type TasksState,
 } from '@lockstep/core';
 import { z } from 'zod';
 import { UsageError } from '../options.js';
 import { eventsOf, plural, writeJson, writeLine } from './report.js';
-import { domainWrite, integerArgument, labelOf, parseValue, table, type CommandOutcome, type Input, type Report, type Subcommand } from './spec.js';
+import { domainRead, domainWrite, integerArgument, labelOf, parseValue, table, type CommandOutcome, type Input, type Report, type Subcommand } from './spec.js';
 
 const list = (values: readonly string[]) => values.join('|');
 
@@ -106,22 +104,17 @@ const taskList: Subcommand = {
   scope: 'project',
   build(input, key) {
     const status = parseValue(z.enum(TASK_STATUSES).optional(), input['status'], '--status');
-    return {
-      kind: 'read',
-      domain: tasksDomain,
-      key,
-      report({ stream, version, state }) {
-        const tasks = Object.values((state as TasksState).tasks).filter((task: Task) => status === undefined || task.status === status);
-        const lines =
-          tasks.length === 0
-            ? [`no tasks${status ? ` with status ${status}` : ''} in ${stream}`]
-            : table(
-                ['ID', 'STATUS', 'PRIORITY', 'SESSIONS', 'TITLE'],
-                tasks.map((task) => [task.id, task.status, task.priority, String(task.sessionIds.length), task.title]),
-              );
-        return { lines, json: { stream, version, tasks } };
-      },
-    };
+    return domainRead(tasksDomain, key, ({ stream, version, state }) => {
+      const tasks = Object.values(state.tasks).filter((task) => status === undefined || task.status === status);
+      const lines =
+        tasks.length === 0
+          ? [`no tasks${status ? ` with status ${status}` : ''} in ${stream}`]
+          : table(
+              ['ID', 'STATUS', 'PRIORITY', 'SESSIONS', 'TITLE'],
+              tasks.map((task) => [task.id, task.status, task.priority, String(task.sessionIds.length), task.title]),
+            );
+      return { lines, json: { stream, version, tasks } };
+    });
   },
 };
 
@@ -217,28 +210,23 @@ const sessionList: Subcommand = {
   flags: {},
   scope: 'project',
   build(_input, key) {
-    return {
-      kind: 'read',
-      domain: tasksDomain,
-      key,
-      report({ stream, version, state }) {
-        const sessions = Object.values((state as TasksState).sessions);
-        const lines =
-          sessions.length === 0
-            ? [`no sessions in ${stream}`]
-            : table(
-                ['ID', 'KIND', 'STATUS', 'TASKS', 'NAME'],
-                sessions.map((session: Session) => [
-                  session.id,
-                  session.kind,
-                  session.exitCode === undefined ? session.status : `${session.status} (${session.exitCode})`,
-                  String(session.taskIds.length),
-                  session.name,
-                ]),
-              );
-        return { lines, json: { stream, version, sessions } };
-      },
-    };
+    return domainRead(tasksDomain, key, ({ stream, version, state }) => {
+      const sessions = Object.values(state.sessions);
+      const lines =
+        sessions.length === 0
+          ? [`no sessions in ${stream}`]
+          : table(
+              ['ID', 'KIND', 'STATUS', 'TASKS', 'NAME'],
+              sessions.map((session) => [
+                session.id,
+                session.kind,
+                session.exitCode === undefined ? session.status : `${session.status} (${session.exitCode})`,
+                String(session.taskIds.length),
+                session.name,
+              ]),
+            );
+      return { lines, json: { stream, version, sessions } };
+    });
   },
 };
 
