@@ -73,34 +73,9 @@ function expectError(answer: HttpAnswer, status: number, code: string, what = ''
   expect({ what, status: answer.status, code: answer.json?.error?.code }).toEqual({ what, status, code });
 }
 
-/** A request with raw body bytes; resolves with the answer even when the server closes early (413). */
+/** A request with raw body bytes (chunked: no declared length, the limit is enforced while reading). */
 function rawRequest(server: Server, method: string, path: string, body: Buffer | string, headers: Record<string, string> = {}, chunked = false): Promise<HttpAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.url}${path}`, { method, headers: { Connection: 'close', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        const text = raw.toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text, body: raw });
-      });
-    });
-    req.on('error', reject);
-    if (chunked) {
-      // Transfer-Encoding: chunked, no Content-Length: the limit is enforced while reading.
-      const buffer = Buffer.from(body);
-      for (let at = 0; at < buffer.length; at += 16 * 1024) req.write(buffer.subarray(at, at + 16 * 1024));
-      req.end();
-    } else {
-      req.end(body);
-    }
-  });
+  return call(server.url, method, path, { raw: body, headers, chunked });
 }
 
 describe('attack over REST: bodies', () => {

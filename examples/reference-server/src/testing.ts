@@ -52,7 +52,13 @@ export function call(
   base: string,
   method: string,
   path: string,
-  options: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {},
+  options: {
+    body?: unknown;
+    raw?: string | Buffer;
+    headers?: Record<string, string>;
+    /** Sent in 16 KiB chunks with `Transfer-Encoding: chunked` and no `Content-Length`. */
+    chunked?: boolean;
+  } = {},
 ): Promise<HttpAnswer> {
   const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   const headers: Record<string, string> = { Connection: 'close', ...(options.body !== undefined && { 'Content-Type': 'application/json' }), ...options.headers };
@@ -74,7 +80,13 @@ export function call(
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.end(body);
+    if (options.chunked && body !== undefined) {
+      const bytes = Buffer.from(body);
+      for (let at = 0; at < bytes.length; at += 16 * 1024) req.write(bytes.subarray(at, at + 16 * 1024));
+      req.end();
+    } else {
+      req.end(body);
+    }
   });
 }
 
