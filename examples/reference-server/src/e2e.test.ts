@@ -1,11 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { launchChromium, requireChromium, skipWithoutChromium } from '@lockstep/tests/chromium';
+import type { Browser, Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PROJECT_ID } from './contract.js';
 
@@ -18,22 +18,7 @@ import { PROJECT_ID } from './contract.js';
  * evicting the least active session; and a command typed into a terminal shows its output.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const haveChromium = existsSync(CHROMIUM);
-const inCi = Boolean(process.env.CI);
-if (!haveChromium && !inCi) {
-  console.warn(`[e2e.test] skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium). In CI this is a failure.`);
-}
+const skipBrowser = skipWithoutChromium('e2e.test');
 
 const require = createRequire(import.meta.url);
 const TSX = pathToFileURL(require.resolve('tsx')).href;
@@ -208,10 +193,10 @@ async function openTab(browser: Browser, url: string, name: string): Promise<Tab
 // ---------------------------------------------------------------------------------------------
 
 describe('reference server end to end', () => {
-  it.skipIf(!haveChromium && !inCi)(
+  it.skipIf(skipBrowser)(
     'two tabs, the CLI and the REST API change the state; every tab shows every change',
     async () => {
-      if (!haveChromium) throw new Error(`CI needs Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+      requireChromium();
       const root = await mkdtemp(join(tmpdir(), 'lockstep-e2e-'));
       onTestFinished(() => rm(root, { recursive: true, force: true }));
       const home = join(root, 'project');
@@ -220,7 +205,7 @@ describe('reference server end to end', () => {
       onTestFinished(() => {
         for (const child of cliChildren) child.kill('SIGKILL');
       });
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      const browser = await launchChromium();
       onTestFinished(() => browser.close());
       const tab1 = await openTab(browser, server.url, 'tab 1');
       const tab2 = await openTab(browser, server.url, 'tab 2');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, transform, type Metafile } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ROOT, checkTarballs, cleanBuild, packAll, publishedPackages, type Tarball } from '../../../scripts/packages.js';
+import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import { createSmokeProject, lastJsonLine, readmeExamples, runNode, startHubBin, type SmokeProject } from './smokeProject.js';
 
 /**
@@ -21,13 +21,7 @@ import { createSmokeProject, lastJsonLine, readmeExamples, runNode, startHubBin,
  * and runs a React page in headless Chromium. `pnpm check:packages` runs the first half alone.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const haveChromium = existsSync(CHROMIUM);
-const inCi = Boolean(process.env.CI);
-if (!haveChromium && !inCi) {
-  console.warn(`[publishedPackages.test] the Chromium part is skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium). In CI this is a failure.`);
-}
+const skipBrowser = skipWithoutChromium('publishedPackages.test, its Chromium part');
 
 /**
  * Ceiling of the client path (core + client + ws, everything they export) minified and gzipped.
@@ -187,8 +181,8 @@ describe('published packages', () => {
       expect(app.gzipped).toBeLessThanOrEqual(everything.gzipped);
     });
 
-    it.skipIf(!haveChromium && !inCi)('runs a React page bundled from the tarballs in headless Chromium against the installed hub', async () => {
-      if (!haveChromium) throw new Error(`CI needs Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+    it.skipIf(skipBrowser)('runs a React page bundled from the tarballs in headless Chromium against the installed hub', async () => {
+      requireChromium();
       const hub = await startHubBin(project.dir);
       onTestFinished(async () => void (await hub.stop()));
       expect(lastJsonLine(await runNode(project.dir, 'tasks.mjs', [hub.url, 'browser-smoke', 'from node']))).toEqual(['from node']);
@@ -208,7 +202,7 @@ describe('published packages', () => {
       });
       expect(Object.keys(bundled.metafile.inputs).filter((input) => input.startsWith('node:') || /node_modules\/ws\//.test(input))).toEqual([]);
       const pages = await pageServer(bundled.outputFiles[0]!.text);
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      const browser = await launchChromium();
       onTestFinished(async () => {
         await browser.close();
         await new Promise<void>((resolve) => pages.close(() => resolve()));

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +8,10 @@ import { Hub, MemoryEventStore } from '@lockstep/server';
 import { webSocketConnector } from '@lockstep/ws';
 import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { builtInScenario } from './builtInScenario.js';
+import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import type { PageApi } from './wsBrowserPage.js';
 
 /**
@@ -20,22 +20,7 @@ import type { PageApi } from './wsBrowserPage.js';
  * same port, over the same MemoryEventStore); every client resyncs and converges to the hub.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-const haveChromium = existsSync(CHROMIUM);
-const inCi = Boolean(process.env.CI);
-if (!haveChromium && !inCi) {
-  console.warn(`[wsBrowser.test] skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium). In CI this is a failure.`);
-}
+const skipBrowser = skipWithoutChromium('wsBrowser.test');
 
 const SEED = 0x5eed;
 const COMMANDS_PER_PHASE = 40;
@@ -114,10 +99,10 @@ describe('browser and Node clients over WebSocket', () => {
     expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["'](?:crypto|http|https|net|tls|stream|events|zlib|buffer|url|fs)["']/);
   });
 
-  it.skipIf(!haveChromium && !inCi)(
+  it.skipIf(skipBrowser)(
     'three Node clients and a Chromium page send random commands through a server restart and converge',
     async () => {
-      if (!haveChromium) throw new Error(`CI needs Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+      requireChromium();
       const store = new MemoryEventStore();
       const hubOptions = { domains: builtInDomains, store, leaseGraceMs: 60_000 };
       let hub = new Hub(hubOptions);
@@ -128,7 +113,7 @@ describe('browser and Node clients over WebSocket', () => {
 
       const { code } = await bundle();
       const pages = await pageServer(code);
-      const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      const browser: Browser = await launchChromium();
       const nodes = [nodeClient(url, 1, jsonCodec), nodeClient(url, 2, msgpackCodec), nodeClient(url, 3, jsonCodec)];
       onTestFinished(async () => {
         for (const node of nodes) node.client.close();
