@@ -273,6 +273,7 @@ export class LockstepClient implements StreamOwner {
     try {
       const token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
       const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId };
+      if (this.#codec.join) params.capabilities = { batch: true };
       if (token !== undefined) params.token = token;
       const hello = protocol.helloResultSchema.parse(await channel.request(protocol.Methods.hello, params));
       if (channel.closed) return;
@@ -294,6 +295,7 @@ export class LockstepClient implements StreamOwner {
     }
     this.#epoch = hello.epoch;
     this.#attempt = 0;
+    if (hello.capabilities['batch'] === true) channel.startBatching();
     this.#ready = true;
     // Subscribe first, so the status goes connecting → resyncing → online, never online while the
     // streams still hold what they had before the connection.

@@ -1,4 +1,5 @@
 import {
+  FrameBatcher,
   LockstepError,
   TransportError,
   protocol,
@@ -29,6 +30,9 @@ export interface RpcChannelOptions {
   onProtocolError(error: LockstepError): void;
 }
 
+/** `queueMicrotask` without assuming the host's typings (browsers, Node, workers all run it). */
+const atNextMicrotask = (flush: () => void): void => void Promise.resolve().then(flush);
+
 /** JSON-RPC requests and notifications over one transport, from the client's side. */
 export class RpcChannel {
   /** Requests awaiting an answer, in the order sent — which is also the order of their deadlines. */
@@ -41,6 +45,8 @@ export class RpcChannel {
   readonly #rx: Subscription[] = [];
   #nextId = 1;
   #closed = false;
+  /** Set once the hub agreed to batches (hello): requests of one burst leave in batch frames. */
+  #batcher: FrameBatcher | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -58,6 +64,16 @@ export class RpcChannel {
     return this.#closed;
   }
 
+  /**
+   * From now on, the requests made in one burst of synchronous code leave together, as batch frames,
+   * at the next microtask. Only once the hub has said it takes batches (its hello answer).
+   */
+  startBatching(): void {
+    const { join } = this.options.codec;
+    if (this.#batcher || !join) return;
+    this.#batcher = new FrameBatcher({ join, write: (frame) => this.transport.send(frame), defer: atNextMicrotask });
+  }
+
   request<T>(method: string, params: unknown): Promise<T> {
     if (this.#closed) return Promise.reject(new TransportError('closed', 'connection closed'));
     const id = this.#nextId++;
@@ -65,7 +81,9 @@ export class RpcChannel {
       const deadline = this.options.clock.now() + this.options.requestTimeoutMs;
       this.#pending.set(id, { method, deadline, resolve: resolve as (result: unknown) => void, reject });
       if (this.#timer === undefined) this.#armTimer(deadline);
-      this.transport.send(this.options.codec.encode({ jsonrpc: '2.0', id, method, params }));
+      const frame = this.options.codec.encode({ jsonrpc: '2.0', id, method, params });
+      if (this.#batcher) this.#batcher.push(frame);
+      else this.transport.send(frame);
     });
   }
 
@@ -98,9 +116,22 @@ export class RpcChannel {
   }
 
   #onFrame(frame: Frame): void {
+    let decoded: unknown;
+    try {
+      decoded = this.options.codec.decode(frame);
+    } catch (error) {
+      this.options.onProtocolError(LockstepError.from(error));
+      return;
+    }
+    // A batch (sent only to a client that asked for batches): each message as if it came alone.
+    if (Array.isArray(decoded)) for (let i = 0; i < decoded.length && !this.#closed; i++) this.#onMessage(decoded[i]);
+    else this.#onMessage(decoded);
+  }
+
+  #onMessage(decoded: unknown): void {
     let message: protocol.Message;
     try {
-      const parsed = protocol.messageSchema.safeParse(this.options.codec.decode(frame));
+      const parsed = protocol.messageSchema.safeParse(decoded);
       if (!parsed.success) throw new LockstepError('INVALID_REQUEST', 'the hub sent a message that is not JSON-RPC 2.0');
       message = parsed.data as protocol.Message;
     } catch (error) {
@@ -128,6 +159,7 @@ export class RpcChannel {
   #shut(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#batcher?.clear();
     for (const rx of this.#rx) rx.unsubscribe();
     const error = new TransportError('closed', `connection closed: ${reason}`);
     this.#stopTimer();

@@ -13,6 +13,12 @@ export interface Codec {
   readonly binary: boolean;
   encode(message: unknown): Frame;
   decode(frame: Frame): unknown;
+  /**
+   * The frame of an array holding the messages of `frames` (each made by `encode`), built without
+   * decoding them: what `encode([a, b])` would give for `[encode(a), encode(b)]`. A codec that has it
+   * lets a connection carry JSON-RPC batches (see `FrameBatcher`); one without it never batches.
+   */
+  join?(frames: readonly Frame[]): Frame;
 }
 
 export interface CodecLimits {
@@ -52,6 +58,7 @@ export function createJsonCodec(limits: JsonCodecLimits = {}): Codec {
     name: 'json',
     binary: false,
     encode: (message) => JSON.stringify(message),
+    join: (frames) => `[${frames.join(',')}]`,
     decode(frame) {
       if (frame.length > maxFrameBytes) {
         throw new LockstepError('PAYLOAD_TOO_LARGE', `frame of ${frame.length} bytes exceeds the limit of ${maxFrameBytes}`, {

@@ -1,5 +1,14 @@
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { FailureWindow, type FailureLimit } from './failureWindow.js';
+export {
+  DEFAULT_BATCH_BYTES,
+  DEFAULT_BATCH_MESSAGES,
+  FrameBatcher,
+  MAX_BATCH_MESSAGES,
+  writeBatched,
+  type BatchLimits,
+  type FrameBatcherOptions,
+} from './frameBatcher.js';
 export { createJsonCodec, jsonCodec, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, type Codec, type CodecLimits, type Frame, type JsonCodecLimits } from './codec.js';
 export {
   defineDomain,

@@ -1,5 +1,5 @@
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { DEFAULT_MAX_FRAME_BYTES, type Codec, type CodecLimits } from './codec.js';
+import { DEFAULT_MAX_FRAME_BYTES, type Codec, type CodecLimits, type Frame } from './codec.js';
 import { LockstepError } from './errors.js';
 
 /**
@@ -52,6 +52,7 @@ export function createMsgpackCodec(limits: MsgpackCodecLimits = {}): Codec {
     name: 'msgpack',
     binary: true,
     encode: (message) => encoder.encode(message),
+    join: joinMsgpack,
     decode(frame) {
       if (!(frame instanceof Uint8Array)) {
         throw new LockstepError('PARSE_ERROR', typeof frame === 'string' ? 'msgpack frames are binary, got a text frame' : 'frame is not bytes');
@@ -73,6 +74,33 @@ export function createMsgpackCodec(limits: MsgpackCodecLimits = {}): Codec {
 }
 
 export const msgpackCodec: Codec = createMsgpackCodec();
+
+/** An array header (fixarray, array 16 or array 32) followed by the encoded elements, copied once. */
+function joinMsgpack(frames: readonly Frame[]): Uint8Array {
+  const count = frames.length;
+  let bytes = 0;
+  for (const frame of frames) {
+    if (!(frame instanceof Uint8Array)) throw new TypeError('msgpack frames are bytes');
+    bytes += frame.byteLength;
+  }
+  const header = count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+  const out = new Uint8Array(header + bytes);
+  if (header === 1) out[0] = 0x90 | count;
+  else if (header === 3) {
+    out[0] = 0xdc;
+    out[1] = count >>> 8;
+    out[2] = count & 0xff;
+  } else {
+    out[0] = 0xdd;
+    new DataView(out.buffer).setUint32(1, count);
+  }
+  let offset = header;
+  for (const frame of frames) {
+    out.set(frame as Uint8Array, offset);
+    offset += (frame as Uint8Array).byteLength;
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Structural pre-scan: walks the headers of one msgpack value without building it.

@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   LockstepError,
+  MAX_BATCH_MESSAGES,
   PROTOCOL_VERSION,
   protocol,
+  writeBatched,
   type Codec,
   type Event,
   type Frame,
@@ -101,6 +103,10 @@ export class Connection {
   #gateUsers = 0;
   /** Set by a request whose error answer must be followed by the close of the connection. */
   #closeAfterReply: string | undefined;
+  /** Both sides said `batch` in hello: frames may hold arrays of messages, in both directions. */
+  #batching = false;
+  /** With batching, the frames sent in this tick, written together at its end (`flushHeld`). */
+  #held: Frame[] | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -156,6 +162,7 @@ export class Connection {
   }
 
   close(reason: string): void {
+    this.#flushHeld();
     this.transport.close(reason);
     this.#onClosed();
   }
@@ -176,7 +183,38 @@ export class Connection {
       this.#shed();
       return;
     }
-    this.transport.send(frame);
+    this.#write(frame);
+  }
+
+  /**
+   * Every frame to the client goes through here. With batching, the frames of one tick (a batch's
+   * events and acks, answers to a batch of requests) are held and leave as batch frames at its end,
+   * after every promise settled in the tick: one frame for the client to parse instead of hundreds.
+   */
+  #write(frame: Frame): void {
+    if (!this.#batching) {
+      this.transport.send(frame);
+      return;
+    }
+    if (this.#held) {
+      this.#held.push(frame);
+      return;
+    }
+    this.#held = [frame];
+    process.nextTick(Connection.flushHeld, this);
+  }
+
+  #flushHeld(): void {
+    const held = this.#held;
+    if (!held) return;
+    this.#held = undefined;
+    if (this.#closed) return;
+    writeBatched(held, this.codec.join!, (frame) => this.transport.send(frame));
+  }
+
+  /** For `process.nextTick`, which passes arguments: no closure per connection. */
+  static flushHeld(connection: Connection): void {
+    connection.#flushHeld();
   }
 
   /** Drops every subscription of a client that does not read, and resyncs them once it does again. */
@@ -205,8 +243,11 @@ export class Connection {
     this.hub.clock.setTimeout(check, DRAIN_CHECK_MS);
   }
 
-  /** True when the message may be processed; otherwise it has been answered RATE_LIMITED (or the connection closed). */
-  #withinRate(frame: Frame): boolean {
+  /**
+   * True when one more message may be processed; otherwise it has been answered RATE_LIMITED with
+   * `id` (or the connection closed). Every message of a batch counts.
+   */
+  #withinRate(id: RequestId | null): boolean {
     if (!this.#bucket || this.#bucket.take()) return true;
     const now = this.hub.clock.now();
     if (now - this.#strikeWindowStart > STRIKE_WINDOW_MS) {
@@ -216,12 +257,6 @@ export class Connection {
     if (++this.#strikes > (this.hub.settings.rateLimit || { burst: 0 }).burst) {
       this.close('rate limit exceeded');
       return false;
-    }
-    let id: RequestId | null = null;
-    try {
-      id = salvageId(this.codec.decode(frame));
-    } catch {
-      // answered without an id
     }
     this.#sendError(id, new LockstepError('RATE_LIMITED', 'too many messages; slow down', { retryAfterMs: this.#bucket.retryAfterMs }));
     return false;
@@ -236,7 +271,7 @@ export class Connection {
       this.hub.reportError(error, 'encoding a message');
       return;
     }
-    this.transport.send(frame);
+    this.#write(frame);
   }
 
   #sendError(id: RequestId | null, error: LockstepError): void {
@@ -244,7 +279,6 @@ export class Connection {
   }
 
   #onFrame(frame: Frame): void {
-    if (!this.#withinRate(frame)) return;
     const unsent = this.transport.bufferedAmount ?? 0;
     if (unsent > UNREAD_LIMIT_FACTOR * this.hub.settings.maxBufferedBytes) {
       this.close(`the client does not read: ${unsent} bytes unsent`);
@@ -254,13 +288,30 @@ export class Connection {
     try {
       message = this.codec.decode(frame);
     } catch (error) {
-      this.#sendError(null, LockstepError.from(error));
+      if (this.#withinRate(null)) this.#sendError(null, LockstepError.from(error));
       return;
     }
-    if (Array.isArray(message)) {
-      this.#sendError(null, new LockstepError('INVALID_REQUEST', 'JSON-RPC batches are not supported'));
+    if (!Array.isArray(message)) {
+      if (this.#withinRate(salvageId(message))) this.#onMessage(message);
       return;
     }
+    if (!this.#withinRate(null)) return;
+    if (!this.#batching) {
+      this.#sendError(null, new LockstepError('INVALID_REQUEST', 'JSON-RPC batches need the batch capability: send one message per frame, or say capabilities.batch in hello'));
+      return;
+    }
+    if (message.length === 0 || message.length > MAX_BATCH_MESSAGES) {
+      this.#sendError(null, new LockstepError('INVALID_REQUEST', `a batch holds 1 to ${MAX_BATCH_MESSAGES} messages, got ${message.length}`));
+      return;
+    }
+    // Each message as if it had come in a frame of its own, in order; the frame's token is the first's.
+    for (let i = 0; i < message.length && !this.#closed; i++) {
+      const element: unknown = message[i];
+      if (i === 0 || this.#withinRate(salvageId(element))) this.#onMessage(element);
+    }
+  }
+
+  #onMessage(message: unknown): void {
     const parsed = protocol.messageSchema.safeParse(message);
     if (!parsed.success) {
       this.#sendError(salvageId(message), new LockstepError('INVALID_REQUEST', 'not a JSON-RPC 2.0 message', { issues: parsed.error.issues }));
@@ -375,7 +426,13 @@ export class Connection {
     this.#greeted = true;
     this.#stopHelloTimer();
     this.hub.clientPresent(this.clientId);
-    return this.hub.helloResult(this.sessionId);
+    const result = this.hub.helloResult(this.sessionId);
+    if (this.codec.join) {
+      result.capabilities['batch'] = true;
+      // From the answer on: it leaves alone (nothing is held yet), everything after may be batched.
+      this.#batching = params.capabilities?.['batch'] === true;
+    }
+    return result;
   }
 
   async #subscribe(params: protocol.SubscribeParams): Promise<Answer> {
@@ -510,6 +567,7 @@ export class Connection {
   #onClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#held = undefined;
     this.#stopHelloTimer();
     this.#subscribeGate?.close();
     for (const slot of this.#streams.values()) {

@@ -1,5 +1,6 @@
 import {
   ErrorCodes,
+  MAX_BATCH_MESSAGES,
   builtInDomains,
   createMemoryLink,
   defineDomain,
@@ -54,14 +55,27 @@ interface Msg {
 
 /** Speaks raw lockstep/1 frames over one end of a memory link. */
 class Wire {
+  /** Every message received, batches flattened. */
   readonly received: Msg[] = [];
+  /** How many frames carried them, and how many of those were batches. */
+  frames = 0;
+  batches = 0;
   #nextId = 1;
 
   constructor(
     readonly link: MemoryLink,
     private readonly clock: FakeClock,
   ) {
-    link.client.frames.subscribe((frame) => this.received.push(JSON.parse(frame as string) as Msg));
+    link.client.frames.subscribe((frame) => {
+      const decoded = JSON.parse(frame as string) as Msg | Msg[];
+      this.frames++;
+      if (Array.isArray(decoded)) {
+        this.batches++;
+        this.received.push(...decoded);
+      } else {
+        this.received.push(decoded);
+      }
+    });
   }
 
   sendRaw(text: string): void {
@@ -494,6 +508,77 @@ describe('hub: bad input is answered with the documented error and changes nothi
 // ---------------------------------------------------------------------------------------------
 // Commands and acks
 // ---------------------------------------------------------------------------------------------
+
+describe('hub: batches (capabilities.batch)', () => {
+  const ping = (id: number) => ({ jsonrpc: '2.0', id, method: 'ping' });
+  const command = (id: number, params: unknown) => ({ jsonrpc: '2.0', id, method: 'command', params });
+
+  it('offers batches in its hello answer', async () => {
+    const { connect } = setup();
+    const answer = await connect().hello();
+    expect(answer.result.capabilities).toMatchObject({ batch: true });
+  });
+
+  it('handles each message of a batch in order, and answers in batch frames', async () => {
+    const { hub, greeted } = setup();
+    const wire = await greeted({ capabilities: { batch: true } });
+    const framesBefore = wire.frames;
+    wire.send([command(101, add('counter/a', 1)), ping(102), command(103, add('counter/a', 2)), command(104, add('counter/a', 3))]);
+    const answers = await Promise.all([101, 102, 103, 104].map((id) => wire.response(id)));
+    expect(answers.map((answer) => answer.result?.version ?? 'pong')).toEqual([1, 'pong', 2, 3]);
+    expect((await hub.read('counter/a')).state).toEqual({ n: 6 });
+    // Four answers in fewer frames than messages, at least one of them a batch.
+    expect(wire.frames - framesBefore).toBeLessThan(4);
+    expect(wire.batches).toBeGreaterThan(0);
+  });
+
+  it('answers an invalid message of a batch with its own error; the others are handled', async () => {
+    const { hub, greeted } = setup();
+    await seed(hub);
+    const wire = await greeted({ capabilities: { batch: true } });
+    wire.send([command(201, add('counter/a', 1)), { jsonrpc: '1.0', id: 202, method: 'ping' }, command(203, { ...add('counter/a', 1), payload: { by: 'x' } }), ping(204)]);
+    expect((await wire.response(201)).result).toMatchObject({ version: 2 });
+    expectCode(await wire.response(202), 'INVALID_REQUEST');
+    expectCode(await wire.response(203), 'INVALID_PARAMS');
+    expect((await wire.response(204)).result).toHaveProperty('time');
+    expect((await hub.read('counter/a')).state).toEqual({ n: 6 });
+  });
+
+  it.each([
+    ['an empty batch', 0],
+    [`a batch of more than ${MAX_BATCH_MESSAGES} messages`, MAX_BATCH_MESSAGES + 1],
+  ])('refuses %s whole with INVALID_REQUEST', async (_, size) => {
+    const { hub, greeted } = setup();
+    await seed(hub);
+    const before = await readAll(hub);
+    const wire = await greeted({ capabilities: { batch: true } });
+    wire.send(Array.from({ length: size }, () => command(301, add('counter/a', 1))));
+    expectCode(await wire.response(null), 'INVALID_REQUEST');
+    await hub.stream('counter/a').settled();
+    expect(await readAll(hub)).toEqual(before);
+    expect(wire.received.some((message) => message.id === 301)).toBe(false);
+  });
+
+  it('refuses batches from a client that did not ask for them, and never sends it any', async () => {
+    const { hub, greeted } = setup();
+    const wire = await greeted();
+    wire.send([ping(401), ping(402)]);
+    expect(expectCode(await wire.response(null), 'INVALID_REQUEST').message).toMatch(/batch capability/);
+    for (let i = 0; i < 5; i++) wire.request('command', add('counter/a', 1), 410 + i);
+    await Promise.all([410, 411, 412, 413, 414].map((id) => wire.response(id)));
+    expect((await hub.read('counter/a')).state).toEqual({ n: 5 });
+    expect(wire.batches).toBe(0);
+  });
+
+  it('counts every message of a batch against the rate limit', async () => {
+    const { greeted } = setup({ rateLimit: { messagesPerSecond: 1, burst: 4 } });
+    const wire = await greeted({ capabilities: { batch: true } });
+    // hello took one token: three of these five are answered, two are RATE_LIMITED.
+    wire.send([ping(501), ping(502), ping(503), ping(504), ping(505)]);
+    const answers = await Promise.all([501, 502, 503, 504, 505].map((id) => wire.response(id)));
+    expect(answers.map((answer) => (answer.error ? answer.error.code : 'ok'))).toEqual(['ok', 'ok', 'ok', ErrorCodes.RATE_LIMITED, ErrorCodes.RATE_LIMITED]);
+  });
+});
 
 describe('hub: commands', () => {
   it('sends the events notification before the command response on the same connection', async () => {

@@ -14,8 +14,6 @@ import { createStdioTransport } from './stdioTransport.js';
 
 /** Ids of the sidecar's own requests (health pings); the client's ids are numbers, so they never collide. */
 export const SIDECAR_ID_PREFIX = 'lockstep-sidecar:';
-/** Frames longer than this are never a ping answer or a shutdown notice, and are not inspected. */
-const SMALL_FRAME = 1_024;
 
 export interface ChildExit {
   code: number | null;
@@ -189,26 +187,35 @@ export class SidecarChild {
   }
 
   #fromChild(frame: Frame): void {
-    if (typeof frame === 'string') {
-      // Ping answers and shutdown notices are small: large frames (events, snapshots) are not scanned.
-      if (frame.length <= SMALL_FRAME && frame.includes(SIDECAR_ID_PREFIX)) {
-        const message = parseMessage(frame);
-        if (message && message.method === undefined && typeof message.id === 'string' && message.id.startsWith(SIDECAR_ID_PREFIX)) {
-          this.#onPingAnswer(message.id);
-          return;
-        }
-      }
-      if (frame.length <= SMALL_FRAME && frame.includes(protocol.Notifications.shutdown)) {
-        if (parseMessage(frame)?.method === protocol.Notifications.shutdown) this.shuttingDown = true;
-      }
-      if (this.#helloRequestId !== undefined && this.hello === undefined) this.#watchHello(frame);
+    // Only frames that may hold a ping answer, a shutdown notice or the hello answer are parsed: the
+    // others (events, snapshots, acks) pass untouched. A frame may be a batch (an array of messages).
+    const watchingHello = this.#helloRequestId !== undefined && this.hello === undefined;
+    if (typeof frame === 'string' && (watchingHello || frame.includes(SIDECAR_ID_PREFIX) || frame.includes(protocol.Notifications.shutdown))) {
+      const decoded = parseJson(frame);
+      const batch = Array.isArray(decoded);
+      const messages: unknown[] = batch ? decoded : [decoded];
+      const forClient = messages.filter((message) => !this.#observe(toMessage(message)));
+      if (forClient.length === 0) return;
+      // A batch that held one of our ping answers goes on without it.
+      if (forClient.length < messages.length) frame = JSON.stringify(forClient.length === 1 ? forClient[0] : forClient);
     }
     this.#toClient.next(frame);
   }
 
-  #watchHello(frame: string): void {
-    const message = parseMessage(frame);
-    if (!message || message.method !== undefined || message.id !== this.#helloRequestId) return;
+  /** Looks at a message from the child; true when it is the sidecar's own (a ping answer) and goes no further. */
+  #observe(message: LooseMessage | undefined): boolean {
+    if (!message) return false;
+    if (message.method === undefined && typeof message.id === 'string' && message.id.startsWith(SIDECAR_ID_PREFIX)) {
+      this.#onPingAnswer(message.id);
+      return true;
+    }
+    if (message.method === protocol.Notifications.shutdown) this.shuttingDown = true;
+    if (this.#helloRequestId !== undefined && this.hello === undefined) this.#watchHello(message);
+    return false;
+  }
+
+  #watchHello(message: LooseMessage): void {
+    if (message.method !== undefined || message.id !== this.#helloRequestId) return;
     this.#helloRequestId = undefined;
     if (message.error) {
       const error = LockstepError.fromWire(message.error);
@@ -301,13 +308,21 @@ interface LooseMessage {
   error?: { code: number; message: string; data?: unknown };
 }
 
-function parseMessage(frame: string): LooseMessage | undefined {
+function parseJson(frame: string): unknown {
   try {
-    const parsed = protocol.messageSchema.safeParse(JSON.parse(frame));
-    return parsed.success ? (parsed.data as LooseMessage) : undefined;
+    return JSON.parse(frame) as unknown;
   } catch {
     return undefined;
   }
+}
+
+function toMessage(value: unknown): LooseMessage | undefined {
+  const parsed = protocol.messageSchema.safeParse(value);
+  return parsed.success ? (parsed.data as LooseMessage) : undefined;
+}
+
+function parseMessage(frame: string): LooseMessage | undefined {
+  return toMessage(parseJson(frame));
 }
 
 export function describeExit(exit: ChildExit): string {

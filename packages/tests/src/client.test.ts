@@ -55,9 +55,16 @@ interface Msg {
 
 type Verdict = 'pass' | 'hold' | 'drop';
 
+/** The messages of a frame: one, or the members of a batch. */
+function messagesOf(frame: Frame): Msg[] {
+  const decoded = JSON.parse(frame as string) as Msg | Msg[];
+  return Array.isArray(decoded) ? decoded : [decoded];
+}
+
 /**
- * Wraps the client end of a link so a test can hold back or drop chosen frames from the hub
- * (decided per decoded message), and release the held ones later, in order.
+ * Wraps the client end of a link so a test can hold back or drop chosen messages from the hub
+ * (decided per decoded message: a batch is split into frames of one message), and release the held
+ * ones later, in order.
  */
 class Tap implements Transport {
   readonly #out = new Subject<Frame>();
@@ -72,9 +79,11 @@ class Tap implements Transport {
     this.info = inner.info ?? {};
     inner.frames.subscribe({
       next: (frame) => {
-        const verdict = this.verdict(JSON.parse(frame as string) as Msg);
-        if (verdict === 'pass') this.#out.next(frame);
-        else if (verdict === 'hold') this.held.push(frame);
+        for (const message of messagesOf(frame)) {
+          const verdict = this.verdict(message);
+          if (verdict === 'pass') this.#out.next(JSON.stringify(message));
+          else if (verdict === 'hold') this.held.push(JSON.stringify(message));
+        }
       },
       complete: () => this.#out.complete(),
     });
@@ -116,8 +125,8 @@ class Net {
     if (this.refuse) throw this.refuse;
     const link = createMemoryLink({ clock: this.clock, faults: { ...this.faults }, random: createRandom(this.links.length + 1) });
     this.target.accept(link.server);
-    link.server.frames.subscribe((frame) => this.sent.push(JSON.parse(frame as string) as Msg));
-    link.client.frames.subscribe((frame) => this.received.push(JSON.parse(frame as string) as Msg));
+    link.server.frames.subscribe((frame) => this.sent.push(...messagesOf(frame)));
+    link.client.frames.subscribe((frame) => this.received.push(...messagesOf(frame)));
     this.links.push(link);
     const tap = new Tap(link.client);
     if (this.verdict) tap.verdict = this.verdict;
