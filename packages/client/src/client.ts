@@ -204,7 +204,7 @@ export class LockstepClient implements StreamOwner {
     if (command.expectedVersion !== undefined) params.expectedVersion = command.expectedVersion;
     channel.request<unknown>(protocol.Methods.command, params).then(
       (result) => {
-        const ack = protocol.commandResultSchema.safeParse(result);
+        const ack = protocol.parseCommandResult(result);
         if (ack.success) stream.onAck(command, ack.data);
         else this.#options.onError?.(new LockstepError('INVALID_REQUEST', 'malformed command answer from the hub'));
       },
@@ -327,7 +327,7 @@ export class LockstepClient implements StreamOwner {
 
   #onNotification(method: string, params: unknown): void {
     if (method === protocol.Notifications.events) {
-      const parsed = protocol.eventsParamsSchema.safeParse(params);
+      const parsed = protocol.parseEventsParams(params);
       if (!parsed.success) {
         this.#options.onError?.(new LockstepError('INVALID_PARAMS', 'malformed events notification from the hub'));
         return;

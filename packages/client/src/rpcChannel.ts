@@ -131,7 +131,7 @@ export class RpcChannel {
   #onMessage(decoded: unknown): void {
     let message: protocol.Message;
     try {
-      const parsed = protocol.messageSchema.safeParse(decoded);
+      const parsed = protocol.parseMessage(decoded);
       if (!parsed.success) throw new LockstepError('INVALID_REQUEST', 'the hub sent a message that is not JSON-RPC 2.0');
       message = parsed.data as protocol.Message;
     } catch (error) {

@@ -312,7 +312,7 @@ export class Connection {
   }
 
   #onMessage(message: unknown): void {
-    const parsed = protocol.messageSchema.safeParse(message);
+    const parsed = protocol.parseMessage(message);
     if (!parsed.success) {
       this.#sendError(salvageId(message), new LockstepError('INVALID_REQUEST', 'not a JSON-RPC 2.0 message', { issues: parsed.error.issues }));
       return;
@@ -359,7 +359,7 @@ export class Connection {
         return { result: {} };
       }
       case protocol.Methods.command: {
-        const command = parse(protocol.commandParamsSchema, params);
+        const command = parse({ safeParse: protocol.parseCommandParams }, params);
         await this.hub.authorize(this.identity, command.stream, 'write');
         return { result: await this.hub.submit(command, { clientId: this.clientId! }) };
       }
