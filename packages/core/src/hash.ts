@@ -21,16 +21,65 @@ export function hashString(input: string, seed = 0): number {
  * JSON with object keys sorted, so equal values always serialise to the same text. Fingerprints
  * of this text are stored with every command, so the text must never change: object members whose
  * value is undefined are left out, array holes become empty (`[1,,2]`), other undefined array
- * items `null`. Built in one pass, without the intermediate arrays a map/filter/sort/join chain
- * allocates (the hub fingerprints every command).
+ * items `null`.
+ *
+ * Most values (a payload that came out of JSON.parse, written with its keys in order) are already
+ * canonical as `JSON.stringify` writes them: that is checked with a walk that builds nothing, and
+ * the native serialiser writes the text. Anything else — keys out of order, holes, functions,
+ * class instances — is written by hand in one pass.
  */
 export function canonicalJson(value: unknown): string {
+  return stringifiesCanonically(value, 0) ? (JSON.stringify(value) ?? 'null') : canonicalJsonByHand(value);
+}
+
+/** Deeper than this, the check gives up and the value is written by hand (which has no such limit). */
+const MAX_CHECK_DEPTH = 64;
+
+/**
+ * True when `JSON.stringify(value)` is exactly the canonical text: every object a plain one with
+ * its keys in sorted order and no member that JSON.stringify would drop or turn into something else
+ * (undefined, a function, a symbol); arrays without holes or such items; no bigint.
+ */
+function stringifiesCanonically(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (depth > MAX_CHECK_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value) || value[i] === undefined || !stringifiesCanonically(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  let previous: string | undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) return false;
+    if (previous !== undefined && previous > key) return false;
+    previous = key;
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined || !stringifiesCanonically(item, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** The canonical text of any value, built in one pass without the arrays a map/filter/sort/join chain allocates. */
+function canonicalJsonByHand(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      if (i in value) out += canonicalJson(value[i]);
+      if (i in value) out += canonicalJsonByHand(value[i]);
     }
     return `${out}]`;
   }
@@ -47,7 +96,7 @@ export function canonicalJson(value: unknown): string {
     const item = record[key];
     if (item === undefined) continue;
     if (out.length > 1) out += ',';
-    out += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+    out += `${JSON.stringify(key)}:${canonicalJsonByHand(item)}`;
   }
   return `${out}}`;
 }
