@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, fingerprint } from './hash.js';
+import { canonicalJson, fingerprint, toBase36 } from './hash.js';
 import { createRandom, type Random } from './random.js';
 
 /** The definition of the canonical text, written the plain way: what `canonicalJson` must always give. */
@@ -78,5 +78,14 @@ describe('canonicalJson', () => {
     expect(fingerprint(['tasks/proj_1', 'task.create', { id: 'task_1', title: 'Write the wire guide' }])).toBe('2ea51xn4m5i');
     expect(fingerprint(['tasks/proj_1', 'task.create', { title: 'Write the wire guide', id: 'task_1' }])).toBe('2ea51xn4m5i');
     expect(fingerprint(['counter/x', 'add', { by: 3, note: ['a', null, { z: 1, y: [true] }] }])).toBe('1t25shsb9wc');
+  });
+});
+
+describe('toBase36', () => {
+  it('writes what toString(36) writes, for every safe non-negative integer tried', () => {
+    const random = createRandom(36);
+    const values = [0, 1, 35, 36, 37, 1295, 1296, 36 ** 6 - 1, 36 ** 6, 2 ** 32, 2 ** 53 - 1];
+    for (let i = 0; i < 100_000; i++) values.push(Math.floor(random.next() * 2 ** 53), random.int(100_000));
+    for (const value of values) expect(toBase36(value), String(value)).toBe(value.toString(36));
   });
 });

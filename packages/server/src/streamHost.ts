@@ -254,6 +254,19 @@ export class StreamHost {
     const commits: Commit[] = [];
     const events: Event[] = [];
     const outcomes: Array<() => void> = [];
+    // One function for the batch, not a closure per command (it reads `version` when called).
+    const refuse = (queued: QueuedCommand, print: string, error: LockstepError) => {
+      outcomes.push(() => queued.reject(error));
+      // A payload that does not fit its schema is refused whatever the state: nothing to record.
+      if (error.code === 'INVALID_PARAMS') return;
+      // Any other refusal depends on the state it was decided on: it is recorded with the batch,
+      // so it is final only if that state is still the head, and every later delivery of the id —
+      // to this hub or another — gets the same answer instead of being decided again.
+      const refusal: StoredRefusal = { code: error.code, message: error.message };
+      if (error.data !== undefined) refusal.data = error.data;
+      commits.push({ commandId: queued.id, fingerprint: print, events: [], refusal });
+      known.set(queued.id, { commandId: queued.id, stream: this.name, fingerprint: print, version, refusal });
+    };
 
     for (const queued of batch) {
       const print = fingerprint([this.name, queued.type, queued.payload]);
@@ -262,20 +275,10 @@ export class StreamHost {
         outcomes.push(this.#answerDuplicate(queued, previous, print));
         continue;
       }
-      const refuse = (error: LockstepError) => {
-        outcomes.push(() => queued.reject(error));
-        // A payload that does not fit its schema is refused whatever the state: nothing to record.
-        if (error.code === 'INVALID_PARAMS') return;
-        // Any other refusal depends on the state it was decided on: it is recorded with the batch,
-        // so it is final only if that state is still the head, and every later delivery of the id —
-        // to this hub or another — gets the same answer instead of being decided again.
-        const refusal: StoredRefusal = { code: error.code, message: error.message };
-        if (error.data !== undefined) refusal.data = error.data;
-        commits.push({ commandId: queued.id, fingerprint: print, events: [], refusal });
-        known.set(queued.id, { commandId: queued.id, stream: this.name, fingerprint: print, version, refusal });
-      };
       if (queued.expectedVersion !== undefined && queued.expectedVersion !== version) {
         refuse(
+          queued,
+          print,
           new LockstepError('VERSION_CONFLICT', `stream ${this.name} is at version ${version}, not ${queued.expectedVersion}`, {
             currentVersion: version,
           }),
@@ -288,7 +291,7 @@ export class StreamHost {
       } catch (error) {
         const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
         if (!failure) this.options.onError(error, `deciding ${queued.type} on ${this.name}`);
-        refuse(failure ?? new LockstepError('INTERNAL_ERROR', `the ${this.domain.name} domain failed on ${queued.type}`));
+        refuse(queued, print, failure ?? new LockstepError('INTERNAL_ERROR', `the ${this.domain.name} domain failed on ${queued.type}`));
         continue;
       }
       version += produced.length;
