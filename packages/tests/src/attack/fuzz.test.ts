@@ -74,12 +74,22 @@ describe(`fuzzing the decoders and the JSON-RPC layer (seed ${SEED})`, () => {
     const errors: unknown[] = [];
     const hub = new Hub({ domains: DOMAINS, rateLimit: false, helloTimeoutMs: 600_000, onError: (error) => errors.push(error) });
     const codecs: Record<FrameCodec, Codec> = { json: jsonCodec, msgpack: msgpackCodec };
-    const open = async (codec: FrameCodec, greet: boolean) => {
+    // Some connections asked for batches in hello: to them, hostile frames also come joined in arrays.
+    const open = async (codec: FrameCodec, greet: boolean, batch = false) => {
       const wire = new MemoryWire(hub, codecs[codec]);
-      if (greet) expect((await wire.call('hello', { protocol: 1, clientId: `fuzzer-${codec}` })).result).toBeDefined();
-      return { wire, codec, greet, checked: 0 };
+      const hello = { protocol: 1, clientId: `fuzzer-${codec}`, ...(batch ? { capabilities: { batch: true } } : {}) };
+      if (greet) expect((await wire.call('hello', hello)).result).toBeDefined();
+      return { wire, codec, greet, batch: greet && batch, checked: 0 };
     };
-    const wires = [await open('json', true), await open('json', false), await open('msgpack', true), await open('msgpack', false)];
+    const wires = [
+      await open('json', true),
+      await open('json', false),
+      await open('msgpack', true),
+      await open('msgpack', false),
+      await open('json', true, true),
+      await open('msgpack', true, true),
+    ];
+    let batches = 0;
     let sent = 0;
     let answers = 0;
     let last: Frame = '';
@@ -92,6 +102,10 @@ describe(`fuzzing the decoders and the JSON-RPC layer (seed ${SEED})`, () => {
         const burst = 1 + random.int(500);
         for (let i = 0; i < burst && sent < FRAMES; i++) {
           last = hostileFrame(random, slot.codec);
+          if (slot.batch && random.chance(0.3)) {
+            last = codecs[slot.codec].join!([last, ...Array.from({ length: random.int(8) }, () => hostileFrame(random, slot.codec))]);
+            batches++;
+          }
           checkDecoder(codecs[slot.codec], last, context);
           slot.wire.sendFrame(last);
           sent++;
@@ -110,7 +124,7 @@ describe(`fuzzing the decoders and the JSON-RPC layer (seed ${SEED})`, () => {
         // Now and then a connection gives way to a new one, with or without a handshake.
         if (random.chance(0.05)) {
           slot.wire.close();
-          wires[index] = await open(slot.codec, random.chance(0.5));
+          wires[index] = await open(slot.codec, random.chance(0.5), slot.batch || random.chance(0.3));
         }
       }
       // Well-behaved traffic still works, and every stream is the replay of its log.
@@ -121,6 +135,7 @@ describe(`fuzzing the decoders and the JSON-RPC layer (seed ${SEED})`, () => {
       // The mutations must have reached the pipeline, or this proves little.
       expect(streams, context()).toBeGreaterThanOrEqual(3);
       expect(answers, context()).toBeGreaterThan(FRAMES / 2);
+      expect(batches, context()).toBeGreaterThan(FRAMES / 50);
       expect(errors).toEqual([]);
       expectPrototypeClean();
     } catch (error) {

@@ -58,7 +58,12 @@ export class MemoryWire {
   }
 
   #receive(frame: Frame): void {
-    const message = this.codec.decode(frame) as HubMessage;
+    // A batch (only to a wire that said capabilities.batch in hello) holds several messages.
+    const decoded = this.codec.decode(frame) as HubMessage | HubMessage[];
+    for (const message of Array.isArray(decoded) ? decoded : [decoded]) this.#receiveMessage(message);
+  }
+
+  #receiveMessage(message: HubMessage): void {
     this.received.push(message);
     if (message.method === undefined && (typeof message.id === 'string' || typeof message.id === 'number')) {
       const resolve = this.#pending.get(message.id);
