@@ -105,6 +105,9 @@ function lockstep(lag: number, mode: 'delta' | 'snapshot'): Subject {
         gate.close();
         client.disconnect('benchmark: going offline');
         await until(() => client.status.status !== 'online', 10_000, 'the client to go offline');
+        // And the hub has let go of its subscription: otherwise the catch-up below goes out to the old
+        // socket too, and its bytes are counted when that socket closes, in the measured window.
+        await until(() => server.hub.stream(STREAM).subscribers.size === 0, 10_000, 'the hub to drop the old subscription');
 
         await appendAll(store, TASKS + 1, lag, updated);
         const head = TASKS + lag;
