@@ -260,7 +260,17 @@ async function settleAcrossHubs(
       );
     };
     let reached = false;
-    for (let step = 0; step < 12_000 && !(reached = await atHeads()); step++) await clock.advance(50);
+    let moved = false;
+    for (let step = 0; step < 12_000 && !(reached = await atHeads()); step++) {
+      await clock.advance(50);
+      // A head that moved meanwhile (a lease expiring, an append that was still on its way to disk
+      // when the heads were read) is a new target: waiting for the old one would never end.
+      if (step % 20 === 19 && !sameHeads(await heads(), expected)) {
+        moved = true;
+        break;
+      }
+    }
+    if (moved) continue;
     if (!reached) {
       const behind: string[] = [];
       for (const [index, hub] of hubs.entries()) {
@@ -274,12 +284,18 @@ async function settleAcrossHubs(
           if (stream.version !== expected.get(stream.name)) behind.push(`${client.clientId} ${stream.name} at ${stream.version} (${client.status.status})`);
         }
       }
-      fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))}: ${behind.slice(0, 8).join('; ')}`);
+      const now = JSON.stringify(Object.fromEntries(await heads()));
+      fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))} (now ${now}): ${behind.slice(0, 8).join('; ')}`);
     }
     const now = await heads();
     if (names.every((name) => now.get(name) === expected.get(name))) return;
   }
   fail("the store's heads kept moving after the clients settled");
+}
+
+function sameHeads(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  for (const [name, head] of a) if (b.get(name) !== head) return false;
+  return true;
 }
 
 /** Every client's confirmed and visible state of every stream it follows equals the hub's. */
