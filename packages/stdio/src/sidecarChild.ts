@@ -14,6 +14,8 @@ import { createStdioTransport } from './stdioTransport.js';
 
 /** Ids of the sidecar's own requests (health pings); the client's ids are numbers, so they never collide. */
 export const SIDECAR_ID_PREFIX = 'lockstep-sidecar:';
+/** What a frame holding a shutdown notice contains, as a JSON string (so a task titled "shutdown" is not parsed for nothing). */
+const SHUTDOWN_METHOD = JSON.stringify(protocol.Notifications.shutdown);
 
 export interface ChildExit {
   code: number | null;
@@ -190,7 +192,7 @@ export class SidecarChild {
     // Only frames that may hold a ping answer, a shutdown notice or the hello answer are parsed: the
     // others (events, snapshots, acks) pass untouched. A frame may be a batch (an array of messages).
     const watchingHello = this.#helloRequestId !== undefined && this.hello === undefined;
-    if (typeof frame === 'string' && (watchingHello || frame.includes(SIDECAR_ID_PREFIX) || frame.includes(protocol.Notifications.shutdown))) {
+    if (typeof frame === 'string' && (watchingHello || frame.includes(SIDECAR_ID_PREFIX) || frame.includes(SHUTDOWN_METHOD))) {
       const decoded = parseJson(frame);
       const batch = Array.isArray(decoded);
       const messages: unknown[] = batch ? decoded : [decoded];
