@@ -14,7 +14,7 @@ import { z } from 'zod';
 // The server package cannot depend on @lockstep/testkit (the testkit depends on the server), so the
 // fake clock is taken from its source.
 import { FakeClock } from '../../testkit/src/fakeClock.js';
-import { HUB_DEFAULTS, Hub, type HubOptions } from './hub.js';
+import { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type HubOptions } from './hub.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -581,6 +581,17 @@ describe('hub: batches (capabilities.batch)', () => {
 });
 
 describe('hub: commands', () => {
+  it(`refuses a payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels with INVALID_PARAMS, and takes one at the limit`, async () => {
+    const { hub } = setup();
+    // The payload object is level 1; each array inside it one more.
+    const nested = (arrays: number): unknown => Array.from({ length: arrays }).reduce<unknown>((inner) => [inner], 'leaf');
+    const deep = hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: nested(MAX_PAYLOAD_DEPTH) } });
+    await expect(deep).rejects.toMatchObject({ code: 'INVALID_PARAMS', data: { maxDepth: MAX_PAYLOAD_DEPTH } });
+    await expect(hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: nested(MAX_PAYLOAD_DEPTH - 1) } })).resolves.toMatchObject({ version: 1 });
+    // Wide is not deep.
+    await expect(hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: Array.from({ length: 10_000 }, () => [{ a: [1] }]) } })).resolves.toMatchObject({ version: 2 });
+  });
+
   it('sends the events notification before the command response on the same connection', async () => {
     const { greeted } = setup();
     const wire = await greeted();

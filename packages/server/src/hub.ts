@@ -328,6 +328,11 @@ export class Hub {
     return identity;
   }
 
+  /** True when an `authorize` hook was given: without one, everything is allowed and nothing needs awaiting. */
+  get checksAccess(): boolean {
+    return this.#options.authorize !== undefined;
+  }
+
   async authorize(identity: Identity | undefined, stream: string, action: StreamAction): Promise<void> {
     const hook = this.#options.authorize;
     if (!hook) return;
@@ -462,13 +467,20 @@ export class Hub {
 /** Payloads nested deeper than this are refused before any recursive work (hashing, encoding) sees them. */
 export const MAX_PAYLOAD_DEPTH = 64;
 
+/**
+ * True when an array or object sits deeper than `limit` levels. Recursive, but never more than
+ * `limit + 1` calls deep (it answers as soon as the limit is passed), and it allocates nothing: the
+ * hub checks every command's payload.
+ */
 function exceedsDepth(value: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
-    if (depth > limit) return true;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  if (typeof value !== 'object' || value === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (exceedsDepth(child, limit - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && exceedsDepth((value as Record<string, unknown>)[key], limit - 1)) return true;
   }
   return false;
 }
