@@ -17,7 +17,7 @@ import {
 } from '@lockstep/core';
 import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { RpcChannel } from './rpcChannel.js';
+import { RpcChannel, type AnswerReceiver } from './rpcChannel.js';
 import { SyncedStream, type PendingCommand, type StreamOwner, type SyncStatus } from './syncedStream.js';
 
 export interface ClientOptions {
@@ -202,30 +202,34 @@ export class LockstepClient implements StreamOwner {
     command.sent = true;
     const params: protocol.CommandParams = { id: command.id, stream: stream.name, type: command.type, payload: command.payload };
     if (command.expectedVersion !== undefined) params.expectedVersion = command.expectedVersion;
-    channel.request<unknown>(protocol.Methods.command, params).then(
-      (result) => {
-        const ack = protocol.parseCommandResult(result);
-        if (ack.success) stream.onAck(command, ack.data);
-        else this.#options.onError?.(new LockstepError('INVALID_REQUEST', 'malformed command answer from the hub'));
-      },
-      (error: unknown) => {
-        if (error instanceof TransportError) {
-          // Re-sent after reconnecting — unless its stream was closed meanwhile and never will be.
-          if (stream.closed) stream.onCommandFailed(command, error);
-          return;
-        }
-        const failure = LockstepError.from(error);
-        if (RETRYABLE.has(failure.code) && !stream.closed) {
-          command.sent = false;
-          this.#clock.setTimeout(() => {
-            if (this.#channel === channel) this.send(stream, command);
-          }, this.#options.retryDelayMs ?? CLIENT_DEFAULTS.retryDelayMs);
-          return;
-        }
-        stream.onCommandFailed(command, failure);
-      },
-    );
+    // One small object per command hears the answer: no promise, no closures.
+    channel.send(protocol.Methods.command, params, new CommandRequest(this.#commandAnswers, channel, stream, command));
   }
+
+  /** What a {@link CommandRequest} does with the hub's answer (one set per client). */
+  readonly #commandAnswers: CommandAnswers = {
+    acknowledged: (stream, command, result) => {
+      const ack = protocol.parseCommandResult(result);
+      if (ack.success) stream.onAck(command, ack.data);
+      else this.#options.onError?.(new LockstepError('INVALID_REQUEST', 'malformed command answer from the hub'));
+    },
+    failed: (channel, stream, command, error) => {
+      if (error instanceof TransportError) {
+        // Re-sent after reconnecting — unless its stream was closed meanwhile and never will be.
+        if (stream.closed) stream.onCommandFailed(command, error);
+        return;
+      }
+      const failure = LockstepError.from(error);
+      if (RETRYABLE.has(failure.code) && !stream.closed) {
+        command.sent = false;
+        this.#clock.setTimeout(() => {
+          if (this.#channel === channel) this.send(stream, command);
+        }, this.#options.retryDelayMs ?? CLIENT_DEFAULTS.retryDelayMs);
+        return;
+      }
+      stream.onCommandFailed(command, failure);
+    },
+  };
 
   resubscribe(stream: SyncedStream<AnyDomain>): void {
     if (this.#ready && this.#streams.get(stream.name) === stream) this.#subscribe(stream);
@@ -403,4 +407,27 @@ export class LockstepClient implements StreamOwner {
 /** Creates a client and starts connecting. */
 export function createClient(options: ClientOptions): LockstepClient {
   return new LockstepClient(options);
+}
+
+interface CommandAnswers {
+  acknowledged(stream: SyncedStream<AnyDomain>, command: PendingCommand, result: unknown): void;
+  failed(channel: RpcChannel, stream: SyncedStream<AnyDomain>, command: PendingCommand, error: Error): void;
+}
+
+/** The receiver of one command's answer, handed to the channel (see `RpcChannel.send`). */
+class CommandRequest implements AnswerReceiver {
+  constructor(
+    private readonly answers: CommandAnswers,
+    private readonly channel: RpcChannel,
+    private readonly stream: SyncedStream<AnyDomain>,
+    private readonly command: PendingCommand,
+  ) {}
+
+  resolve(result: unknown): void {
+    this.answers.acknowledged(this.stream, this.command, result);
+  }
+
+  reject(error: Error): void {
+    this.answers.failed(this.channel, this.stream, this.command, error);
+  }
 }

@@ -11,12 +11,17 @@ import {
 } from '@lockstep/core';
 import type { Subscription } from 'rxjs';
 
+/** Who hears the answer to a request: its result, or the error (a LockstepError from the hub, a TransportError). */
+export interface AnswerReceiver {
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+}
+
 interface PendingRequest {
   method: string;
   /** When the request times out, on the channel's clock. */
   deadline: number;
-  resolve(result: unknown): void;
-  reject(error: Error): void;
+  receiver: AnswerReceiver;
 }
 
 export interface RpcChannelOptions {
@@ -76,15 +81,27 @@ export class RpcChannel {
 
   request<T>(method: string, params: unknown): Promise<T> {
     if (this.#closed) return Promise.reject(new TransportError('closed', 'connection closed'));
+    return new Promise<T>((resolve, reject) => this.send(method, params, { resolve: resolve as (result: unknown) => void, reject }));
+  }
+
+  /**
+   * `request` without a promise: `receiver` hears the answer, synchronously as it arrives (or the
+   * channel's close). What a client pipelining thousands of commands uses: a promise, its executor
+   * and two handlers per command were a good part of the garbage it made.
+   */
+  send(method: string, params: unknown, receiver: AnswerReceiver): void {
+    if (this.#closed) {
+      // Never synchronously: the caller is still in the middle of sending.
+      void Promise.resolve().then(() => receiver.reject(new TransportError('closed', 'connection closed')));
+      return;
+    }
     const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const deadline = this.options.clock.now() + this.options.requestTimeoutMs;
-      this.#pending.set(id, { method, deadline, resolve: resolve as (result: unknown) => void, reject });
-      if (this.#timer === undefined) this.#armTimer(deadline);
-      const frame = this.options.codec.encode({ jsonrpc: '2.0', id, method, params });
-      if (this.#batcher) this.#batcher.push(frame);
-      else this.transport.send(frame);
-    });
+    const deadline = this.options.clock.now() + this.options.requestTimeoutMs;
+    this.#pending.set(id, { method, deadline, receiver });
+    if (this.#timer === undefined) this.#armTimer(deadline);
+    const frame = this.options.codec.encode({ jsonrpc: '2.0', id, method, params });
+    if (this.#batcher) this.#batcher.push(frame);
+    else this.transport.send(frame);
   }
 
   #armTimer(deadline: number): void {
@@ -152,8 +169,8 @@ export class RpcChannel {
     this.#pending.delete(id as number);
     // Nothing left to time out: no timer keeps the process (or a fake clock) busy.
     if (this.#pending.size === 0) this.#stopTimer();
-    if ('error' in message && message.error) pending.reject(LockstepError.fromWire(message.error));
-    else pending.resolve((message as protocol.SuccessResponse).result);
+    if ('error' in message && message.error) pending.receiver.reject(LockstepError.fromWire(message.error));
+    else pending.receiver.resolve((message as protocol.SuccessResponse).result);
   }
 
   #shut(reason: string): void {
@@ -163,7 +180,7 @@ export class RpcChannel {
     for (const rx of this.#rx) rx.unsubscribe();
     const error = new TransportError('closed', `connection closed: ${reason}`);
     this.#stopTimer();
-    for (const pending of this.#pending.values()) pending.reject(error);
+    for (const pending of this.#pending.values()) pending.receiver.reject(error);
     this.#pending.clear();
     this.options.onClose(reason);
   }
