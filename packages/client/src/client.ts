@@ -37,7 +37,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Delay before re-sending a command the hub answered UNAVAILABLE or RATE_LIMITED. Default 1 s. */
   retryDelayMs?: number;
-  /** Errors the client recovered from (undecodable frames from the hub). Default: ignored. */
+  /**
+   * Errors the client recovered from: undecodable frames from the hub (default: ignored), and errors
+   * thrown by state listeners while the client applied what the hub sent (default: thrown again
+   * outside, as an unhandled rejection, so they are not lost).
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -272,6 +276,10 @@ export class LockstepClient implements StreamOwner {
       onNotification: (method, params) => this.#onNotification(method, params),
       onClose: (reason) => this.#onChannelClosed(channel, reason),
       onProtocolError: (error) => this.#options.onError?.(error),
+      onListenerError: (error) => {
+        if (this.#options.onError) this.#options.onError(error);
+        else rethrowLater(error);
+      },
     });
     this.#channel = channel;
     try {
@@ -430,4 +438,9 @@ class CommandRequest implements AnswerReceiver {
   reject(error: Error): void {
     this.answers.failed(this.channel, this.stream, this.command, error);
   }
+}
+
+/** Throws `error` outside the current call, where it surfaces as an unhandled rejection. */
+function rethrowLater(error: unknown): void {
+  void Promise.reject(error);
 }

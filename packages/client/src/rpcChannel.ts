@@ -33,6 +33,8 @@ export interface RpcChannelOptions {
   onClose(reason: string): void;
   /** A frame from the hub that could not be understood (reported, never thrown). */
   onProtocolError(error: LockstepError): void;
+  /** Code called while handling a message (a state listener) threw; the channel went on. */
+  onListenerError(error: unknown): void;
 }
 
 /** `queueMicrotask` without assuming the host's typings (browsers, Node, workers all run it). */
@@ -141,8 +143,24 @@ export class RpcChannel {
       return;
     }
     // A batch (sent only to a client that asked for batches): each message as if it came alone.
-    if (Array.isArray(decoded)) for (let i = 0; i < decoded.length && !this.#closed; i++) this.#onMessage(decoded[i]);
-    else this.#onMessage(decoded);
+    if (!Array.isArray(decoded)) {
+      this.#deliver(decoded);
+      return;
+    }
+    for (let i = 0; i < decoded.length && !this.#closed; i++) this.#deliver(decoded[i]);
+  }
+
+  /**
+   * Handles one message. Answers and notifications reach application code synchronously (state
+   * listeners); one that throws must not cost the messages behind it in a batch, so its error goes to
+   * `onListenerError` and the next message is handled.
+   */
+  #deliver(message: unknown): void {
+    try {
+      this.#onMessage(message);
+    } catch (error) {
+      this.options.onListenerError(error);
+    }
   }
 
   #onMessage(decoded: unknown): void {

@@ -109,6 +109,8 @@ class Net {
   readonly taps: Tap[] = [];
   /** Messages the client sent, over all its links. */
   readonly sent: Msg[] = [];
+  /** Frames that carried them (a batch is one frame). */
+  sentFrames = 0;
   /** Messages the client received (before any tap), over all its links. */
   readonly received: Msg[] = [];
   faults: LinkFaults = {};
@@ -125,7 +127,10 @@ class Net {
     if (this.refuse) throw this.refuse;
     const link = createMemoryLink({ clock: this.clock, faults: { ...this.faults }, random: createRandom(this.links.length + 1) });
     this.target.accept(link.server);
-    link.server.frames.subscribe((frame) => this.sent.push(...messagesOf(frame)));
+    link.server.frames.subscribe((frame) => {
+      this.sentFrames++;
+      this.sent.push(...messagesOf(frame));
+    });
     link.client.frames.subscribe((frame) => this.received.push(...messagesOf(frame)));
     this.links.push(link);
     const tap = new Tap(link.client);
@@ -356,6 +361,40 @@ describe('client: gap detection', () => {
 // ---------------------------------------------------------------------------------------------
 // Connection lifecycle
 // ---------------------------------------------------------------------------------------------
+
+describe('client: batch frames', () => {
+  it('sends a burst of dispatches as one batch frame, and gets the events and acks back batched', async () => {
+    const { clock, hub, client } = world();
+    const { client: c, net } = client();
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    const framesBefore = net.sentFrames;
+    const acks = [1, 2, 3, 4, 5].map((by) => s.dispatch({ type: 'add', payload: { by } }));
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    expect((await Promise.all(acks)).map((ack) => ack.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(net.sentFrames - framesBefore).toBe(1);
+    expect(net.commandIds()).toHaveLength(5);
+    await expectSame(hub, s);
+  });
+
+  it('goes on with the rest of a batch when a state listener throws, and reports the error', async () => {
+    const { clock, hub, client } = world();
+    const reported: unknown[] = [];
+    const { client: c } = client(undefined, { onError: (error) => reported.push(error) });
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    const boom = new Error('listener failed');
+    s.subscribe(() => {
+      if (s.version === 3 && reported.length === 0) throw boom;
+    });
+    // One batch frame back: the events of all three, then the three acks.
+    const acks = [1, 2, 3].map((by) => s.dispatch({ type: 'add', payload: { by } }));
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    expect((await Promise.all(acks)).map((ack) => ack.version)).toEqual([1, 2, 3]);
+    expect(reported).toEqual([boom]);
+    await expectSame(hub, s);
+  });
+});
 
 describe('client: reconnect', () => {
   function statuses(c: LockstepClient): string[] {
