@@ -21,7 +21,7 @@ import type { EventStore } from './eventStore.js';
 import type { ExtensionSession, HubExtension } from './extension.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { MemoryEventStore } from './memoryEventStore.js';
-import { StreamHost } from './streamHost.js';
+import { StreamHost, type QueuedCommand } from './streamHost.js';
 
 /** Who is on the other end of a connection, as decided by `authenticate`. */
 export interface Identity {
@@ -299,20 +299,31 @@ export class Hub {
    * edge, so the pipeline does not parse it twice). Authorization is the caller's business.
    */
   submit(command: protocol.CommandParams, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
-    if (this.#closed) return Promise.reject(new LockstepError('UNAVAILABLE', 'hub is shutting down'));
     const { id, stream, type, payload, expectedVersion } = command;
-    if (exceedsDepth(payload, MAX_PAYLOAD_DEPTH)) {
-      return Promise.reject(new LockstepError('INVALID_PARAMS', `payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, { maxDepth: MAX_PAYLOAD_DEPTH }));
+    return new Promise((resolve, reject) => this.enqueue(stream, { id, type, payload, expectedVersion, clientId: options.clientId, resolve, reject }));
+  }
+
+  /**
+   * `submit` without a promise, for a caller that brings the queued command and hears the answer on
+   * it (a connection's reply object): refusals before the pipeline are told to `queued.reject` at once.
+   */
+  enqueue(stream: string, queued: QueuedCommand): void {
+    if (this.#closed) {
+      queued.reject(new LockstepError('UNAVAILABLE', 'hub is shutting down'));
+      return;
+    }
+    if (exceedsDepth(queued.payload, MAX_PAYLOAD_DEPTH)) {
+      queued.reject(new LockstepError('INVALID_PARAMS', `payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels`, { maxDepth: MAX_PAYLOAD_DEPTH }));
+      return;
     }
     let host: StreamHost;
     try {
       host = this.stream(stream);
     } catch (error) {
-      return Promise.reject(LockstepError.from(error));
+      queued.reject(LockstepError.from(error));
+      return;
     }
-    return new Promise((resolve, reject) => {
-      host.enqueue({ id, type, payload, expectedVersion, clientId: options.clientId, resolve, reject });
-    });
+    host.enqueue(queued);
   }
 
   async authenticate(token: string | undefined, clientId: string | undefined, info: Readonly<Record<string, unknown>>) {
