@@ -273,9 +273,9 @@ export class Connection {
 
   /**
    * True when one more message may be processed; otherwise it has been answered RATE_LIMITED with
-   * `id` (or the connection closed). Every message of a batch counts.
+   * the id of `message`, when it has one (or the connection closed). Every message of a batch counts.
    */
-  #withinRate(id: RequestId | null): boolean {
+  #withinRate(message: unknown): boolean {
     if (!this.#bucket || this.#bucket.take()) return true;
     const now = this.hub.clock.now();
     if (now - this.#strikeWindowStart > STRIKE_WINDOW_MS) {
@@ -286,7 +286,7 @@ export class Connection {
       this.close('rate limit exceeded');
       return false;
     }
-    this.#sendError(id, new LockstepError('RATE_LIMITED', 'too many messages; slow down', { retryAfterMs: this.#bucket.retryAfterMs }));
+    this.#sendError(salvageId(message), new LockstepError('RATE_LIMITED', 'too many messages; slow down', { retryAfterMs: this.#bucket.retryAfterMs }));
     return false;
   }
 
@@ -320,7 +320,7 @@ export class Connection {
       return;
     }
     if (!Array.isArray(message)) {
-      if (this.#withinRate(salvageId(message))) this.#onMessage(message);
+      if (this.#withinRate(message)) this.#onMessage(message);
       return;
     }
     if (!this.#withinRate(null)) return;
@@ -335,7 +335,7 @@ export class Connection {
     // Each message as if it had come in a frame of its own, in order; the frame's token is the first's.
     for (let i = 0; i < message.length && !this.#closed; i++) {
       const element: unknown = message[i];
-      if (i === 0 || this.#withinRate(salvageId(element))) this.#onMessage(element);
+      if (i === 0 || this.#withinRate(element)) this.#onMessage(element);
     }
   }
 
@@ -354,12 +354,11 @@ export class Connection {
     }
     this.#dispatch(method, params).then(
       (answer) => {
-        this.#send({ jsonrpc: '2.0', id, result: answer.result });
+        this.reply(id, answer.result);
         answer.after?.();
       },
       (error: unknown) => {
-        if (!(error instanceof LockstepError)) this.hub.reportError(error, `handling ${method}`);
-        this.#sendError(id, LockstepError.from(error));
+        this.replyError(id, error, method);
         if (this.#closeAfterReply !== undefined) this.close(this.#closeAfterReply);
       },
     );
@@ -379,13 +378,14 @@ export class Connection {
     this.hub.enqueue(command.data.stream, new CommandReply(this, id, command.data, this.clientId!));
   }
 
-  /** The answer to a command of this client (see {@link CommandReply}). */
-  reply(id: RequestId, result: protocol.CommandResult): void {
+  /** The answer to a request of this client (a command's, from its {@link CommandReply}). */
+  reply(id: RequestId, result: unknown): void {
     this.#send({ jsonrpc: '2.0', id, result });
   }
 
-  replyError(id: RequestId, error: unknown): void {
-    if (!(error instanceof LockstepError)) this.hub.reportError(error, `handling ${protocol.Methods.command}`);
+  /** The error answer to a request; an error that is not a LockstepError is a bug, reported too. */
+  replyError(id: RequestId, error: unknown, method: string = protocol.Methods.command): void {
+    if (!(error instanceof LockstepError)) this.hub.reportError(error, `handling ${method}`);
     this.#sendError(id, LockstepError.from(error));
   }
 

@@ -287,8 +287,7 @@ async function settleAcrossHubs(
       const now = JSON.stringify(Object.fromEntries(await heads()));
       fail(`hubs and clients did not reach the store's heads ${JSON.stringify(Object.fromEntries(expected))} (now ${now}): ${behind.slice(0, 8).join('; ')}`);
     }
-    const now = await heads();
-    if (names.every((name) => now.get(name) === expected.get(name))) return;
+    if (sameHeads(await heads(), expected)) return;
   }
   fail("the store's heads kept moving after the clients settled");
 }
