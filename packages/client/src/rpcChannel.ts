@@ -164,15 +164,12 @@ export class RpcChannel {
   }
 
   #onMessage(decoded: unknown): void {
-    let message: protocol.Message;
-    try {
-      const parsed = protocol.parseMessage(decoded);
-      if (!parsed.success) throw new LockstepError('INVALID_REQUEST', 'the hub sent a message that is not JSON-RPC 2.0');
-      message = parsed.data as protocol.Message;
-    } catch (error) {
-      this.options.onProtocolError(LockstepError.from(error));
+    const parsed = protocol.parseMessage(decoded);
+    if (!parsed.success) {
+      this.options.onProtocolError(new LockstepError('INVALID_REQUEST', 'the hub sent a message that is not JSON-RPC 2.0'));
       return;
     }
+    const message = parsed.data as protocol.Message;
     if ('method' in message && message.method !== undefined) {
       this.options.onNotification(message.method, message.params);
       return;
