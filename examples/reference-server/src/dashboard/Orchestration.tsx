@@ -32,24 +32,9 @@ export function Orchestration() {
         </span>
       </header>
       <div className="totals">
-        <div className="total">
-          <span className="total-value" data-testid="total-desired">
-            {totals.desired}
-          </span>
-          <span className="total-label">desired</span>
-        </div>
-        <div className="total">
-          <span className="total-value" data-testid="total-running">
-            {totals.running}
-          </span>
-          <span className="total-label">running</span>
-        </div>
-        <div className="total">
-          <span className="total-value" data-testid="workspace-count">
-            {ids.length}
-          </span>
-          <span className="total-label">{ids.length === 1 ? 'workspace' : 'workspaces'}</span>
-        </div>
+        <Total value={totals.desired} label="desired" testId="total-desired" />
+        <Total value={totals.running} label="running" testId="total-running" />
+        <Total value={ids.length} label={ids.length === 1 ? 'workspace' : 'workspaces'} testId="workspace-count" />
       </div>
       {ids.length === 0 ? (
         <p className="empty">{loaded ? 'No workspace reports agents yet. Add one below, or from an IDE, the CLI or the API.' : 'Loading…'}</p>
@@ -91,6 +76,17 @@ export function Orchestration() {
       )}
       <AddWorkspace onAdd={setDesired} />
     </section>
+  );
+}
+
+function Total({ value, label, testId }: { value: number; label: string; testId: string }) {
+  return (
+    <div className="total">
+      <span className="total-value" data-testid={testId}>
+        {value}
+      </span>
+      <span className="total-label">{label}</span>
+    </div>
   );
 }
 
