@@ -218,6 +218,20 @@ describe('Attachment (one viewer of one terminal)', () => {
     expect(peer.sent.at(-1)?.method).toBe('terminal.exit');
   });
 
+  it('a throttled viewer whose program exits within the interval gets the rest and the exit at once, before the terminal is disposed', () => {
+    const { attachment, peer, write, terminal, gone } = setup({ mode: { throttleMs: 100 } });
+    attachment.start();
+    write(10);
+    // Within the throttle interval of that first burst: held back for later.
+    write(20);
+    expect(peer.received().equals(bytes(0, 10))).toBe(true);
+    terminal.exitWith({ exitCode: 129 });
+    terminal.dispose();
+    expect(peer.received().equals(bytes(0, 30))).toBe(true);
+    expect(peer.exits()).toEqual([{ terminalId: 'term_1', exitCode: 129 }]);
+    expect(gone).toEqual([attachment]);
+  });
+
   it('throttled: at most one burst per interval, each carrying everything new', async () => {
     const { attachment, peer, write, clock } = setup({ mode: { throttleMs: 100 }, chunkBytes: 100_000 });
     attachment.start();

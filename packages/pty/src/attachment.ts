@@ -122,10 +122,12 @@ export class Attachment {
     if (this.#closed || !this.#started) return;
     const { terminal, settings } = this;
     const mode = this.#mode;
-    // An exited terminal produces nothing more, so even a paused viewer gets the (bounded) rest.
+    // An exited terminal produces nothing more, so even a paused or throttled viewer gets the
+    // (bounded) rest at once, and its exit: the terminal may be disposed right after it exits, and
+    // a burst scheduled for later would never go out.
     if (mode === 'pause' && terminal.exit === undefined) return;
     const now = settings.clock.now();
-    if (typeof mode === 'object' && this.#cursor < terminal.end) {
+    if (typeof mode === 'object' && this.#cursor < terminal.end && terminal.exit === undefined) {
       const due = this.#lastBurstAt + mode.throttleMs;
       if (now < due) {
         this.#schedule(due - now);
