@@ -262,6 +262,33 @@ describe('Attachment (one viewer of one terminal)', () => {
     expect(peer.sent.at(-1)?.method).toBe('terminal.exit');
   });
 
+  it('a viewer held back by the high-water mark gets the rest and the exit when its exited terminal is disposed', () => {
+    const { attachment, peer, write, terminal, gone } = setup({ highWaterBytes: 5000 });
+    attachment.start();
+    write(1000);
+    peer.session.bufferedAmount = 9999;
+    write(2000);
+    terminal.exitWith({ exitCode: 2 });
+    expect(peer.received().equals(bytes(0, 1000))).toBe(true);
+    expect(peer.exits()).toEqual([]);
+    // Removed right after exiting, before the connection drained.
+    terminal.dispose();
+    expect(peer.received().equals(bytes(0, 3000))).toBe(true);
+    expect(peer.exits()).toEqual([{ terminalId: 'term_1', exitCode: 2 }]);
+    expect(peer.sent.at(-1)?.method).toBe('terminal.exit');
+    expect(gone).toEqual([attachment]);
+  });
+
+  it('a viewer of a terminal disposed while still running gets no more output', () => {
+    const { attachment, peer, write, terminal } = setup({ highWaterBytes: 5000 });
+    attachment.start();
+    peer.session.bufferedAmount = 9999;
+    write(2000);
+    terminal.dispose();
+    expect(peer.sent).toEqual([]);
+    expect(attachment.closed).toBe(true);
+  });
+
   it('closes when its connection is gone or its terminal is disposed', () => {
     const first = setup();
     first.attachment.start();

@@ -69,7 +69,11 @@ export class Attachment {
       terminal.onResize(({ cols, rows }) => {
         if (this.#started) this.#notify(TerminalNotifications.resized, { terminalId: terminal.id, cols, rows });
       }),
-      terminal.onDispose(() => this.close()),
+      terminal.onDispose(() => {
+        // The last chance to tell this viewer how its program ended: whatever held the rest back.
+        this.#finish();
+        this.close();
+      }),
     ];
   }
 
@@ -118,7 +122,7 @@ export class Attachment {
    * chunks of at most `chunkBytes`, while its connection stays under the high-water mark; then the
    * exit, once, when the program has exited and the viewer has all of its output.
    */
-  pump(): void {
+  pump(final = false): void {
     if (this.#closed || !this.#started) return;
     const { terminal, settings } = this;
     const mode = this.#mode;
@@ -145,7 +149,7 @@ export class Attachment {
         truncated = true;
       }
       if (this.#cursor >= end) break;
-      if (this.session.bufferedAmount > settings.highWaterBytes) {
+      if (!final && this.session.bufferedAmount > settings.highWaterBytes) {
         // Held back: output coalesces in the scrollback; resumed by a drain check.
         if (truncated) this.#pendingTruncation = true;
         this.#schedule(settings.drainCheckMs);
@@ -167,6 +171,16 @@ export class Attachment {
       if (exit.signal !== undefined) params.signal = exit.signal;
       this.#notify(TerminalNotifications.exit, params);
     }
+  }
+
+  /**
+   * Sends an exited terminal's rest and its exit now, past the high-water mark: the terminal is
+   * being disposed, and what is not sent now never will be. Bounded by the scrollback (and
+   * `maxLagBytes`); a viewer not yet started, or a terminal disposed while running, gets nothing.
+   */
+  #finish(): void {
+    if (this.#closed || !this.#started || this.terminal.exit === undefined || this.#exitSent) return;
+    this.pump(true);
   }
 
   close(): void {
