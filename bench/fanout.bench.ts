@@ -18,7 +18,7 @@
 import { fork } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer } from './harness.js';
+import { WARM_UP, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer } from './harness.js';
 import type { FanoutResult, FanoutRun, FanoutSubject } from './fanoutLoad.js';
 import { report, smoke } from './stats.js';
 
@@ -98,12 +98,14 @@ interface Metrics {
   p50: number;
   p99: number;
   serverCpuPerDelivery: number;
+  eventsPerFrame: number;
   loadCpu: number;
   [key: string]: number;
 }
 
 async function measure(subject: Subject, run: number): Promise<Metrics> {
-  const tag = `r${run}n${subject.subscribers}`;
+  const warmUp = run === WARM_UP;
+  const tag = `${warmUp ? 'warm' : `r${run}`}n${subject.subscribers}`;
   const stream = `tasks/fanout-${tag}`;
   const server = subject.kind === 'lockstep' ? await lockstepSide() : subject.kind === 'raw' ? await rawSide() : await socketIoSide(stream);
   try {
@@ -115,7 +117,8 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
       stream,
       tag,
       subscribers: subject.subscribers,
-      commands: COMMANDS,
+      // A third of the commands warms up both processes' code paths and heaps.
+      commands: warmUp ? Math.ceil(COMMANDS / 3) : COMMANDS,
       rate: RATE,
       drainTimeoutMs: 60_000,
     };
@@ -131,6 +134,8 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
       p99: result.p99,
       // Includes connecting the subscribers, the same for every subject.
       serverCpuPerDelivery: (used.user + used.system) / result.deliveries,
+      // How many events a subscriber's frame carried on average: what batching under load achieved.
+      eventsPerFrame: result.deliveries / result.frames,
       loadCpu: result.loadCpu,
       complete: result.deliveries / result.expected,
     };
@@ -148,7 +153,7 @@ console.error(`fan-out: ${COMMANDS} commands at ${RATE}/s to ${SIZES.join(' and 
 const results = new Map<Subject, { medians: Metrics; samples: Metrics[] }>();
 for (const size of SIZES) {
   const group = subjects.filter((subject) => subject.subscribers === size);
-  for (const [subject, result] of await interleave(group, RUNS, measure)) results.set(subject, result);
+  for (const [subject, result] of await interleave(group, RUNS, measure, { warmUp: !smoke })) results.set(subject, result);
 }
 load.send({ type: 'exit' });
 
@@ -163,8 +168,8 @@ for (const size of SIZES) {
 for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
 report({
   scenario: 'fan-out',
-  description: `One writer at a steady ${RATE} commands/s (${COMMANDS} commands), every subscriber receives every event over ws on loopback. Server in this process (core 0), writer and subscribers in another (${pinLoad.length ? 'core 1' : 'same core'}); ${RUNS} interleaved runs, medians.`,
-  units: { deliveriesPerSecond: 'deliveries/s', p50: 'ms', p99: 'ms', serverCpuPerDelivery: 'µs', loadCpu: 'cores', complete: 'fraction' },
+  description: `One writer at a steady ${RATE} commands/s (${COMMANDS} commands), every subscriber receives every event over ws on loopback. Server in this process (core 0), writer and subscribers in another (${pinLoad.length ? 'core 1' : 'same core'}); ${smoke ? '' : `each subject warmed up by one unmeasured run of ${Math.ceil(COMMANDS / 3)} commands, then `}${RUNS} interleaved runs, medians.`,
+  units: { deliveriesPerSecond: 'deliveries/s', p50: 'ms', p99: 'ms', serverCpuPerDelivery: 'µs', eventsPerFrame: 'events', loadCpu: 'cores', complete: 'fraction' },
   rows,
   ratios,
   notes: [

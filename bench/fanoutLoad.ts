@@ -31,6 +31,8 @@ export interface FanoutRun {
 export interface FanoutResult {
   type: 'result';
   deliveries: number;
+  /** Frames that carried at least one of the run's events, over all subscribers. */
+  frames: number;
   expected: number;
   seconds: number;
   p50: number;
@@ -132,6 +134,7 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   const sentAt = new Float64Array(run.commands);
   const latencies = new Float64Array(run.commands * run.subscribers);
   let deliveries = 0;
+  let frames = 0;
   let resyncs = 0;
   let lastDelivery = 0;
   const last = new Int32Array(run.subscribers);
@@ -162,6 +165,7 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
         return;
       }
       const now = performance.now();
+      const before = deliveries;
       scanVersions(frame, (version) => {
         const seq = version - FIRST;
         if (seq < 0 || seq >= run.commands) return;
@@ -169,6 +173,7 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
         last[index] = version;
         if (version === lastVersion && ++complete === run.subscribers) allDelivered();
       });
+      if (deliveries > before) frames++;
       lastDelivery = now;
     });
     subscribers.push(link);
@@ -208,6 +213,7 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   return {
     type: 'result',
     deliveries,
+    frames,
     expected: run.commands * run.subscribers,
     seconds,
     p50: quantileSorted(recorded, 0.5),

@@ -12,16 +12,32 @@ import { Server as SocketIoServer, type ServerOptions as SocketIoOptions } from 
 import { WebSocketServer } from 'ws';
 import { median } from './stats.js';
 
-/** Runs `measure` for every subject, `runs` times, rotating the order each round; medians per metric. */
+/** The run number `measure` is given for a subject's warm-up run (its result is not kept). */
+export const WARM_UP = -1;
+
+/**
+ * Runs `measure` for every subject, `runs` times, rotating the order each round; medians per metric.
+ * With `warmUp`, every subject first runs once unmeasured (`run` is {@link WARM_UP}): the first run in
+ * a process compiles its code paths and grows its heap, and would otherwise count, for whichever
+ * subject comes first, what a server that has been up for a second no longer pays.
+ */
 export async function interleave<S extends { name: string }, M extends { [metric: string]: number }>(
   subjects: readonly S[],
   runs: number,
   measure: (subject: S, run: number) => Promise<M>,
+  { warmUp = false }: { warmUp?: boolean } = {},
 ): Promise<Map<S, { medians: M; samples: M[] }>> {
   const samples = new Map<S, M[]>(subjects.map((subject) => [subject, []]));
-  // LOCKSTEP_BENCH_SUBJECT=<text> measures only the subjects whose name contains it (for profiling).
+  // LOCKSTEP_BENCH_SUBJECT=<text> measures only the subject of that name, or else those whose name contains it (for profiling).
   const only = process.env['LOCKSTEP_BENCH_SUBJECT'];
-  const chosen = only ? subjects.filter((subject) => subject.name.includes(only)) : subjects;
+  const named = subjects.filter((subject) => subject.name === only);
+  const chosen = !only ? subjects : named.length > 0 ? named : subjects.filter((subject) => subject.name.includes(only));
+  if (warmUp) {
+    for (const subject of chosen) {
+      const result = await measure(subject, WARM_UP);
+      console.error(`  warm-up ${subject.name}: ${Object.entries(result).map(([key, value]) => `${key} ${round(value)}`).join(', ')}`);
+    }
+  }
   for (let run = 0; run < runs; run++) {
     for (let k = 0; k < chosen.length; k++) {
       const subject = chosen[(run + k) % chosen.length]!;

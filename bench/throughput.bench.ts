@@ -19,7 +19,7 @@ import { msgpackCodec } from '@lockstep/core/msgpack';
 import { webSocketConnector } from '@lockstep/ws';
 import { io as socketIoClient } from 'socket.io-client';
 import WebSocket from 'ws';
-import { TASK_ID, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer, updatePayload } from './harness.js';
+import { TASK_ID, WARM_UP, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer, updatePayload } from './harness.js';
 import { report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : 5;
@@ -188,7 +188,7 @@ function opened(socket: WebSocket): Promise<void> {
 
 const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), lockstep(jsonCodec, smoke ? 49 : 999), rawWs, socketIo];
 console.error(`throughput: ${MESSAGES} updates × ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
-const results = await interleave(subjects, RUNS, (subject, run) => subject.run(`r${run}`));
+const results = await interleave(subjects, RUNS, (subject, run) => subject.run(run === WARM_UP ? 'warm' : `r${run}`), { warmUp: !smoke });
 const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
 const [json, msgpack, board] = subjects as [Subject, Subject, Subject];
 const ratio = (a: Subject, b: Subject, metric: keyof Rates) => pairedRatio(results, a, b, metric);
@@ -203,7 +203,7 @@ const ratios = {
 for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
 report({
   scenario: 'throughput',
-  description: `One writer pipelines ${MESSAGES} \`task.update\` commands on one stream; one other client receives the events over ws on loopback; events/s at the receiver, from the first send to the last event. One process, one core; ${RUNS} interleaved runs, medians; ratios are medians of the same-round ratios.`,
+  description: `One writer pipelines ${MESSAGES} \`task.update\` commands on one stream; one other client receives the events over ws on loopback; events/s at the receiver, from the first send to the last event. One process, one core; ${smoke ? '' : 'each subject warmed up by one unmeasured run, then '}${RUNS} interleaved runs, medians; ratios are medians of the same-round ratios.`,
   units: { eventsPerSecond: 'events/s', eventsPerCpuSecond: 'events/CPU s' },
   rows,
   ratios,
