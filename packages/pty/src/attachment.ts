@@ -122,7 +122,12 @@ export class Attachment {
    * chunks of at most `chunkBytes`, while its connection stays under the high-water mark; then the
    * exit, once, when the program has exited and the viewer has all of its output.
    */
-  pump(final = false): void {
+  pump(): void {
+    this.#pump(false);
+  }
+
+  /** `final`: the terminal is going away, so the high-water mark no longer holds anything back. */
+  #pump(final: boolean): void {
     if (this.#closed || !this.#started) return;
     const { terminal, settings } = this;
     const mode = this.#mode;
@@ -180,7 +185,7 @@ export class Attachment {
    */
   #finish(): void {
     if (this.#closed || !this.#started || this.terminal.exit === undefined || this.#exitSent) return;
-    this.pump(true);
+    this.#pump(true);
   }
 
   close(): void {
