@@ -372,7 +372,7 @@ export class Connection {
   #command(id: RequestId, params: unknown): void {
     const command = protocol.parseCommandParams(params);
     if (!command.success) {
-      this.#sendError(id, new LockstepError('INVALID_PARAMS', 'invalid params', { issues: command.error.issues }));
+      this.#sendError(id, invalidParams(command.error.issues));
       return;
     }
     this.hub.enqueue(command.data.stream, new CommandReply(this, id, command.data, this.clientId!));
@@ -638,8 +638,13 @@ export class Connection {
 
 function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, value: unknown): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw new LockstepError('INVALID_PARAMS', 'invalid params', { issues: result.error.issues });
+  if (!result.success) throw invalidParams(result.error.issues);
   return result.data;
+}
+
+/** The answer to params that do not fit their method's schema, wherever they are checked. */
+function invalidParams(issues: unknown[]): LockstepError {
+  return new LockstepError('INVALID_PARAMS', 'invalid params', { issues });
 }
 
 function salvageId(message: unknown): RequestId | null {
