@@ -11,6 +11,7 @@ import {
   type AnyDomain,
   type Clock,
   type Codec,
+  type Event,
   type Random,
   type TimerHandle,
   type Transport,
@@ -84,6 +85,11 @@ export class LockstepClient implements StreamOwner {
   readonly #commandPrefix = randomId(12);
   #commandCounter = 0;
   #channel: RpcChannel | undefined;
+  /**
+   * With `eventAcks` agreed on the current channel: the commands in flight on it whose ack their
+   * events stand for, by command id (see {@link LockstepClient.#settleImplied}).
+   */
+  #impliedAcks: Map<string, CommandRequest> | undefined;
   /** Hello done on the current channel. */
   #ready = false;
   #epoch: string | undefined;
@@ -206,8 +212,26 @@ export class LockstepClient implements StreamOwner {
     command.sent = true;
     const params: protocol.CommandParams = { id: command.id, stream: stream.name, type: command.type, payload: command.payload };
     if (command.expectedVersion !== undefined) params.expectedVersion = command.expectedVersion;
+    const implied = this.#impliedAcks;
+    if (implied && command.explicitAck) params.explicitAck = true;
     // One small object per command hears the answer: no promise, no closures.
-    channel.send(protocol.Methods.command, params, new CommandRequest(this.#commandAnswers, channel, stream, command));
+    const request = new CommandRequest(this.#commandAnswers, channel, stream, command);
+    const requestId = channel.send(protocol.Methods.command, params, request);
+    if (implied && !command.explicitAck && requestId >= 0) request.awaitEvents(implied, requestId);
+  }
+
+  /**
+   * A live `events` notification stands for the acks of this channel's commands whose events it
+   * carries (`eventAcks`): the hub sends a live broadcast with every event of each command in it, the
+   * events of one command one after the other, so a command's ack version is that of its last event.
+   * Called once the stream has taken the events, so the ack finds them in its confirmed state.
+   */
+  #settleImplied(implied: Map<string, CommandRequest>, stream: string, events: readonly Event[]): void {
+    for (let i = 0; i < events.length; i++) {
+      const commandId = events[i]!.commandId;
+      if (commandId === undefined || commandId === events[i + 1]?.commandId) continue;
+      implied.get(commandId)?.impliedBy(stream, events[i]!.version);
+    }
   }
 
   /** What a {@link CommandRequest} does with the hub's answer (one set per client). */
@@ -284,8 +308,8 @@ export class LockstepClient implements StreamOwner {
     this.#channel = channel;
     try {
       const token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
-      const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId };
-      if (this.#codec.join) params.capabilities = { batch: true };
+      const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId, capabilities: { eventAcks: true } };
+      if (this.#codec.join) params.capabilities!['batch'] = true;
       if (token !== undefined) params.token = token;
       const hello = protocol.helloResultSchema.parse(await channel.request(protocol.Methods.hello, params));
       if (channel.closed) return;
@@ -308,6 +332,7 @@ export class LockstepClient implements StreamOwner {
     this.#epoch = hello.epoch;
     this.#attempt = 0;
     if (hello.capabilities['batch'] === true) channel.startBatching();
+    this.#impliedAcks = hello.capabilities['eventAcks'] === true ? new Map() : undefined;
     this.#ready = true;
     // Subscribe first, so the status goes connecting → resyncing → online, never online while the
     // streams still hold what they had before the connection.
@@ -344,7 +369,10 @@ export class LockstepClient implements StreamOwner {
         this.#options.onError?.(new LockstepError('INVALID_PARAMS', 'malformed events notification from the hub'));
         return;
       }
-      this.#streams.get(parsed.data.stream)?.onEvents(parsed.data.events as protocol.EventsParams['events']);
+      const { stream, events, catchUp } = parsed.data;
+      this.#streams.get(stream)?.onEvents(events);
+      const implied = this.#impliedAcks;
+      if (catchUp !== true && implied !== undefined && implied.size > 0) this.#settleImplied(implied, stream, events);
     } else if (method === protocol.Notifications.shutdown) {
       // The hub is going away on purpose: reconnect (with backoff) rather than wait for the close.
       this.#channel?.close('hub is shutting down');
@@ -360,6 +388,7 @@ export class LockstepClient implements StreamOwner {
   #onChannelClosed(channel: RpcChannel, reason: string): void {
     if (this.#channel !== channel) return;
     this.#channel = undefined;
+    this.#impliedAcks = undefined;
     this.#ready = false;
     this.#stopHeartbeat();
     for (const stream of this.#streams.values()) stream.onDisconnected();
@@ -424,6 +453,10 @@ interface CommandAnswers {
 
 /** The receiver of one command's answer, handed to the channel (see `RpcChannel.send`). */
 class CommandRequest implements AnswerReceiver {
+  /** With `eventAcks`: the channel's commands awaiting their events, which this one is in, and its request id. */
+  #implied: Map<string, CommandRequest> | undefined;
+  #requestId = -1;
+
   constructor(
     private readonly answers: CommandAnswers,
     private readonly channel: RpcChannel,
@@ -431,12 +464,33 @@ class CommandRequest implements AnswerReceiver {
     private readonly command: PendingCommand,
   ) {}
 
+  /** Its events, arriving live on this channel, will stand for its ack. */
+  awaitEvents(implied: Map<string, CommandRequest>, requestId: number): void {
+    this.#implied = implied;
+    this.#requestId = requestId;
+    implied.set(this.command.id, this);
+  }
+
+  /** A live notification of `stream` carried its events, the last at `version`: that is its ack. */
+  impliedBy(stream: string, version: number): void {
+    if (stream !== this.stream.name || !this.channel.forget(this.#requestId)) return;
+    this.#leave();
+    this.stream.onAck(this.command, { id: this.command.id, stream, version });
+  }
+
   resolve(result: unknown): void {
+    this.#leave();
     this.answers.acknowledged(this.stream, this.command, result);
   }
 
   reject(error: Error): void {
+    this.#leave();
     this.answers.failed(this.channel, this.stream, this.command, error);
+  }
+
+  #leave(): void {
+    if (this.#implied?.get(this.command.id) === this) this.#implied.delete(this.command.id);
+    this.#implied = undefined;
   }
 }
 

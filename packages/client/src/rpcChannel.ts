@@ -91,11 +91,11 @@ export class RpcChannel {
    * channel's close). What a client pipelining thousands of commands uses: a promise, its executor
    * and two handlers per command were a good part of the garbage it made.
    */
-  send(method: string, params: unknown, receiver: AnswerReceiver): void {
+  send(method: string, params: unknown, receiver: AnswerReceiver): number {
     if (this.#closed) {
       // Never synchronously: the caller is still in the middle of sending.
       void Promise.resolve().then(() => receiver.reject(new TransportError('closed', 'connection closed')));
-      return;
+      return -1;
     }
     const id = this.#nextId++;
     const deadline = this.options.clock.now() + this.options.requestTimeoutMs;
@@ -104,6 +104,18 @@ export class RpcChannel {
     const frame = this.options.codec.encode({ jsonrpc: '2.0', id, method, params });
     if (this.#batcher) this.#batcher.push(frame);
     else this.transport.send(frame);
+    return id;
+  }
+
+  /**
+   * Stops waiting for the answer to request `id` (its receiver is not called): the answer came
+   * another way — a command's ack implied by its events (`eventAcks`). An answer that still comes
+   * is ignored, as a late one is. False when the request was not waiting.
+   */
+  forget(id: number): boolean {
+    if (!this.#pending.delete(id)) return false;
+    if (this.#pending.size === 0) this.#stopTimer();
+    return true;
   }
 
   #armTimer(deadline: number): void {

@@ -54,6 +54,11 @@ export interface PendingCommand {
   readonly payload: unknown;
   readonly expectedVersion: number | undefined;
   readonly time: number;
+  /**
+   * Its id was given by the caller (`DispatchOptions.id`), so another client may send it too: the
+   * hub is asked for an explicit ack, never taken as implied by events that carry the id.
+   */
+  readonly explicitAck: boolean;
   /** Sent on the current connection (reset on reconnect, when everything unacknowledged is re-sent). */
   sent: boolean;
   ack: protocol.CommandResult | undefined;
@@ -200,6 +205,7 @@ export class SyncedStream<D extends AnyDomain> {
         payload: command.payload,
         expectedVersion: options.expectedVersion,
         time: this.owner.now(),
+        explicitAck: options.id !== undefined,
         sent: false,
         ack: undefined,
         applied: false,

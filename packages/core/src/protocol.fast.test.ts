@@ -41,6 +41,7 @@ const cases: Record<string, Case> = {
     valid: [
       { stream: 'tasks/p', events: [event(1), event(2)] },
       { stream: 'tasks/p', events: [{ version: 9, type: 'added', data: null, time: 0 }] },
+      { stream: 'tasks/p', events: [event(3)], catchUp: true },
     ],
   },
   commandResult: {
@@ -57,6 +58,7 @@ const cases: Record<string, Case> = {
     valid: [
       { id: 'cli_7f3a:2', stream: 'tasks/proj_1', type: 'task.update', payload: { id: 't', title: 'x' } },
       { id: 'a', stream: 'counter/x', type: 'add', payload: { by: 1 }, expectedVersion: 3 },
+      { id: 'cli_7f3a:3', stream: 'tasks/proj_1', type: 'task.update', payload: { id: 't' }, explicitAck: true },
     ],
   },
 };

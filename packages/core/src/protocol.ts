@@ -94,7 +94,14 @@ export type SubscribeResult = Omit<z.infer<typeof subscribeResultSchema>, 'event
 export const unsubscribeParamsSchema = z.object({ stream: streamNameSchema });
 export const unsubscribeResultSchema = z.object({});
 
-export const commandParamsSchema = commandSchema;
+export const commandParamsSchema = commandSchema.extend({
+  /**
+   * Answer this command even when the `eventAcks` capability would let its events stand for the
+   * answer: for an id that another client may also send (an idempotency key shared between
+   * processes), whose events this client cannot tell from the other's.
+   */
+  explicitAck: z.literal(true).optional(),
+});
 export type CommandParams = z.infer<typeof commandParamsSchema>;
 
 export const commandResultSchema = z.object({
@@ -116,8 +123,15 @@ export const pingResultSchema = z.object({ time: z.number() });
 export const eventsParamsSchema = z.object({
   stream: z.string(),
   events: z.array(eventSchema).min(1),
+  /**
+   * A page of a catch-up (a subscription reading its way to the head), where a command's events
+   * may be split between pages: it stands for no ack. Without it, the notification is the live
+   * broadcast of one committed batch, with every event of each command in it, which with
+   * `eventAcks` stands for the acks of the client's commands whose events it carries.
+   */
+  catchUp: z.literal(true).optional(),
 });
-export type EventsParams = { stream: string; events: Event[] };
+export type EventsParams = { stream: string; events: Event[]; catchUp?: true };
 
 /** Sent by the hub when it drops a subscription (slow consumer, stream reset); the client resubscribes. */
 export const resyncParamsSchema = z.object({ stream: z.string(), reason: z.string() });
@@ -160,10 +174,10 @@ function fastPath<T>(schema: z.ZodType<T>, exact: (value: unknown) => boolean): 
 
 const MESSAGE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
 const WIRE_ERROR_KEYS = new Set(['code', 'message', 'data']);
-const EVENTS_PARAMS_KEYS = new Set(['stream', 'events']);
+const EVENTS_PARAMS_KEYS = new Set(['stream', 'events', 'catchUp']);
 const EVENT_KEYS = new Set(['version', 'type', 'data', 'time', 'commandId']);
 const COMMAND_RESULT_KEYS = new Set(['id', 'stream', 'version', 'duplicate']);
-const COMMAND_KEYS = new Set(['id', 'stream', 'type', 'payload', 'expectedVersion']);
+const COMMAND_KEYS = new Set(['id', 'stream', 'type', 'payload', 'expectedVersion', 'explicitAck']);
 
 /** A plain object (as JSON.parse makes them) whose keys, own and inherited, are all in `keys`. */
 function record(value: unknown, keys: ReadonlySet<string>): value is Record<string, unknown> {
@@ -200,6 +214,7 @@ function exactEvent(value: unknown): boolean {
 
 function exactEventsParams(value: unknown): boolean {
   if (!record(value, EVENTS_PARAMS_KEYS) || typeof value['stream'] !== 'string') return false;
+  if (!(value['catchUp'] === undefined || value['catchUp'] === true)) return false;
   const events = value['events'];
   if (!Array.isArray(events) || events.length === 0) return false;
   for (const event of events) if (!exactEvent(event)) return false;
@@ -214,8 +229,9 @@ function exactCommandResult(value: unknown): boolean {
 
 function exactCommand(value: unknown): boolean {
   if (!record(value, COMMAND_KEYS)) return false;
-  const { id, stream, type, expectedVersion } = value;
+  const { id, stream, type, expectedVersion, explicitAck } = value;
   return (
+    (explicitAck === undefined || explicitAck === true) &&
     isCommandId(id) &&
     typeof stream === 'string' &&
     parseStreamName(stream) !== undefined &&

@@ -72,6 +72,7 @@ class CommandReply implements QueuedCommand {
   readonly type: string;
   readonly payload: unknown;
   readonly expectedVersion: number | undefined;
+  readonly #explicitAck: boolean;
 
   constructor(
     private readonly connection: Connection,
@@ -83,9 +84,11 @@ class CommandReply implements QueuedCommand {
     this.type = command.type;
     this.payload = command.payload;
     this.expectedVersion = command.expectedVersion;
+    this.#explicitAck = command.explicitAck === true;
   }
 
-  resolve(result: protocol.CommandResult): void {
+  resolve(result: protocol.CommandResult, inBroadcast: boolean): void {
+    if (inBroadcast && !this.#explicitAck && this.connection.receivedLive(result)) return;
     this.connection.reply(this.requestId, result);
   }
 
@@ -133,6 +136,8 @@ export class Connection {
   #closeAfterReply: string | undefined;
   /** Both sides said `batch` in hello: frames may hold arrays of messages, in both directions. */
   #batching = false;
+  /** The client said `eventAcks` in hello: a command whose events it was sent live is not answered. */
+  #eventAcks = false;
   /** With batching, the frames sent in this tick, written together at its end (`flushHeld`). */
   #held: Frame[] | undefined;
 
@@ -378,6 +383,18 @@ export class Connection {
     this.hub.enqueue(command.data.stream, new CommandReply(this, id, command.data, this.clientId!));
   }
 
+  /**
+   * With `eventAcks`, true when the live broadcast that just carried this command's events was sent
+   * to this connection: the client takes them for the ack, and no answer is sent. A subscription is
+   * live and at or past the version only if the broadcast was written to it (a shed one is cancelled
+   * on the spot); one catching up page by page is not live.
+   */
+  receivedLive(result: protocol.CommandResult): boolean {
+    if (!this.#eventAcks) return false;
+    const subscription = this.#streams.get(result.stream)?.subscription;
+    return subscription !== undefined && subscription.live && subscription.cursor >= result.version;
+  }
+
   /** The answer to a request of this client (a command's, from its {@link CommandReply}). */
   reply(id: RequestId, result: unknown): void {
     this.#send({ jsonrpc: '2.0', id, result });
@@ -483,6 +500,8 @@ export class Connection {
     this.#stopHelloTimer();
     this.hub.clientPresent(this.clientId);
     const result = this.hub.helloResult(this.sessionId);
+    result.capabilities['eventAcks'] = true;
+    this.#eventAcks = params.capabilities?.['eventAcks'] === true;
     if (this.codec.join) {
       result.capabilities['batch'] = true;
       // From the answer on: it leaves alone (nothing is held yet), everything after may be batched.
@@ -603,7 +622,8 @@ export class Connection {
           return;
         }
         subscription.cursor = page[page.length - 1]!.version;
-        this.#send({ jsonrpc: '2.0', method: protocol.Notifications.events, params: { stream: host.name, events: page } });
+        // `catchUp`: a command's events may be split between pages; they stand for no ack (eventAcks).
+        this.#send({ jsonrpc: '2.0', method: protocol.Notifications.events, params: { stream: host.name, events: page, catchUp: true } });
       }
       subscription.live = true;
     } catch (error) {

@@ -19,7 +19,12 @@ export interface QueuedCommand {
   payload: unknown;
   expectedVersion: number | undefined;
   clientId: string | undefined;
-  resolve(result: protocol.CommandResult): void;
+  /**
+   * The command's answer. `inBroadcast`: its events went out in the live broadcast just made (so a
+   * subscriber that received it holds them all); false for a command that produced no events and
+   * for a duplicate.
+   */
+  resolve(result: protocol.CommandResult, inBroadcast: boolean): void;
   reject(error: LockstepError): void;
 }
 
@@ -300,7 +305,8 @@ export class StreamHost {
       const record: CommandRecord = { commandId: queued.id, stream: this.name, fingerprint: print, version };
       known.set(queued.id, record);
       const ack: protocol.CommandResult = { id: queued.id, stream: this.name, version };
-      outcomes.push(() => queued.resolve(ack));
+      const inBroadcast = produced.length > 0;
+      outcomes.push(() => queued.resolve(ack, inBroadcast));
     }
 
     if (commits.length > 0) {
@@ -339,7 +345,7 @@ export class StreamHost {
       return () => queued.reject(error);
     }
     const ack: protocol.CommandResult = { id: queued.id, stream: this.name, version: previous.version, duplicate: true };
-    return () => queued.resolve(ack);
+    return () => queued.resolve(ack, false);
   }
 
   #toStored(event: Event): StoredEvent {

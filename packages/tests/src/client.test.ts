@@ -326,9 +326,11 @@ describe('client: gap detection', () => {
     await clock.advanceUntil(() => sb.getStatus().pending === 0);
     expect(sa.version).toBe(0);
 
-    const done = sa.dispatch({ type: 'add', payload: { by: 1 } });
+    // An id of its own: the hub answers it explicitly, and that ack is what reveals the gap.
+    const done = sa.dispatch({ type: 'add', payload: { by: 1 } }, { id: 'mine-1' });
     await clock.advanceUntil(() => sa.getStatus().pending === 0);
     await expect(done).resolves.toMatchObject({ version: 2 });
+    expect(net.links).toHaveLength(1);
     expect(net.sent.filter((m) => m.method === 'subscribe').map((m) => m.params)).toEqual([
       { stream: 'counter/x' },
       { stream: 'counter/x', since: 0 },
@@ -505,7 +507,8 @@ describe('client: reconnect', () => {
     await clock.advanceUntil(synced(s));
     // the events and the resync answer never arrive: the command stays acknowledged but unconfirmed
     net.tap.verdict = (m) => (m.method === 'events' || m.result?.head !== undefined ? 'drop' : 'pass');
-    const done = s.dispatch({ type: 'add', payload: { by: 7 } });
+    // An id of its own: the hub answers it explicitly (its events would otherwise stand for the ack).
+    const done = s.dispatch({ type: 'add', payload: { by: 7 } }, { id: 'mine-7' });
     await clock.advanceUntil(() => net.received.some((m) => m.result?.version === 1 && m.result?.id !== undefined));
     await clock.flush();
     expect(s.getStatus().pending).toBe(1);
@@ -517,6 +520,96 @@ describe('client: reconnect', () => {
     await expect(done).resolves.toMatchObject({ stream: 'counter/x', version: 1 });
     expect(s.getSnapshot()).toEqual({ n: 7 });
     await expectSame(hubB, s);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Acks implied by events (eventAcks)
+// ---------------------------------------------------------------------------------------------
+
+/** Answers to commands the client received: the acks that crossed the wire. */
+const commandAnswers = (net: Net) => net.received.filter((m) => m.id !== undefined && m.result?.version !== undefined && m.result?.head === undefined);
+
+describe('client: acks implied by events', () => {
+  it('settles its commands from their live events: no ack crosses the wire, and no request is left to time out', async () => {
+    const { clock, hub, client } = world();
+    const { client: c, net } = client();
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    expect(net.sent.find((m) => m.method === 'hello')?.params.capabilities).toEqual({ eventAcks: true, batch: true });
+    const acks = [1, 2, 3, 4, 5].map((by) => s.dispatch({ type: 'add', payload: { by } }));
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    expect((await Promise.all(acks)).map((ack) => [ack.stream, ack.version])).toEqual([1, 2, 3, 4, 5].map((version) => ['counter/x', version]));
+    expect(commandAnswers(net)).toEqual([]);
+    // Past the request timeout: had a settled request stayed waiting, the channel would close.
+    await clock.advance(30_000);
+    expect(net.links).toHaveLength(1);
+    expect(c.status.status).toBe('online');
+    await expectSame(hub, s);
+  });
+
+  it('takes the version of the last of several events of one command as its ack', async () => {
+    const { clock, hub, client } = world();
+    const { client: c, net } = client();
+    const s = c.stream(tasksDomain, 'board');
+    await clock.advanceUntil(synced(s));
+    await s.dispatch({ type: 'task.create', payload: { id: 'task_1', title: 'One' } });
+    await s.dispatch({ type: 'session.create', payload: { id: 'sess_1' } });
+    await s.dispatch({ type: 'session.addTask', payload: { sessionId: 'sess_1', taskId: 'task_1' } });
+    // Deleting a linked task: session.taskRemoved, then task.deleted.
+    const deleted = s.dispatch({ type: 'task.delete', payload: { id: 'task_1' } });
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    await expect(deleted).resolves.toEqual({ id: expect.any(String), stream: 'tasks/board', version: 5 });
+    expect(commandAnswers(net)).toEqual([]);
+    await expectSame(hub, s);
+  });
+
+  it('asks for an explicit ack for a command given its own id, and gets it', async () => {
+    const { clock, client } = world();
+    const { client: c, net } = client();
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    await expect(s.dispatch({ type: 'add', payload: { by: 2 } }, { id: 'job-42' })).resolves.toEqual({ id: 'job-42', stream: 'counter/x', version: 1 });
+    expect(net.sent.find((m) => m.method === 'command')?.params).toMatchObject({ id: 'job-42', explicitAck: true });
+    expect(commandAnswers(net).map((m) => m.result)).toEqual([{ id: 'job-42', stream: 'counter/x', version: 1 }]);
+  });
+
+  it('is not fooled by another client\'s events under the same id: a different command under it is still COMMAND_ID_CONFLICT', async () => {
+    const { clock, hub, client } = world();
+    const { client: a } = client();
+    const { client: b } = client();
+    const sa = a.stream(counter, 'x');
+    const sb = b.stream(counter, 'x');
+    await clock.advanceUntil(() => synced(sa)() && synced(sb)());
+    // Both send under one id at once; a's is applied first, b sees its events while b's own is in flight.
+    const first = sa.dispatch({ type: 'add', payload: { by: 1 } }, { id: 'shared-1' });
+    const second = sb.dispatch({ type: 'add', payload: { by: 5 } }, { id: 'shared-1' }).catch((error: unknown) => error);
+    await clock.advanceUntil(() => sa.getStatus().pending === 0 && sb.getStatus().pending === 0);
+    await expect(first).resolves.toMatchObject({ id: 'shared-1', version: 1 });
+    expect(await second).toMatchObject({ code: 'COMMAND_ID_CONFLICT' });
+    expect(await hub.read('counter/x')).toEqual({ state: { n: 1 }, version: 1 });
+    expect(sb.getSnapshot()).toEqual({ n: 1 });
+  });
+
+  it('settles a command from events that arrive while its stream waits for a resubscribe answer', async () => {
+    const { clock, hub, client } = world();
+    const { client: c, net } = client();
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    // Hold the answer to the next subscribe: the live events of the command come before it.
+    net.tap.verdict = (m) => (m.result?.head !== undefined ? 'hold' : 'pass');
+    s.close();
+    const again = c.stream(counter, 'x');
+    // Once the hub has answered (and so made the subscription live), the command.
+    await clock.advanceUntil(() => net.received.filter((m) => m.result?.head !== undefined).length === 2);
+    const done = again.dispatch({ type: 'add', payload: { by: 3 } });
+    await clock.advanceUntil(() => net.received.some((m) => m.method === 'events'));
+    await clock.flush();
+    net.tap.release();
+    await clock.advanceUntil(() => again.getStatus().pending === 0);
+    await expect(done).resolves.toMatchObject({ stream: 'counter/x', version: 1 });
+    expect(commandAnswers(net)).toEqual([]);
+    await expectSame(hub, again);
   });
 });
 
