@@ -58,7 +58,7 @@ export function createJsonCodec(limits: JsonCodecLimits = {}): Codec {
     name: 'json',
     binary: false,
     encode: (message) => JSON.stringify(message),
-    join: (frames) => `[${frames.join(',')}]`,
+    join: joinJson,
     decode(frame) {
       if (frame.length > maxFrameBytes) {
         throw new LockstepError('PAYLOAD_TOO_LARGE', `frame of ${frame.length} bytes exceeds the limit of ${maxFrameBytes}`, {
@@ -82,6 +82,20 @@ export function createJsonCodec(limits: JsonCodecLimits = {}): Codec {
 }
 
 export const jsonCodec: Codec = createJsonCodec();
+
+/**
+ * `[a,b,…]` as one flat string. The obvious `[${frames.join(',')}]` is a concatenation that V8 keeps
+ * as a rope, so the socket that writes it flattens it first: a second copy of every batch frame.
+ */
+function joinJson(frames: readonly Frame[]): string {
+  const n = frames.length;
+  if (n === 0) return '[]';
+  if (n === 1) return `[${frames[0] as string}]`;
+  const parts = frames.slice() as string[];
+  parts[0] = `[${parts[0]!}`;
+  parts[n - 1] = `${parts[n - 1]!}]`;
+  return parts.join(',');
+}
 
 /**
  * True when the JSON text opens more than `limit` arrays or objects inside one another. Brackets

@@ -1,7 +1,8 @@
 /**
  * Command → ack round trips over stdio pipes to a child process, sequential (one in flight):
  *
- *   - lockstep client → hub child:   `stream.dispatch()` until it resolves (ack + events applied);
+ *   - lockstep client → hub child:   `stream.dispatch()` until it resolves (its events applied: with
+ *                                    eventAcks they are its ack);
  *   - stdio transport → hub child:   a raw `command` request over Lockstep's stdio transport;
  *   - vscode-jsonrpc → hub child:    a raw `command` request to the same kind of hub child;
  *   - vscode-jsonrpc → echo child:   the baseline — a vscode-jsonrpc server that answers at once.
@@ -167,7 +168,7 @@ try {
     units: { p50: 'µs', p99: 'µs' },
     rows,
     ratios,
-    notes: ['The lockstep client row includes the client store: the dispatch resolves once the ack has arrived and its events are applied.'],
+    notes: ['The lockstep client row includes the client store: the dispatch resolves once its events have arrived and are applied (they stand for the ack: eventAcks); the raw rows wait for the ack.'],
   };
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
 } finally {
