@@ -230,8 +230,22 @@ export class LockstepClient implements StreamOwner {
     for (let i = 0; i < events.length; i++) {
       const commandId = events[i]!.commandId;
       if (commandId === undefined || commandId === events[i + 1]?.commandId) continue;
-      implied.get(commandId)?.impliedBy(stream, events[i]!.version);
+      const request = implied.get(commandId);
+      if (request === undefined) continue;
+      // Each settlement reaches state listeners; one that throws must not cost the others (as with
+      // acks, each of which was a message of its own).
+      try {
+        request.impliedBy(stream, events[i]!.version);
+      } catch (error) {
+        this.#listenerError(error);
+      }
     }
+  }
+
+  /** Code called while handling a message (a state listener) threw: reported, and the client goes on. */
+  #listenerError(error: unknown): void {
+    if (this.#options.onError) this.#options.onError(error);
+    else rethrowLater(error);
   }
 
   /** What a {@link CommandRequest} does with the hub's answer (one set per client). */
@@ -300,10 +314,7 @@ export class LockstepClient implements StreamOwner {
       onNotification: (method, params) => this.#onNotification(method, params),
       onClose: (reason) => this.#onChannelClosed(channel, reason),
       onProtocolError: (error) => this.#options.onError?.(error),
-      onListenerError: (error) => {
-        if (this.#options.onError) this.#options.onError(error);
-        else rethrowLater(error);
-      },
+      onListenerError: (error) => this.#listenerError(error),
     });
     this.#channel = channel;
     try {
@@ -370,9 +381,13 @@ export class LockstepClient implements StreamOwner {
         return;
       }
       const { stream, events, catchUp } = parsed.data;
-      this.#streams.get(stream)?.onEvents(events);
       const implied = this.#impliedAcks;
-      if (catchUp !== true && implied !== undefined && implied.size > 0) this.#settleImplied(implied, stream, events);
+      try {
+        this.#streams.get(stream)?.onEvents(events);
+      } finally {
+        // Even when a state listener threw: these commands get no other answer.
+        if (catchUp !== true && implied !== undefined && implied.size > 0) this.#settleImplied(implied, stream, events);
+      }
     } else if (method === protocol.Notifications.shutdown) {
       // The hub is going away on purpose: reconnect (with backoff) rather than wait for the close.
       this.#channel?.close('hub is shutting down');

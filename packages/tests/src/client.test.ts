@@ -382,18 +382,48 @@ describe('client: batch frames', () => {
   it('goes on with the rest of a batch when a state listener throws, and reports the error', async () => {
     const { clock, hub, client } = world();
     const reported: unknown[] = [];
-    const { client: c } = client(undefined, { onError: (error) => reported.push(error) });
+    const { client: c, net } = client(undefined, { onError: (error) => reported.push(error) });
     const s = c.stream(counter, 'x');
     await clock.advanceUntil(synced(s));
     const boom = new Error('listener failed');
+    let thrown = false;
     s.subscribe(() => {
-      if (s.version === 3 && reported.length === 0) throw boom;
+      if (s.version === 3 && !thrown) {
+        thrown = true;
+        throw boom;
+      }
     });
-    // One batch frame back: the events of all three, then the three acks.
+    // One batch frame back: the events of all three, which stand for their acks.
     const acks = [1, 2, 3].map((by) => s.dispatch({ type: 'add', payload: { by } }));
     await clock.advanceUntil(() => s.getStatus().pending === 0);
     expect((await Promise.all(acks)).map((ack) => ack.version)).toEqual([1, 2, 3]);
     expect(reported).toEqual([boom]);
+    // Settled on the same connection, not by re-sending after a request timeout.
+    expect(net.links).toHaveLength(1);
+    await expectSame(hub, s);
+  });
+
+  it('settles the other commands of a live notification when a listener throws while one of them settles', async () => {
+    const { clock, hub, client } = world();
+    const reported: unknown[] = [];
+    const { client: c, net } = client(undefined, { onError: (error) => reported.push(error) });
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    const boom = new Error('listener failed');
+    let armed = false;
+    s.subscribe(() => {
+      // Once, as the first of the three settles (its events are applied by then).
+      if (armed && s.version === 3 && s.getStatus().pending === 2) {
+        armed = false;
+        throw boom;
+      }
+    });
+    const acks = [1, 2, 3].map((by) => s.dispatch({ type: 'add', payload: { by } }));
+    armed = true;
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    expect((await Promise.all(acks)).map((ack) => ack.version)).toEqual([1, 2, 3]);
+    expect(reported).toEqual([boom]);
+    expect(net.links).toHaveLength(1);
     await expectSame(hub, s);
   });
 });
