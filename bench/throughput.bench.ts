@@ -5,7 +5,8 @@
  *
  * - lockstep (json | msgpack): two `@lockstep/client` clients over `@lockstep/ws`; the writer
  *   dispatches every command at once (no await), the reader's confirmed state reaches the last version.
- *   The hub validates, decides, appends (memory store), evolves, broadcasts and acknowledges each one.
+ *   The hub validates, decides, appends (memory store), evolves and broadcasts each one; the writer,
+ *   subscribed, takes each command's events for its ack (eventAcks).
  * - raw ws: a hand-written relay — the writer sends one JSON command per frame, the server parses it,
  *   stamps a version and sends one JSON event per frame to the reader, which parses it.
  * - Socket.IO: the same relay with `emit` and a room broadcast (WebSocket transport only).
@@ -209,7 +210,7 @@ report({
   ratios,
   notes: [
     'Events per CPU second divide by the CPU time this process used (user + system, all threads): on a machine shared with other work it moves much less than the wall-clock rate.',
-    'Lockstep per command: envelope and payload validation (zod), dedup lookup, decide, append to the memory store, evolve (immer), one `events` frame per batch, an ack; the writer is a client store that is also subscribed (it receives every event too) and keeps every command pending until acknowledged.',
+    'Lockstep per command: envelope and payload validation (zod), dedup lookup, decide, append to the memory store, evolve (immer), one `events` frame per batch; the writer is a client store that is also subscribed (it receives every event too) and keeps every command pending until its events confirm it (they stand for its ack: eventAcks, decision 56).',
     'The baselines relay without validation, state, storage, acks or dedup: the ceiling of a hand-written server.',
   ],
 });
