@@ -5,30 +5,16 @@
  *
  * A benchmark module prints one line `BENCH_RESULT <json>` with a {@link BenchResult}.
  * `pnpm bench -- --smoke` runs tiny sizes (what CI does to keep them working); a name filters:
- * `pnpm bench -- ws`.
+ * `pnpm bench -- ws`. A filtered run keeps the other scenarios' figures from the previous
+ * latest.json when it comes from the same machine and mode (see `mergeResults`).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchResultSchema, mergeResults, renderMarkdown, type Machine, type RecordedResult } from './results.js';
 
-export interface BenchRow {
-  /** What was measured, e.g. "lockstep (json)" or "raw ws echo". */
-  subject: string;
-  /** Metric name → median value. */
-  metrics: Record<string, number>;
-}
-
-export interface BenchResult {
-  scenario: string;
-  description: string;
-  /** Units of each metric, e.g. { p50: 'µs' }. */
-  units: Record<string, string>;
-  rows: BenchRow[];
-  /** Ratios the scenario cares about, e.g. { 'p99 lockstep / raw': 1.8 }. */
-  ratios?: Record<string, number>;
-  notes?: string[];
-}
+export type { BenchResult } from './results.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const args = process.argv.slice(2).filter((arg) => arg !== '--');
@@ -40,7 +26,7 @@ const files = readdirSync(here)
   .sort();
 
 const pin = spawnSync('taskset', ['--version']).status === 0 ? ['taskset', '-c', '0'] : [];
-const results: BenchResult[] = [];
+const results: RecordedResult[] = [];
 let failed = 0;
 for (const file of files) {
   const command = [...pin, process.execPath, '--conditions=lockstep-source', '--import', 'tsx', `${here}${file}`];
@@ -52,15 +38,25 @@ for (const file of files) {
     maxBuffer: 64 * 1024 * 1024,
   });
   const line = child.stdout.split('\n').find((candidate) => candidate.startsWith('BENCH_RESULT '));
-  if (child.status !== 0 || !line) {
+  const parsed = line === undefined ? undefined : benchResultSchema.safeParse(parseJson(line.slice('BENCH_RESULT '.length)));
+  if (child.status !== 0 || !parsed?.success) {
     failed++;
-    console.error(`✗ ${file} failed (exit ${child.status})\n${child.stdout}`);
+    const why = parsed && !parsed.success ? `its BENCH_RESULT does not fit the schema: ${parsed.error.message}` : `exit ${child.status}`;
+    console.error(`✗ ${file} failed (${why})\n${child.stdout}`);
     continue;
   }
-  results.push(JSON.parse(line.slice('BENCH_RESULT '.length)) as BenchResult);
+  results.push({ ...parsed.data, file, measuredAt: new Date().toISOString() });
 }
 
-const machine = {
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const machine: Machine = {
   cores: availableParallelism(),
   cpu: cpus()[0]?.model ?? 'unknown',
   node: process.version,
@@ -68,30 +64,20 @@ const machine = {
   smoke,
   date: new Date().toISOString(),
 };
-// NaN (a ratio with a missing subject) arrives as null through JSON.
-const format = (value: number | null | undefined) =>
-  typeof value !== 'number' || !Number.isFinite(value) ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
-const markdown = [
-  '# Lockstep benchmarks',
-  '',
-  `${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ${machine.pinned ? 'pinned to one core' : 'not pinned'}${smoke ? ', SMOKE SIZES (not meaningful)' : ''}, ${machine.date}.`,
-  'Every scenario measures Lockstep and its baselines in the same run, interleaved; figures are medians.',
-  '',
-];
-for (const result of results) {
-  const metrics = Object.keys(result.units);
-  markdown.push(`## ${result.scenario}`, '', result.description, '');
-  markdown.push(`| subject | ${metrics.map((metric) => `${metric} (${result.units[metric]})`).join(' | ')} |`);
-  markdown.push(`| --- | ${metrics.map(() => '---').join(' | ')} |`);
-  for (const row of result.rows) markdown.push(`| ${row.subject} | ${metrics.map((metric) => format(row.metrics[metric] ?? Number.NaN)).join(' | ')} |`);
-  markdown.push('');
-  for (const [name, value] of Object.entries(result.ratios ?? {})) markdown.push(`- ${name}: **${format(value)}**`);
-  for (const note of result.notes ?? []) markdown.push(`- ${note}`);
-  markdown.push('');
-}
 const out = `${here}results/`;
 mkdirSync(out, { recursive: true });
-writeFileSync(`${out}latest.json`, `${JSON.stringify({ machine, results }, null, 2)}\n`);
-writeFileSync(`${out}latest.md`, `${markdown.join('\n')}\n`);
-console.log(markdown.join('\n'));
+let previous: unknown;
+if (existsSync(`${out}latest.json`)) {
+  try {
+    previous = JSON.parse(readFileSync(`${out}latest.json`, 'utf8'));
+  } catch (error) {
+    previous = { unreadable: (error as Error).message };
+  }
+}
+const { file: merged, why } = mergeResults(previous, { machine, attempted: files, results });
+if (why && filters.length > 0) console.error(`bench: keeping no earlier results: ${why}`);
+const markdown = renderMarkdown(merged);
+writeFileSync(`${out}latest.json`, `${JSON.stringify(merged, null, 2)}\n`);
+writeFileSync(`${out}latest.md`, markdown);
+console.log(markdown);
 if (failed > 0) process.exit(1);
