@@ -50,7 +50,7 @@ export { createMemoryLink, type LinkFaults, type MemoryLink, type MemoryLinkOpti
 export * as protocol from './protocol.js';
 export { PROTOCOL_VERSION } from './protocol.js';
 export { createRandom, type Random } from './random.js';
-export type { Transport, TransportState } from './transport.js';
+export type { Transport, TransportListener, TransportState } from './transport.js';
 export { randomId } from './randomId.js';
 export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type CommandBatch } from './applyCommand.js';
 export {

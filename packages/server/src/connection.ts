@@ -11,6 +11,7 @@ import {
   type Frame,
   type TimerHandle,
   type Transport,
+  type TransportListener,
 } from '@lockstep/core';
 import type { Subscription as RxSubscription } from 'rxjs';
 import type { Hub, Identity } from './hub.js';
@@ -97,8 +98,8 @@ class CommandReply implements QueuedCommand {
   }
 }
 
-/** One client connection: the lockstep/1 session over a transport. */
-export class Connection {
+/** One client connection: the lockstep/1 session over a transport (and that transport's listener, when it has `listen`). */
+export class Connection implements TransportListener {
   readonly sessionId = randomUUID();
   clientId: string | undefined;
   identity: Identity | undefined;
@@ -117,7 +118,8 @@ export class Connection {
    * two: a hub keeps thousands of idle connections.
    */
   readonly #streams = new Map<string, { generation: number; subscription: Subscription | undefined }>();
-  #rx: RxSubscription[] = [];
+  /** The transport's two subscriptions, for a transport without `listen`. */
+  #rx: RxSubscription[] | undefined;
   readonly #bucket: TokenBucket | undefined;
   /** Rate-limited messages in the current window; too many and the connection is closed. */
   #strikes = 0;
@@ -184,6 +186,11 @@ export class Connection {
     this.#helloTimer = this.hub.clock.setTimeout(() => {
       if (!this.#greeted) this.close(`no hello within ${helloTimeoutMs} ms`);
     }, helloTimeoutMs);
+    if (this.transport.listen) {
+      // No subscription objects: this connection is the listener (about 0.5 KB less per connection).
+      this.transport.listen(this);
+      return;
+    }
     const frames = this.transport.frames.subscribe({ next: (frame) => this.#onFrame(frame) });
     const lifecycle = this.transport.state.subscribe((state) => {
       if (state.status === 'closed') this.#onClosed();
@@ -192,6 +199,16 @@ export class Connection {
     this.#rx = [frames, lifecycle];
     // A transport closed before we listened has already been cleaned up without these.
     if (this.#closed) for (const rx of this.#rx) rx.unsubscribe();
+  }
+
+  /** A frame from the client (as the transport's listener). */
+  onFrame(frame: Frame): void {
+    this.#onFrame(frame);
+  }
+
+  /** The transport closed (as its listener). */
+  onClose(): void {
+    this.#onClosed();
   }
 
   close(reason: string): void {
@@ -650,7 +667,8 @@ export class Connection {
       slot.subscription?.cancel();
       slot.subscription = undefined;
     }
-    for (const rx of this.#rx) rx.unsubscribe();
+    if (this.#rx) for (const rx of this.#rx) rx.unsubscribe();
+    else this.transport.listen?.(undefined);
     if (this.#extensionSession) this.hub.sessionClosed(this.#extensionSession);
     this.hub.connectionClosed(this);
   }

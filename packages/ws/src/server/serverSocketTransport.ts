@@ -1,4 +1,4 @@
-import type { Frame, Transport, TransportState } from '@lockstep/core';
+import type { Frame, Transport, TransportListener, TransportState } from '@lockstep/core';
 import { Observable, type Subscriber } from 'rxjs';
 import WebSocket from 'ws';
 import { CloseCodes, closeReason, truncateReason } from '../closeReason.js';
@@ -18,7 +18,8 @@ const OPEN_STATE: TransportState = { status: 'open' };
  * after `closed`), but keep their subscribers in exact-size arrays instead: a hub holds thousands
  * of idle connections, and the two subjects with their observer arrays were about 0.8 KB of each.
  * For the same reason each read of `frames` or `state` makes a new (equivalent) Observable rather
- * than the transport keeping two for its whole life.
+ * than the transport keeping two for its whole life, and the hub does not subscribe at all: it is the
+ * transport's one {@link TransportListener} (`listen`), which costs a field.
  */
 export class ServerSocketTransport implements Transport {
   get frames(): Observable<Frame> {
@@ -55,6 +56,7 @@ export class ServerSocketTransport implements Transport {
   /** Replaced, never changed in place: an emission goes on over the array it started with. */
   #frameSubscribers: readonly Subscriber<Frame>[] | undefined;
   #stateSubscribers: readonly Subscriber<TransportState>[] | undefined;
+  #listener: TransportListener | undefined;
   #lastError: string | undefined;
   /** Heartbeat pings sent since the peer last showed a sign of life. */
   missedPongs = 0;
@@ -65,9 +67,11 @@ export class ServerSocketTransport implements Transport {
     socket.on('message', (data, isBinary) => {
       this.missedPongs = 0;
       const subscribers = this.#frameSubscribers;
-      if (!this.#open || !subscribers) return;
+      const listener = this.#listener;
+      if (!this.#open || (!subscribers && !listener)) return;
       const frame = isBinary ? toBytes(data) : data.toString();
-      for (const subscriber of subscribers) subscriber.next(frame);
+      listener?.onFrame(frame);
+      if (subscribers) for (const subscriber of subscribers) subscriber.next(frame);
     });
     socket.on('pong', () => {
       this.missedPongs = 0;
@@ -77,6 +81,11 @@ export class ServerSocketTransport implements Transport {
       this.#lastError = error.message;
     });
     socket.on('close', (code, reason) => this.#shut(closeReason(code, reason.toString(), this.#lastError), code));
+  }
+
+  listen(listener: TransportListener | undefined): void {
+    if (this.#open) this.#listener = listener;
+    else if (listener && this.#state.status === 'closed') listener.onClose(this.#state);
   }
 
   get bufferedAmount(): number {
@@ -114,12 +123,16 @@ export class ServerSocketTransport implements Transport {
   #shut(reason: string, code: number): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#state = { status: 'closed', reason, code };
+    const state = { status: 'closed', reason, code } as const;
+    this.#state = state;
     const watchers = this.#stateSubscribers ?? [];
     const readers = this.#frameSubscribers ?? [];
+    const listener = this.#listener;
     this.#stateSubscribers = undefined;
     this.#frameSubscribers = undefined;
-    for (const subscriber of watchers) subscriber.next(this.#state);
+    this.#listener = undefined;
+    for (const subscriber of watchers) subscriber.next(state);
+    listener?.onClose(state);
     for (const subscriber of watchers) subscriber.complete();
     for (const subscriber of readers) subscriber.complete();
   }
