@@ -6,18 +6,18 @@ export type TransportState =
   | { readonly status: 'open' }
   | { readonly status: 'closed'; readonly reason: string; readonly code?: number };
 
-/**
- * The seam every transport implements: it carries frames, never domain objects.
- *
- * Lifecycle: `state` starts at `connecting` or `open`, reaches `open` at most once, and ends with
- * exactly one `closed`, after which `frames` completes and `send` is a no-op that answers false.
- */
 /** What {@link Transport.listen} calls: the frames from the peer, in order, then the close, once. */
 export interface TransportListener {
   onFrame(frame: Frame): void;
   onClose(state: Extract<TransportState, { status: 'closed' }>): void;
 }
 
+/**
+ * The seam every transport implements: it carries frames, never domain objects.
+ *
+ * Lifecycle: `state` starts at `connecting` or `open`, reaches `open` at most once, and ends with
+ * exactly one `closed`, after which `frames` completes and `send` is a no-op that answers false.
+ */
 export interface Transport {
   /** Incoming frames, in the order the peer sent them (for ordered transports). Completes on close. */
   readonly frames: Observable<Frame>;
@@ -34,7 +34,7 @@ export interface Transport {
   /**
    * Optional: what `frames` and the close of `state` carry, handed to one listener object instead
    * of two rxjs subscriptions — the hub uses it when a transport has it, since it keeps thousands of
-   * idle connections and the two subscriptions were about 0.5 KB of each. One listener at a time;
+   * idle connections and the two subscriptions cost about 1.3 KB of each. One listener at a time;
    * `listen(undefined)` stops. On a closed transport `onClose` is called at once.
    */
   listen?(listener: TransportListener | undefined): void;
