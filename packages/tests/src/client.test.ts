@@ -586,6 +586,21 @@ describe('client: acks implied by events', () => {
     expect(commandAnswers(net).map((m) => m.result)).toEqual([{ id: 'job-42', stream: 'counter/x', version: 1 }]);
   });
 
+  it('settles both of two dispatches under one id, the second as a duplicate, and applies the command once', async () => {
+    const { clock, hub, client } = world();
+    const { client: c } = client();
+    const s = c.stream(counter, 'x');
+    await clock.advanceUntil(synced(s));
+    const first = s.dispatch({ type: 'add', payload: { by: 4 } }, { id: 'job-7' });
+    const again = s.dispatch({ type: 'add', payload: { by: 4 } }, { id: 'job-7' });
+    expect(s.getStatus().pending).toBe(2);
+    await clock.advanceUntil(() => s.getStatus().pending === 0);
+    await expect(first).resolves.toEqual({ id: 'job-7', stream: 'counter/x', version: 1 });
+    await expect(again).resolves.toEqual({ id: 'job-7', stream: 'counter/x', version: 1, duplicate: true });
+    expect(await hub.read('counter/x')).toEqual({ state: { n: 4 }, version: 1 });
+    await expectSame(hub, s);
+  });
+
   it('is not fooled by another client\'s events under the same id: a different command under it is still COMMAND_ID_CONFLICT', async () => {
     const { clock, hub, client } = world();
     const { client: a } = client();
