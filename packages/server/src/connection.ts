@@ -370,7 +370,7 @@ export class Connection implements TransportListener {
     const { id, method, params } = parsed.data;
     // Responses (the hub sends no requests) and notifications (none are defined) are ignored.
     if (method === undefined || id === undefined || id === null) return;
-    if (method === protocol.Methods.command && this.#greeted && !this.hub.checksAccess) {
+    if (method === protocol.Methods.command && this.#greeted) {
       this.#command(id, params);
       return;
     }
@@ -387,9 +387,10 @@ export class Connection implements TransportListener {
   }
 
   /**
-   * A command once the connection is greeted and nothing needs authorizing: the same steps as in
-   * `#dispatch`, with one reply object that travels through the pipeline and hears the answer,
-   * instead of an async call, a promise and two handlers per command.
+   * A command once the connection is greeted: the same steps as in `#dispatch`, with one reply object
+   * that travels through the pipeline and hears the answer (and leaves out an ack its events stand
+   * for), instead of an async call, a promise and two handlers per command. The `authorize` hook is
+   * awaited only when there is one.
    */
   #command(id: RequestId, params: unknown): void {
     const command = protocol.parseCommandParams(params);
@@ -397,7 +398,16 @@ export class Connection implements TransportListener {
       this.#sendError(id, invalidParams(command.error.issues));
       return;
     }
-    this.hub.enqueue(command.data.stream, new CommandReply(this, id, command.data, this.clientId!));
+    const { stream } = command.data;
+    const reply = new CommandReply(this, id, command.data, this.clientId!);
+    if (!this.hub.checksAccess) {
+      this.hub.enqueue(stream, reply);
+      return;
+    }
+    this.hub.authorize(this.identity, stream, 'write').then(
+      () => this.hub.enqueue(stream, reply),
+      (error: unknown) => this.replyError(id, error),
+    );
   }
 
   /**
@@ -449,6 +459,7 @@ export class Connection implements TransportListener {
         return { result: {} };
       }
       case protocol.Methods.command: {
+        // Only for a command that waited for the hello behind it; once greeted, `#command` takes them.
         const command = parse({ safeParse: protocol.parseCommandParams }, params);
         if (this.hub.checksAccess) await this.hub.authorize(this.identity, command.stream, 'write');
         return { result: await this.hub.submit(command, { clientId: this.clientId! }) };

@@ -14,7 +14,7 @@ import { RawPeer } from './wsPeer.js';
 
 const STREAM = 'tasks/acks';
 
-async function startHub(options: { catchUpPage?: number } = {}): Promise<string> {
+async function startHub(options: { catchUpPage?: number; authorize?: (identity: unknown, stream: string, action: string) => boolean } = {}): Promise<string> {
   const hub = new Hub({ domains: builtInDomains, store: new MemoryEventStore(), ...options });
   const server = createWebSocketServer(hub, { port: 0 });
   onTestFinished(async () => {
@@ -75,6 +75,16 @@ describe('eventAcks: a command whose events a client was sent live is not answer
       [4, 'p:4'],
       [5, 'p:4'],
     ]);
+  });
+
+  it('leaves the ack out behind an authorize hook too, and answers a write the hook refuses', async () => {
+    const url = await startHub({ authorize: (_identity, stream, action) => !(stream === 'tasks/locked' && action === 'write') });
+    const client = await peer(url, { eventAcks: true });
+    await client.call('subscribe', { stream: STREAM });
+    const { messages } = await commandThenBarrier(client, { id: 'p:1', type: 'task.create', payload: { id: 'task_1', title: 'One' } });
+    expect(messages.map((message) => message.method ?? message.id)).toEqual(['events']);
+    const refused = await client.call('command', { id: 'p:2', stream: 'tasks/locked', type: 'task.create', payload: { id: 'task_1', title: 'One' } });
+    expect(refused.error).toMatchObject({ data: { stream: 'tasks/locked', action: 'write' } });
   });
 
   it('answers a command that asks for explicitAck, after its events', async () => {
