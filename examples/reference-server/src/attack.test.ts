@@ -8,7 +8,7 @@ import { createRandom } from '@lockstep/core';
 import { FakeClock } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
 import type { ReferenceServer, ReferenceServerOptions } from './server.js';
-import { SseReader, call, startTestServer, tempDir, until, type HttpAnswer } from './testing.js';
+import { SseReader, TEST_TOKEN, authHeaders, call, startTestServer, tempDir, until, type HttpAnswer } from './testing.js';
 
 /**
  * The hardening attack suite over the reference server's REST and SSE API (issue 9): hostile bodies,
@@ -414,11 +414,12 @@ describe('attack over SSE', () => {
   });
 
   it('releases many SSE connections dropped abruptly, and keeps serving', async () => {
-    const server = await startVictim({ eventStreams: { heartbeatMs: 50 } });
+    // 120 streams from one address: past the per-address cap, which has a test of its own.
+    const server = await startVictim({ eventStreams: { heartbeatMs: 50 }, maxEventStreamsPerAddress: 200 });
     const before = await versions(server);
     const connections = server.hub.connectionCount;
     const port = Number(new URL(server.url).port);
-    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`;
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`;
     const paths = ['/api/streams/tasks/default', '/api/streams/tasks/default/events?since=0', '/api/streams/orchestration%2Fdefault', '/api/streams/focus/default/events'];
 
     const open = (path: string): Socket => {
@@ -473,7 +474,7 @@ describe('attack over REST: request floods', () => {
 
     // Another address is not affected by the flood.
     const other = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(`${server.url}/api/tasks`, { localAddress: '127.0.0.2', headers: { Connection: 'close' } }, (res) => {
+      const req = httpRequest(`${server.url}/api/tasks`, { localAddress: '127.0.0.2', headers: { Connection: 'close', ...authHeaders(server.url) } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });

@@ -33,12 +33,23 @@ const WAIT_MS = 15_000;
 
 const tsxNode = (main: string, args: readonly string[]) => [process.execPath, ['--conditions=lockstep-source', '--import', TSX, main, ...args]] as const;
 
+/** Where the server leaves its token for local clients (the CLI finds it there): the test's own. */
+let runtimeDir = '';
+/** The token the server generated, for the plain HTTP calls. */
+let token = '';
+
+/** The environment of the server and CLI processes: no token of the developer's, the test's runtime directory. */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { LOCKSTEP_TOKEN: _, ...env } = process.env;
+  return { ...env, LOCKSTEP_RUNTIME_DIR: runtimeDir, ...extra };
+}
+
 /** Starts the reference server (what `pnpm start` runs) on a free port; stops it when the test ends. */
-async function startServer(dataDir: string, cwd: string): Promise<{ url: string; output: () => string }> {
+async function startServer(dataDir: string, cwd: string): Promise<{ url: string; loginUrl: string; output: () => string }> {
   const [command, args] = tsxNode(SERVER_MAIN, ['--port', '0', '--data', dataDir]);
   // The terminals run bash with HOME (inherited by them) in the test's directory: no user rc files,
   // which on a developer's machine may print anything or block (a shell plugin waiting on a lock).
-  const child = spawn(command, args, { cwd, stdio: 'pipe', env: { ...process.env, SHELL: '/bin/bash', HOME: cwd } });
+  const child = spawn(command, args, { cwd, stdio: 'pipe', env: childEnv({ SHELL: '/bin/bash', HOME: cwd }) });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -49,16 +60,18 @@ async function startServer(dataDir: string, cwd: string): Promise<{ url: string;
     const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000))]);
     if (!stopped) child.kill('SIGKILL');
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, loginUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const look = () => {
       const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) resolve(match[1]!);
+      const login = /Open the dashboard: (\S+)/.exec(output);
+      if (match && login) resolve([match[1]!, login[1]!]);
     };
     child.stdout.on('data', look);
     void exited.then((code) => reject(new Error(`the server exited (${code}) before printing its URL:\n${output}`)));
     setTimeout(() => reject(new Error(`the server printed no URL within 30 s:\n${output}`)), 30_000);
   });
-  return { url, output: () => output };
+  token = decodeURIComponent(new URL(loginUrl).hash.slice(1));
+  return { url, loginUrl, output: () => output };
 }
 
 const cliChildren = new Set<ChildProcessWithoutNullStreams>();
@@ -66,7 +79,8 @@ const cliChildren = new Set<ChildProcessWithoutNullStreams>();
 /** Runs `lockstep <args> --server <url> --json` to its end; resolves with its parsed JSON output. */
 async function lockstep(server: string, ...args: string[]): Promise<Record<string, unknown>> {
   const [command, argv] = tsxNode(CLI_MAIN, [...args, '--server', server, '--json']);
-  const child = spawn(command, argv, { stdio: 'pipe' });
+  // No --token: the CLI finds the local server's token in the runtime directory by itself.
+  const child = spawn(command, argv, { stdio: 'pipe', env: childEnv() });
   cliChildren.add(child);
   let stdout = '';
   let stderr = '';
@@ -88,7 +102,7 @@ async function lockstep(server: string, ...args: string[]): Promise<Record<strin
 async function rest(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const response = await fetch(`${base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${token}`, ...(body !== undefined && { 'Content-Type': 'application/json' }) },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const text = await response.text();
@@ -177,6 +191,7 @@ const everywhere = (tabs: readonly Tab[], what: string, check: (view: DashboardV
 const byTitle = (view: DashboardView, title: string) => Object.entries(view.tasks).find(([, task]) => task.title === title);
 const byName = (view: DashboardView, name: string) => Object.entries(view.sessions).find(([, session]) => session.name === name);
 
+/** Opens the login URL the server printed: the page signs in and goes on to the dashboard at `/`. */
 async function openTab(browser: Browser, url: string, name: string): Promise<Tab> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   const tab: Tab = { name, page, errors: [] };
@@ -186,6 +201,10 @@ async function openTab(browser: Browser, url: string, name: string): Promise<Tab
     if (message.type() === 'error' && !message.text().includes('404')) tab.errors.push(message.text());
   });
   await page.goto(url);
+  await page.waitForURL((address) => address.pathname === '/');
+  // The token is in no address the browser keeps: the login page took it out of the history.
+  expect(page.url()).not.toContain(token);
+  expect(page.url()).not.toContain('#');
   await until(tab, 'the connection online', (view) => view.connection === 'online');
   return tab;
 }
@@ -201,14 +220,15 @@ describe('reference server end to end', () => {
       onTestFinished(() => rm(root, { recursive: true, force: true }));
       const home = join(root, 'project');
       await mkdir(home);
+      runtimeDir = join(root, 'run');
       const server = await startServer(join(root, 'data'), home);
       onTestFinished(() => {
         for (const child of cliChildren) child.kill('SIGKILL');
       });
       const browser = await launchChromium();
       onTestFinished(() => browser.close());
-      const tab1 = await openTab(browser, server.url, 'tab 1');
-      const tab2 = await openTab(browser, server.url, 'tab 2');
+      const tab1 = await openTab(browser, server.loginUrl, 'tab 1');
+      const tab2 = await openTab(browser, server.loginUrl, 'tab 2');
       const tabs = [tab1, tab2];
 
       // --- Seed 000: cross-instance orchestration; global desired is the sum over workspaces ----
@@ -336,10 +356,12 @@ describe('reference server end to end', () => {
         expect(tab.errors).toEqual([]);
       }
 
-      // The README's picture: tab 1 as it is now.
+      // The README's picture: tab 1 as it is now — written to docs/ only when asked
+      // (LOCKSTEP_UPDATE_SCREENSHOT=1), so that a test run leaves the tree as it was.
       await tab1.page.mouse.click(5, 5); // out of the terminal: no focus ring, no cursor highlight
-      await mkdir(fileURLToPath(new URL('.', pathToFileURL(SCREENSHOT))), { recursive: true });
-      await tab1.page.screenshot({ path: SCREENSHOT, fullPage: true });
+      const screenshot = process.env['LOCKSTEP_UPDATE_SCREENSHOT'] === '1' ? SCREENSHOT : join(root, 'dashboard.png');
+      await mkdir(fileURLToPath(new URL('.', pathToFileURL(screenshot))), { recursive: true });
+      await tab1.page.screenshot({ path: screenshot, fullPage: true });
       // A relayout (the full-page capture resizes the viewport) never squeezes a terminal: the output stays.
       await new Promise((resolve) => setTimeout(resolve, 500));
       for (const tab of tabs) expect((await tab.page.evaluate(readDashboard)).terminals[build], tab.name).toContain('lockstep-42');

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { SseReader, call, startTestServer, until } from './testing.js';
+import { SseReader, TEST_TOKEN, call, startTestServer, until } from './testing.js';
 
 const json = (body: unknown) => ({ body });
 const versionsOf = (reader: SseReader) => reader.events.map((event: { version: number }) => event.version);
@@ -102,7 +102,7 @@ describe('Server-Sent Events', () => {
     const port = Number(new URL(server.url).port);
     const socket = connect(port, '127.0.0.1');
     socket.pause(); // never reads until told to
-    socket.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+    socket.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`);
     await until(() => server.eventStreams().length === 1, 'the stream to open');
 
     // ~30 MB of events, far beyond what the kernel's socket buffers hold.
@@ -121,7 +121,7 @@ describe('Server-Sent Events', () => {
     // catch-up page is written only as far as the mark.
     const late = connect(port, '127.0.0.1');
     late.pause();
-    late.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+    late.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`);
     await until(() => server.eventStreams().length === 2 && server.eventStreams()[1]!.bufferedBytes > highWaterBytes, 'the late reader to fill up');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.eventStreams()[1]!.bufferedBytes).toBeLessThan(highWaterBytes + 2 * 21_000);

@@ -6,7 +6,14 @@ import type { Hub, Identity } from '@lockstep/server';
 export const REFERENCE_SERVER_IDENTITY: Identity = { id: 'reference-server', internal: true };
 
 export interface HubPeerOptions {
-  /** Every notification of the connection (`events`, `resync`, `shutdown`). */
+  /**
+   * Whom the connection reads for: the identity of the request it serves, which the hub's `authorize`
+   * hook then sees (and `hub.reauthorize` re-checks). Given but undefined: an anonymous request, for
+   * which the hub's `authenticate` hook is asked as for a `hello` without a token. Omitted: the server
+   * itself ({@link REFERENCE_SERVER_IDENTITY}), for its own background work only.
+   */
+  identity?: Identity | undefined;
+  /** Every notification of the connection (`events`, `resync`, `shutdown`, `unsubscribed`). */
   onNotification(method: string, params: unknown): void;
   /** The connection closed (the hub shut down, or `close()`). */
   onClose?(reason: string): void;
@@ -32,7 +39,8 @@ export class HubPeer {
   private constructor(hub: Hub, options: HubPeerOptions) {
     this.#options = options;
     this.#link = createMemoryLink();
-    hub.accept(this.#link.server, { codec: jsonCodec, identity: REFERENCE_SERVER_IDENTITY });
+    const identity = Object.hasOwn(options, 'identity') ? options.identity : REFERENCE_SERVER_IDENTITY;
+    hub.accept(this.#link.server, identity === undefined ? { codec: jsonCodec } : { codec: jsonCodec, identity });
     this.#link.client.frames.subscribe((frame) => this.#onFrame(frame));
     this.#link.client.state.subscribe((state) => {
       if (state.status === 'closed') this.#onClosed(state.reason);

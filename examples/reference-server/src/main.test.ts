@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { call, tempDir, until } from './testing.js';
@@ -10,7 +12,7 @@ const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 function start(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...withoutToken(process.env), LOCKSTEP_RUNTIME_DIR: runtimeDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
@@ -21,6 +23,14 @@ function start(args: string[], env: Record<string, string> = {}) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return { child, output, exited };
+}
+
+/** Tests leave no token files in the user's runtime directory. */
+let runtimeDir = '';
+
+function withoutToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { LOCKSTEP_TOKEN: _, ...rest } = env;
+  return rest;
 }
 
 const readyUrl = (stdout: string) => /Lockstep reference server on (http:\/\/\S+) /.exec(stdout)?.[1];
@@ -35,11 +45,24 @@ async function waitReady(run: { output: { stdout: string; stderr: string }; chil
 describe('pnpm start (the process)', () => {
   it('prints its URL when ready, serves, and stops cleanly on SIGTERM', async () => {
     const data = await tempDir();
+    runtimeDir = await tempDir();
     const run = start(['--port', '0', '--data', data]);
     const url = await waitReady(run);
     expect(run.output.stdout).toContain(`store: file:${data}`);
     expect(run.output.stdout).toMatch(/WebSocket ws:\/\/127\.0\.0\.1:\d+\/lockstep/);
-    expect((await call(url, 'POST', '/api/tasks', { body: { title: 'From a real process' } })).status).toBe(201);
+
+    // A token was generated into the data directory, readable by this user only, and announced
+    // for local clients; the login URL carries it in the fragment.
+    const tokenFile = join(data, 'token');
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    expect(run.output.stdout).toContain(`Open the dashboard: ${url}/login#${token}`);
+    const port = new URL(url).port;
+    expect((await readFile(join(runtimeDir, 'servers', `${port}.token`), 'utf8')).trim()).toBe(token);
+    const bearer = { Authorization: `Bearer ${token}` };
+    expect((await call(url, 'POST', '/api/tasks', { body: { title: 'Without a token' } })).status).toBe(401);
+    expect((await call(url, 'POST', '/api/tasks', { body: { title: 'From a real process' }, headers: bearer })).status).toBe(201);
 
     // A second server on the same data directory exits with 1, naming the owner.
     const second = start(['--port', '0', '--data', data]);
@@ -49,13 +72,37 @@ describe('pnpm start (the process)', () => {
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
     expect(run.output.stdout).toContain('stopping (SIGTERM)');
+    await expect(stat(join(runtimeDir, 'servers', `${port}.token`))).rejects.toThrow(/ENOENT/);
 
-    // What it stored is there for the next one, which takes PORT from the environment.
+    // What it stored is there for the next one, which takes PORT from the environment and keeps the token.
     const again = start(['--data', data], { PORT: '0' });
     const nextUrl = await waitReady(again);
-    expect((await call(nextUrl, 'GET', '/api/tasks')).json.tasks).toEqual([expect.objectContaining({ title: 'From a real process' })]);
+    expect((await call(nextUrl, 'GET', '/api/tasks', { headers: bearer })).json.tasks).toEqual([expect.objectContaining({ title: 'From a real process' })]);
     again.child.kill('SIGINT');
     expect(await again.exited).toBe(0);
+  });
+
+  it('takes the token from LOCKSTEP_TOKEN, and serves without one only on loopback and loudly', async () => {
+    runtimeDir = await tempDir();
+    const token = 'from-the-environment-0123456789';
+    const run = start(['--port', '0', '--store', 'memory', '--no-terminals'], { LOCKSTEP_TOKEN: token });
+    const url = await waitReady(run);
+    expect(run.output.stdout).toContain('(from $LOCKSTEP_TOKEN)');
+    expect((await call(url, 'GET', '/api/tasks', { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await call(url, 'GET', '/api/tasks', { headers: { Authorization: 'Bearer from-the-environment-0123456788' } })).status).toBe(401);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+
+    const open = start(['--port', '0', '--store', 'memory', '--no-terminals', '--insecure-no-auth']);
+    const openUrl = await waitReady(open);
+    expect(open.output.stdout).toContain('WARNING: --insecure-no-auth');
+    expect((await call(openUrl, 'GET', '/api/tasks')).status).toBe(200);
+    open.child.kill('SIGTERM');
+    expect(await open.exited).toBe(0);
+
+    const exposed = start(['--port', '0', '--store', 'memory', '--no-terminals', '--insecure-no-auth', '--host', '0.0.0.0']);
+    expect(await exposed.exited).toBe(1);
+    expect(exposed.output.stderr).toContain('without authentication');
   });
 
   it('exits with 2 and the usage on a bad command line', async () => {

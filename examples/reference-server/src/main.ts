@@ -30,6 +30,9 @@ async function main(): Promise<number> {
       ...(options.store !== undefined && { store: options.store }),
       ...(options.data !== undefined && { dataDir: options.data }),
       terminals: !options['no-terminals'],
+      auth: options['insecure-no-auth'] ? { insecureNoAuth: true } : { ...(options['token-file'] !== undefined && { tokenFile: options['token-file'] }) },
+      allowedHosts: options['allowed-host'],
+      allowedOrigins: options['allowed-origin'],
       dashboard: { buildAtStart: true },
       log,
     });
@@ -37,6 +40,15 @@ async function main(): Promise<number> {
     console.error(`reference-server: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
+  if (server.loginUrl !== undefined) {
+    // The token is printed once, here, for the person who started the server: never in other logs.
+    log(`Open the dashboard: ${server.loginUrl}`);
+    const where = server.tokenSource?.source === 'environment' ? '$LOCKSTEP_TOKEN' : server.tokenSource?.file;
+    log(`Clients present the token (from ${where}) as Authorization: Bearer; the lockstep CLI on this machine finds it by itself.`);
+  } else {
+    log('WARNING: --insecure-no-auth: no token is needed. Anyone who can reach this port can read every stream and run commands in its shells.');
+  }
+  // Last: the line that says it is ready.
   log(`Lockstep reference server on ${server.url} (WebSocket ${server.wsUrl}; store: ${server.storeDescription}). Ctrl-C stops it.`);
   const reason = await stopSignal;
   log(`stopping (${reason})`);

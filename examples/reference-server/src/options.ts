@@ -21,7 +21,18 @@ Options:
   --store postgres://USER@HOST:PORT/DB[?schema=NAME]
                            keep events in PostgreSQL instead of the file store
   --no-terminals           give sessions no shells (e.g. on all but one of several servers sharing a database)
+  --token-file PATH        the token clients must present, read from PATH (generated there if missing)
+                           (default: $LOCKSTEP_TOKEN, else DIR/token, generated on first start, mode 0600)
+  --allowed-host NAME[:PORT]
+                           one more host name to answer to (repeatable), e.g. the name and port Docker maps
+  --allowed-origin ORIGIN  one more browser origin allowed to call the server (repeatable)
+  --insecure-no-auth       serve without a token: anyone who can reach the port drives the shells
+                           (refused unless --host is a loopback address)
   --help                   show this text
+
+Every request needs the token: Authorization: Bearer <token> (REST, SSE, WebSocket), the
+lockstep.bearer.<base64url> WebSocket subprotocol entry, or the cookie the login URL printed at
+start sets in a browser. The lockstep CLI on this machine finds it by itself.
 
 Exit codes: 0 stopped on request, 1 failed (port taken, store in use), 2 bad command line.`;
 
@@ -37,7 +48,16 @@ export const mainOptionsSchema = z
       .refine((value) => value === 'memory' || /^postgres(?:ql)?:\/\/./i.test(value), { message: 'expected memory or a postgres:// URL' })
       .optional(),
     'no-terminals': z.boolean().default(false),
+    'token-file': z.string().min(1).transform((file) => resolve(file)).optional(),
+    'allowed-host': z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+)(:\d{1,5})?$/, 'expected NAME or NAME:PORT')).default([]),
+    'allowed-origin': z
+      .array(z.string().refine((value) => /^https?:\/\/[^/\s]+$/.test(value), { message: 'expected http(s)://HOST[:PORT]' }))
+      .default([]),
+    'insecure-no-auth': z.boolean().default(false),
     help: z.boolean().default(false),
+  })
+  .refine((options) => !(options['insecure-no-auth'] && options['token-file'] !== undefined), {
+    message: '--insecure-no-auth serves without a token; it cannot be combined with --token-file',
   })
   .refine((options) => !(options.data !== undefined && options.store !== undefined), {
     message: '--data names the file store\'s directory; it cannot be combined with --store',
@@ -58,6 +78,10 @@ export function parseMainOptions(args: readonly string[], env: Readonly<Record<s
         data: { type: 'string' },
         store: { type: 'string' },
         'no-terminals': { type: 'boolean' },
+        'token-file': { type: 'string' },
+        'allowed-host': { type: 'string', multiple: true },
+        'allowed-origin': { type: 'string', multiple: true },
+        'insecure-no-auth': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,

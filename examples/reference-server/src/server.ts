@@ -1,18 +1,20 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtInDomains, systemClock, type Clock } from '@lockstep/core';
+import { builtInDomains, systemClock, type Clock, type FailureLimit } from '@lockstep/core';
 import { createTerminalExtension, type TerminalManager } from '@lockstep/pty';
-import { Hub, type HubOptions } from '@lockstep/server';
-import { createWebSocketServer } from '@lockstep/ws/server';
+import { Hub, announceToken, loadServerToken, runtimeDirectory, tokenAuthenticator, type HubOptions, type ServerToken } from '@lockstep/server';
+import { HostCheck, createWebSocketServer } from '@lockstep/ws/server';
 import { createApiHandler } from './api/apiHandler.js';
-import { API_PREFIX, DEFAULT_HOST, DEFAULT_PORT, PROJECT_ID, WS_PATH } from './contract.js';
+import { API_PREFIX, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, PROJECT_ID, WS_PATH } from './contract.js';
 import { DashboardAssets } from './dashboardAssets.js';
+import { Access, PAGE_CSP, setSecurityHeaders } from './http/access.js';
 import { EventStream, type EventStreamOptions } from './http/eventStream.js';
 import { HttpError } from './http/httpError.js';
 import { RateLimiter, type RateLimit } from './http/rateLimiter.js';
 import { sendJson } from './http/reply.js';
-import { HostCheck } from './hostCheck.js';
+import { LOGIN_PATH, handleLogin, loginUrl } from './login.js';
 import { SessionTerminals, type ShellCommand } from './sessionTerminals.js';
 import { defaultShell, isGoneSessionExit } from './shell.js';
 import { openStore, type StoreOption } from './store.js';
@@ -47,13 +49,39 @@ export interface ReferenceServerOptions {
   rateLimit?: RateLimit | false;
   /** Server-Sent Events: heartbeat interval, the unsent bytes past which a stream pauses, the `retry:` hint. */
   eventStreams?: Partial<EventStreamOptions>;
-  /** Host names (besides the loopback ones when listening on loopback) the HTTP and WebSocket endpoints answer to. */
+  /**
+   * Who may use the server (REST, Server-Sent Events, WebSocket, terminals). Default: whoever
+   * presents the token — `token`, else `LOCKSTEP_TOKEN`, else the one in `tokenFile`, else one
+   * generated into `<dataDir>/token` (mode 0600) and kept for the next start. With an `authenticate`
+   * hook in `hubOptions`, that hook decides instead (it gets the presented token). `{ insecureNoAuth:
+   * true }` serves everyone: refused unless `host` is a loopback address.
+   */
+  auth?: { token?: string; tokenFile?: string } | { insecureNoAuth: true };
+  /** Refused tokens per client address before the address is refused outright. Default 10 a minute; `false` turns it off. */
+  authFailureLimit?: FailureLimit | false;
+  /**
+   * Host names the HTTP and WebSocket endpoints answer to besides the listening interface's
+   * (`name`, or `name:port` for a port mapped by Docker or a proxy). Pages on these hosts count as
+   * this server's own.
+   */
   allowedHosts?: readonly string[];
+  /** Browser origins allowed besides the server's own pages (`https://tools.example.com`). */
+  allowedOrigins?: readonly string[];
+  /** Server-Sent Event streams open at once per client address. Default 32. */
+  maxEventStreamsPerAddress?: number;
+  /**
+   * Where the token is left for local clients of the same user (`<dir>/servers/<port>.token`, 0600),
+   * so `lockstep task …` finds it. Default: `runtimeDirectory()` (`$LOCKSTEP_RUNTIME_DIR`,
+   * `$XDG_RUNTIME_DIR/lockstep` or `~/.lockstep/run`); `false` leaves it nowhere.
+   */
+  runtimeDir?: string | false;
   /** More hub options (lease grace, limits). */
   hubOptions?: Omit<HubOptions, 'domains' | 'store' | 'extensions' | 'clock' | 'onError'>;
 }
 
 export const REFERENCE_SERVER_DEFAULTS = {
+  authFailureLimit: { failures: 10, windowMs: 60_000 },
+  maxEventStreamsPerAddress: 32,
   maxBodyBytes: 256 * 1024,
   rateLimit: { requestsPerSecond: 200, burst: 400 },
   eventStreams: { heartbeatMs: 15_000, highWaterBytes: 256 * 1024, retryMs: 1_000 },
@@ -64,6 +92,12 @@ export interface ReferenceServer {
   readonly url: string;
   /** `ws://host:port/lockstep`: lockstep/1 over WebSocket. */
   readonly wsUrl: string;
+  /** The token clients present; undefined when an `authenticate` hook decides, or with `insecureNoAuth`. */
+  readonly token: string | undefined;
+  /** Where the token came from (`environment`, `file`, `generated`, `option`) and the file that holds it. */
+  readonly tokenSource: Pick<ServerToken, 'source' | 'file'> | undefined;
+  /** `http://host:port/login#<token>`: opens the dashboard signed in. Undefined without a token. */
+  readonly loginUrl: string | undefined;
   readonly hub: Hub;
   /** The terminals the server runs (one per session of `tasks/<PROJECT_ID>`). */
   readonly terminals: TerminalManager;
@@ -88,7 +122,26 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   const report = (error: unknown, context: string) => log(`error ${context}: ${error instanceof Error ? error.message : String(error)}`);
   const clock = options.clock ?? systemClock;
   const host = options.host ?? DEFAULT_HOST;
+  const hosts = new HostCheck(host, { allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] });
+  const insecure = options.auth !== undefined && 'insecureNoAuth' in options.auth && options.auth.insecureNoAuth;
+  if (insecure && !isLoopback(host)) {
+    throw new Error(`refusing to serve ${host} without authentication: insecureNoAuth is for loopback addresses only`);
+  }
+  const customAuthenticate = options.hubOptions?.authenticate;
+  const tokenOptions = options.auth !== undefined && !('insecureNoAuth' in options.auth) ? options.auth : {};
+  // The store first: it refuses a data directory that holds anything but a store (a new token file among it).
   const store = await openStore(options.store, options.dataDir, log);
+  let serverToken: ServerToken | undefined;
+  try {
+    serverToken =
+      insecure || customAuthenticate
+        ? undefined
+        : await loadServerToken({ token: tokenOptions.token, tokenFile: tokenOptions.tokenFile, defaultFile: join(options.dataDir ?? DEFAULT_DATA_DIR, 'token') });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const authenticate = insecure ? undefined : (customAuthenticate ?? tokenAuthenticator(serverToken!.token));
 
   const shell = options.shell ?? defaultShell();
   const terminalExtension = createTerminalExtension({
@@ -99,19 +152,50 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
       if (!isGoneSessionExit(error, context)) report(error, context);
     },
   });
-  const hub = new Hub({ ...options.hubOptions, domains: builtInDomains, store: store.store, clock, extensions: [terminalExtension], onError: report });
+  const hub = new Hub({
+    ...options.hubOptions,
+    ...(authenticate && { authenticate }),
+    domains: builtInDomains,
+    store: store.store,
+    clock,
+    extensions: [terminalExtension],
+    onError: report,
+  });
+  const access = new Access({
+    hosts,
+    authenticate: authenticate && ((token, info) => hub.authenticate(token, undefined, info)),
+    failureLimit: options.authFailureLimit ?? REFERENCE_SERVER_DEFAULTS.authFailureLimit,
+    cookieName: () => `lockstep-token-${(http.address() as AddressInfo | null)?.port ?? 0}`,
+    clock,
+  });
 
   const dashboard = new DashboardAssets({ sourceDir: options.dashboard?.sourceDir ?? DASHBOARD_SOURCE_DIR, log });
   const streamOptions: EventStreamOptions = { ...REFERENCE_SERVER_DEFAULTS.eventStreams, ...options.eventStreams };
   const openStreams = new Set<EventStream>();
+  const streamsPerAddress = new Map<string, number>();
+  const maxStreamsPerAddress = options.maxEventStreamsPerAddress ?? REFERENCE_SERVER_DEFAULTS.maxEventStreamsPerAddress;
   const rateLimit = options.rateLimit ?? REFERENCE_SERVER_DEFAULTS.rateLimit;
   const api = createApiHandler(
     {
       hub,
       openEventStream(request, response) {
+        const address = request.socket.remoteAddress ?? 'unknown';
+        const open = streamsPerAddress.get(address) ?? 0;
+        if (open >= maxStreamsPerAddress) {
+          throw HttpError.of(429, 'RATE_LIMITED', `too many event streams from this address (at most ${maxStreamsPerAddress}); close one first`, {
+            maxEventStreamsPerAddress: maxStreamsPerAddress,
+            retryAfterMs: 1_000,
+          }, { 'Retry-After': '1' });
+        }
         const stream = new EventStream(request, response, streamOptions);
+        streamsPerAddress.set(address, open + 1);
         openStreams.add(stream);
-        stream.onClose(() => openStreams.delete(stream));
+        stream.onClose(() => {
+          openStreams.delete(stream);
+          const left = (streamsPerAddress.get(address) ?? 1) - 1;
+          if (left > 0) streamsPerAddress.set(address, left);
+          else streamsPerAddress.delete(address);
+        });
         return stream;
       },
     },
@@ -122,7 +206,6 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     },
   );
 
-  const hosts = new HostCheck(host, options.allowedHosts ?? []);
   const http = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       report(error, `${request.method} ${request.url}`);
@@ -132,19 +215,50 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (!hosts.allowsHost(request.headers.host)) {
-      const refusal = HttpError.of(403, 'FORBIDDEN', `this server does not answer to host ${JSON.stringify(request.headers.host ?? '')}`);
-      sendJson(request, response, { status: refusal.status, body: refusal.toJSON() });
+    setSecurityHeaders(response);
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    const isApi = pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`);
+    let identity;
+    try {
+      access.checkSite(request);
+      if (await handleLogin(request, response, pathname, access)) return;
+      ({ identity } = await access.check(request));
+    } catch (error) {
+      const refusal = HttpError.from(error);
+      // A person opening the dashboard without the cookie is shown the login page.
+      if (!isApi && refusal.status === 401 && request.method === 'GET' && request.headers.authorization === undefined) {
+        response.writeHead(303, { Location: LOGIN_PATH, 'Cache-Control': 'no-store' });
+        response.end();
+        return;
+      }
+      sendJson(request, response, { status: refusal.status, body: refusal.toJSON(), headers: { ...refusal.headers } });
+      request.resume();
       return;
     }
-    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
-    if (pathname === API_PREFIX || pathname.startsWith(`${API_PREFIX}/`)) return api(request, response);
+    if (isApi) return api(request, response, identity);
+    // The dashboard's page loads its script and styles from here and opens its socket here.
+    response.setHeader('Content-Security-Policy', PAGE_CSP);
     if (await dashboard.handle(request, response, pathname)) return;
     response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
     response.end(`not found: ${pathname} (the dashboard is at /, the API at ${API_PREFIX}, WebSocket at ${WS_PATH})\n`);
   }
 
-  const wsServer = createWebSocketServer(hub, { server: http, path: WS_PATH, allowedOrigins: (origin) => hosts.allowsOrigin(origin), onError: report });
+  const wsServer = createWebSocketServer(hub, {
+    server: http,
+    path: WS_PATH,
+    allowedHosts: (hostHeader) => hosts.allowsHost(hostHeader),
+    allowedOrigins: (origin) => hosts.allowsOrigin(origin),
+    // The bearer header or subprotocol entry, else the dashboard's login cookie.
+    ...(authenticate && {
+      authenticate: (upgrade) =>
+        hub
+          .authenticate(upgrade.token ?? access.cookieToken(upgrade.headers.cookie), undefined, { transport: 'ws', remoteAddress: upgrade.remoteAddress })
+          .catch(() => undefined),
+    }),
+    ...(options.authFailureLimit !== undefined && { authFailureLimit: options.authFailureLimit }),
+    onError: report,
+  });
+  let withdrawToken: (() => Promise<void>) | undefined;
   let sessionTerminals: SessionTerminals | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -155,10 +269,13 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
       });
     });
     hosts.listening((http.address() as AddressInfo).port);
+    const runtimeDir = options.runtimeDir ?? runtimeDirectory();
+    if (serverToken && runtimeDir !== false) withdrawToken = await announceToken((http.address() as AddressInfo).port, serverToken.token, runtimeDir);
     if (options.terminals ?? true) {
       sessionTerminals = await SessionTerminals.start({ hub, terminals: terminalExtension.terminals, project: PROJECT_ID, shell, onError: report });
     }
   } catch (error) {
+    await withdrawToken?.();
     await hub.close();
     await wsServer.close();
     http.close();
@@ -168,11 +285,17 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   if (options.dashboard?.buildAtStart) void dashboard.build();
 
   const { port } = http.address() as AddressInfo;
-  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // On every interface, the URLs name loopback: 0.0.0.0 is no host a browser may send.
+  const shownHost = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const authority = `${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
   let closing: Promise<void> | undefined;
+  const url = `http://${authority}`;
   return {
-    url: `http://${authority}`,
+    url,
     wsUrl: `ws://${authority}${WS_PATH}`,
+    token: serverToken?.token,
+    tokenSource: serverToken && { source: serverToken.source, ...(serverToken.file !== undefined && { file: serverToken.file }) },
+    loginUrl: serverToken && loginUrl(url, serverToken.token),
     hub,
     terminals: terminalExtension.terminals,
     storeDescription: store.description,
@@ -189,9 +312,14 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
         await wsServer.close();
         http.closeAllConnections();
         await stopped;
+        await withdrawToken?.();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -1,5 +1,9 @@
-import { isAlive } from '@lockstep/pty';
-import { describe, expect, it } from 'vitest';
+import { builtInDomains, type Session, type TasksState } from '@lockstep/core';
+import { createTerminalExtension, isAlive, type TerminalExtension } from '@lockstep/pty';
+import { Hub } from '@lockstep/server';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { SessionTerminals, type ShellCommand } from './sessionTerminals.js';
+import { isGoneSessionExit } from './shell.js';
 import { RawPeer, call, startTestServer, until } from './testing.js';
 
 const json = (body: unknown) => ({ body });
@@ -84,5 +88,93 @@ describe('a terminal per session', () => {
     await until(() => server.terminals.get('fine')?.running === true, 'the valid session\'s terminal');
     expect(server.terminals.get('-dash')).toBeUndefined();
     expect(server.lines).toContainEqual(expect.stringMatching(/^error starting the terminal of session -dash: .*cannot name a terminal/));
+  });
+});
+
+/** A hub with the terminal extension and SessionTerminals on `tasks/default`, closed when the test ends. */
+async function sessionsHub(options: { maxTerminals: number; shell?: ShellCommand }) {
+  const errors: Array<{ error: unknown; context: string }> = [];
+  // As the server does: recording the exit of a deleted session's terminal is refused, as expected.
+  const onError = (error: unknown, context: string) => {
+    if (!isGoneSessionExit(error, context)) errors.push({ error, context });
+  };
+  let hub: Hub | undefined;
+  const extension: TerminalExtension = createTerminalExtension({ hub: () => hub!, maxTerminals: options.maxTerminals, onError });
+  hub = new Hub({ domains: builtInDomains, extensions: [extension], onError });
+  const started = hub;
+  const sessions = await SessionTerminals.start({
+    hub: started,
+    terminals: extension.terminals,
+    project: 'default',
+    shell: options.shell ?? { file: '/bin/sh', args: [] },
+    onError,
+  });
+  const pids = new Set<number>();
+  extension.terminals.onSpawn((terminal) => pids.add(terminal.pid));
+  onTestFinished(async () => {
+    await sessions.close();
+    await started.close();
+    await until(() => [...pids].every((pid) => !isAlive(pid)), 'every shell to end');
+  });
+  let commands = 0;
+  const execute = (type: string, payload: unknown) => started.execute({ id: `test-${commands++}`, stream: 'tasks/default', type, payload });
+  const session = async (id: string): Promise<Session | undefined> => ((await started.read('tasks/default')).state as TasksState).sessions[id];
+  return { hub: started, terminals: extension.terminals, sessions, errors, execute, session };
+}
+
+describe('terminal slots for sessions', () => {
+  it('queues the sessions past maxTerminals with a reason, starts the next when a shell ends, and drops a deleted one from the line', async () => {
+    const test = await sessionsHub({ maxTerminals: 2 });
+    for (const id of ['s1', 's2', 's3', 's4']) await test.execute('session.create', { id });
+    await test.sessions.settled();
+    await until(async () => (await test.session('s1'))?.status === 'running' && (await test.session('s2'))?.status === 'running', 's1 and s2 to run');
+
+    // s3 and s4 wait, in order, and say why; the domain shows them `starting`.
+    expect(test.sessions.status('s3')).toMatchObject({ state: 'waiting', reason: 'waitingForTerminalSlot', position: 1 });
+    expect(test.sessions.status('s4')).toMatchObject({ state: 'waiting', reason: 'waitingForTerminalSlot', position: 2 });
+    expect((await test.session('s3'))?.status).toBe('starting');
+    expect(test.terminals.waiting().map((waiting) => waiting.id)).toEqual(['s3', 's4']);
+    expect(test.terminals.list().map((terminal) => terminal.id)).toEqual(['s1', 's2']);
+
+    // s1's shell ends: its session is exited, and s3 gets the slot.
+    test.sessions.get('s1')!.write('exit 5\n');
+    await until(async () => (await test.session('s3'))?.status === 'running', 's3 to run');
+    expect(await test.session('s1')).toMatchObject({ status: 'exited', exitCode: 5 });
+    expect(test.sessions.status('s3')).toMatchObject({ state: 'started' });
+    expect(test.sessions.get('s3')?.running).toBe(true);
+    expect(test.sessions.status('s4')).toMatchObject({ state: 'waiting', position: 1 });
+
+    // Deleting a waiting session takes it out of the line: freeing a slot later starts nothing for it.
+    await test.execute('session.delete', { id: 's4' });
+    await until(() => test.terminals.waiting().length === 0, 's4 to leave the line');
+    expect(test.sessions.status('s4')).toBeUndefined();
+    await test.execute('session.delete', { id: 's2' });
+    await until(() => test.terminals.get('s2') === undefined, 's2 to be removed');
+    await test.sessions.settled();
+    expect(test.terminals.list().map((terminal) => terminal.id)).toEqual(['s3']);
+    expect(test.terminals.get('s4')).toBeUndefined();
+    expect(test.errors).toEqual([]);
+  });
+
+  it('starts a waiting session when a running one is deleted', async () => {
+    const test = await sessionsHub({ maxTerminals: 1 });
+    await test.execute('session.create', { id: 'first' });
+    await test.execute('session.create', { id: 'second' });
+    await test.sessions.settled();
+    expect(test.sessions.status('second')).toMatchObject({ state: 'waiting', position: 1 });
+    await test.execute('session.delete', { id: 'first' });
+    await until(async () => (await test.session('second'))?.status === 'running', 'the second session to run');
+    expect(test.terminals.list().map((terminal) => terminal.id)).toEqual(['second']);
+  });
+
+  it('marks a session failed, not starting for ever, when its terminal cannot start, and says why', async () => {
+    const test = await sessionsHub({ maxTerminals: 2, shell: { file: '/nonexistent/shell', args: [] } });
+    await test.execute('session.create', { id: 'broken' });
+    await test.execute('session.create', { id: '-dash' });
+    await until(async () => (await test.session('broken'))?.status === 'failed' && (await test.session('-dash'))?.status === 'failed', 'both to be failed');
+    expect(test.sessions.status('broken')).toMatchObject({ state: 'failed', reason: expect.stringMatching(/nonexistent/) });
+    expect(test.sessions.status('-dash')).toMatchObject({ state: 'failed', reason: expect.stringMatching(/cannot name a terminal/) });
+    expect(test.errors.map((entry) => entry.context).sort()).toEqual(['starting the terminal of session -dash', 'starting the terminal of session broken']);
+    expect(test.terminals.list()).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
-import { TERMINAL_ID_PATTERN, type Terminal, type TerminalManager } from '@lockstep/pty';
-import type { Event, TasksState } from '@lockstep/core';
+import { randomUUID } from 'node:crypto';
+import { SPAWN_CANCELLED, TERMINAL_ID_PATTERN, WAITING_FOR_TERMINAL_SLOT, type Terminal, type TerminalManager } from '@lockstep/pty';
+import { LockstepError, type Event, type TasksState } from '@lockstep/core';
 import type { Hub } from '@lockstep/server';
 import { StreamFeed } from './streamFeed.js';
 
@@ -19,6 +20,19 @@ export interface SessionTerminalsOptions {
   onError(error: unknown, context: string): void;
 }
 
+/** What became of a session's terminal (see {@link SessionTerminals.status}). */
+export type SessionTerminalStatus =
+  /** Spawning, or recording its start. */
+  | { state: 'starting' }
+  /** Every terminal slot is taken (`maxTerminals`): it starts when one frees, in order of arrival. */
+  | { state: 'waiting'; reason: typeof WAITING_FOR_TERMINAL_SLOT; position: number; since: number }
+  /** It started (and may have exited since: see `terminal.running`). */
+  | { state: 'started'; terminal: Terminal }
+  /** It could not start; the session was marked `failed`. */
+  | { state: 'failed'; reason: string };
+
+type Entry = { state: 'pending' } | { state: 'started'; terminal: Terminal } | { state: 'failed'; reason: string };
+
 /**
  * One shell per session of `tasks/<project>`: the terminal's id is the session id. A session created
  * (by any client, over any transport) gets a terminal, a deleted one loses it, and the sessions
@@ -28,12 +42,23 @@ export interface SessionTerminalsOptions {
  *
  * Each session gets one terminal per server run: a shell that exits leaves its session `exited`
  * until the session is deleted (or the server restarts).
+ *
+ * When every terminal slot is taken (the manager's `maxTerminals`), a new session waits in line and
+ * gets its terminal as soon as a slot frees — a session is deleted, or a shell exits (an exited
+ * terminal gives its slot up to whoever waits). Meanwhile the session stays `starting` (the tasks
+ * domain has no field for a reason), and the reason is told by {@link status}, by the manager's
+ * `waiting()`, and to a viewer by `terminal.attach` (`UNKNOWN_STREAM`, reason `waitingForTerminalSlot`).
+ * A deleted session leaves the line. A terminal that cannot start for any other reason marks its
+ * session `failed` and the reason goes to `onError`: no session stays `starting` for ever.
+ *
+ * The terminals are the server's own work, spawned in reaction to events, which do not say who created
+ * the session: they count against `maxTerminals` only, not against `maxTerminalsPerIdentity`.
  */
 export class SessionTerminals {
   readonly #options: SessionTerminalsOptions;
   readonly #stream: string;
-  /** Session id → its terminal (undefined when spawning it failed: not retried). */
-  readonly #spawned = new Map<string, Terminal | undefined>();
+  /** Session id → what became of its terminal (a failure is not retried). */
+  readonly #sessions = new Map<string, Entry>();
   #feed: StreamFeed | undefined;
   #dirty = false;
   #draining = false;
@@ -67,7 +92,17 @@ export class SessionTerminals {
 
   /** The terminal of a session, if it has one. */
   get(sessionId: string): Terminal | undefined {
-    return this.#spawned.get(sessionId);
+    const entry = this.#sessions.get(sessionId);
+    return entry?.state === 'started' ? entry.terminal : undefined;
+  }
+
+  /** Where a session's terminal stands, and why it has none when it has none (undefined: not seen yet). */
+  status(sessionId: string): SessionTerminalStatus | undefined {
+    const entry = this.#sessions.get(sessionId);
+    if (entry === undefined) return undefined;
+    if (entry.state !== 'pending') return entry;
+    const waiting = this.#options.terminals.waitingFor(sessionId);
+    return waiting ? { state: 'waiting', reason: WAITING_FOR_TERMINAL_SLOT, position: waiting.position, since: waiting.since } : { state: 'starting' };
   }
 
   /** Resolves once every change seen so far has been acted on. */
@@ -105,34 +140,69 @@ export class SessionTerminals {
   async #reconcile(): Promise<void> {
     const { state } = await this.#options.hub.read(this.#stream);
     const sessions = (state as TasksState).sessions;
-    for (const id of [...this.#spawned.keys()]) {
+    for (const id of [...this.#sessions.keys()]) {
       if (this.#closed) return;
       if (!Object.hasOwn(sessions, id)) await this.#kill(id);
     }
     for (const id of Object.keys(sessions)) {
       if (this.#closed) return;
-      if (!this.#spawned.has(id)) await this.#spawn(id);
+      if (!this.#sessions.has(id)) await this.#spawn(id);
     }
   }
 
   async #spawn(sessionId: string): Promise<void> {
     if (!TERMINAL_ID_PATTERN.test(sessionId)) {
       // Session ids allow a leading `.` `:` `-` and up to 128 characters; terminal ids do not.
-      this.#spawned.set(sessionId, undefined);
-      this.#options.onError(new Error(`session id ${JSON.stringify(sessionId)} cannot name a terminal`), `starting the terminal of session ${sessionId}`);
+      const entry: Entry = { state: 'pending' };
+      this.#sessions.set(sessionId, entry);
+      this.#failed(sessionId, entry, new Error(`session id ${JSON.stringify(sessionId)} cannot name a terminal`));
       return;
     }
     const { file, args } = this.#options.shell;
+    const entry: Entry = { state: 'pending' };
+    this.#sessions.set(sessionId, entry);
+    const starting = this.#options.terminals.spawn({ id: sessionId, file, args: [...args], project: this.#options.project }, { wait: true });
+    if (this.#options.terminals.waitingFor(sessionId)) {
+      // In line for a slot: not awaited, so the other sessions (and deletions) are served meanwhile.
+      starting.then(
+        (terminal) => this.#started(sessionId, entry, terminal),
+        (error: unknown) => this.#failed(sessionId, entry, error),
+      );
+      return;
+    }
     try {
-      this.#spawned.set(sessionId, await this.#options.terminals.spawn({ id: sessionId, file, args: [...args], project: this.#options.project }));
+      this.#started(sessionId, entry, await starting);
     } catch (error) {
-      this.#spawned.set(sessionId, undefined);
-      this.#options.onError(error, `starting the terminal of session ${sessionId}`);
+      this.#failed(sessionId, entry, error);
     }
   }
 
+  #started(sessionId: string, entry: Entry, terminal: Terminal): void {
+    if (this.#sessions.get(sessionId) === entry) {
+      this.#sessions.set(sessionId, { state: 'started', terminal });
+    } else if (this.#options.terminals.get(sessionId) === terminal) {
+      // The session went while its terminal was starting: the terminal goes too.
+      void this.#options.terminals.remove(sessionId).catch((error: unknown) => this.#options.onError(error, `removing the terminal of deleted session ${sessionId}`));
+    }
+  }
+
+  /** The terminal could not start: the session says `failed` (not `starting` for ever), `onError` says why. */
+  #failed(sessionId: string, entry: Entry, error: unknown): void {
+    // Removed from the line because its session was deleted, or the server is closing: nothing to say.
+    if (this.#closed || this.#sessions.get(sessionId) !== entry || isCancelled(error)) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#sessions.set(sessionId, { state: 'failed', reason });
+    this.#options.onError(error, `starting the terminal of session ${sessionId}`);
+    this.#options.hub
+      .execute({ id: `pty-failed:${randomUUID()}`, stream: this.#stream, type: 'session.update', payload: { id: sessionId, status: 'failed' } })
+      .catch((recordError: unknown) => {
+        if (!isGoneSession(recordError) && !this.#closed) this.#options.onError(recordError, `marking session ${sessionId} failed`);
+      });
+  }
+
   async #kill(sessionId: string): Promise<void> {
-    this.#spawned.delete(sessionId);
+    this.#sessions.delete(sessionId);
+    // Also takes it out of the line if it is still waiting for a slot.
     await this.#options.terminals.remove(sessionId);
   }
 
@@ -148,4 +218,14 @@ export class SessionTerminals {
       .execute({ id: `ghost:${event.commandId}`, stream: this.#stream, type: 'session.delete', payload: { id } })
       .catch((error: unknown) => this.#options.onError(error, `deleting session ${id}, re-created by its terminal after it was deleted`));
   }
+}
+
+function isCancelled(error: unknown): boolean {
+  return error instanceof LockstepError && (error.data as { reason?: unknown } | undefined)?.reason === SPAWN_CANCELLED;
+}
+
+/** The session was deleted before it could be marked (or the status is already `failed`). */
+function isGoneSession(error: unknown): boolean {
+  const reason = error instanceof LockstepError ? (error.data as { reason?: unknown } | undefined)?.reason : undefined;
+  return reason === 'session.notFound' || reason === 'session.noChanges';
 }

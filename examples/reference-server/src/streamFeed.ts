@@ -1,6 +1,6 @@
-import { protocol, type Event } from '@lockstep/core';
-import type { Hub } from '@lockstep/server';
-import { HubPeer } from './hubPeer.js';
+import { LockstepError, protocol, type Event } from '@lockstep/core';
+import type { Hub, Identity } from '@lockstep/server';
+import { HubPeer, type HubPeerOptions } from './hubPeer.js';
 
 /** Where a feed delivers a stream: a snapshot (when the hub no longer has the events) or events in version order. */
 export interface FeedSink {
@@ -13,7 +13,10 @@ export interface FeedSink {
    */
   full?(): boolean;
   whenRoom?(resume: () => void): void;
-  /** The feed stopped for good (the hub shut down, or it could not resubscribe). */
+  /**
+   * The feed stopped for good: the hub shut down, it could not resubscribe, or the reader may no longer
+   * read the stream (the grant was revoked: `reason` starts with `FORBIDDEN`).
+   */
   end(reason: string): void;
 }
 
@@ -24,6 +27,10 @@ export interface FeedSink {
  * that is not reading) pauses the feed: the subscription is dropped, so the reader costs the hub
  * nothing meanwhile, and once there is room the feed catches up from the last event delivered —
  * with events, or a snapshot if the hub no longer has them. Nothing is missed, nothing piles up.
+ *
+ * The feed reads as the identity it was started with (the request's), so the hub's `authorize` hook
+ * decides what it may read; when the application revokes the grant and calls `hub.reauthorize`, the
+ * hub ends the subscription (`unsubscribed`) and the feed ends its sink.
  */
 export class StreamFeed {
   readonly #stream: string;
@@ -48,14 +55,20 @@ export class StreamFeed {
 
   /**
    * Subscribes to `stream` from `since` (omitted: from the start, or a snapshot), delivers the answer
-   * to the sink and resolves; rejects with the hub's error (`UNKNOWN_STREAM`, `INVALID_PARAMS`).
+   * to the sink and resolves; rejects with the hub's error (`UNKNOWN_STREAM`, `INVALID_PARAMS`,
+   * `FORBIDDEN`, `UNAUTHORIZED`).
+   *
+   * `identity`: whom the feed reads for — the request's identity. Given but undefined, an anonymous
+   * request; omitted, the server itself (`REFERENCE_SERVER_IDENTITY`), for background work only.
    */
-  static async start(hub: Hub, stream: string, since: number | undefined, sink: FeedSink): Promise<StreamFeed> {
+  static async start(hub: Hub, stream: string, since: number | undefined, sink: FeedSink, ...as: [identity?: Identity | undefined]): Promise<StreamFeed> {
     const feed = new StreamFeed(stream, sink);
-    feed.#peer = await HubPeer.open(hub, {
+    const options: HubPeerOptions = {
       onNotification: (method, params) => feed.#onNotification(method, params),
       onClose: (reason) => feed.#end(`the hub closed the connection: ${reason}`),
-    });
+    };
+    if (as.length > 0) options.identity = as[0];
+    feed.#peer = await HubPeer.open(hub, options);
     try {
       await feed.#subscribe(since);
     } catch (error) {
@@ -105,7 +118,15 @@ export class StreamFeed {
 
   #onNotification(method: string, params: unknown): void {
     const { stream } = (params ?? {}) as { stream?: unknown };
-    if (stream !== this.#stream || this.#ended || this.#paused) return;
+    if (stream !== this.#stream || this.#ended) return;
+    if (method === protocol.Notifications.unsubscribed) {
+      // For good: the reader may no longer read the stream. Never resubscribed.
+      const parsed = protocol.unsubscribedParamsSchema.safeParse(params);
+      const error = parsed.success ? LockstepError.fromWire(parsed.data.error) : new LockstepError('FORBIDDEN', 'the hub ended the subscription');
+      this.#end(`${error.code}: ${error.message}`);
+      return;
+    }
+    if (this.#paused) return;
     if (method === protocol.Notifications.resync) {
       this.#resubscribe();
     } else if (method === protocol.Notifications.events) {

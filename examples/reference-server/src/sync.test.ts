@@ -2,12 +2,12 @@ import { createClient } from '@lockstep/client';
 import { orchestrationDomain, tasksDomain, type LockstepError, type TransportState } from '@lockstep/core';
 import { webSocketConnector, webSocketTransport } from '@lockstep/ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { RawPeer, SseReader, call, startTestServer, until } from './testing.js';
+import { RawPeer, SseReader, TEST_TOKEN, call, startTestServer, until } from './testing.js';
 
 const json = (body: unknown) => ({ body });
 
 function wsClient(wsUrl: string, clientId?: string) {
-  const client = createClient({ connect: webSocketConnector(wsUrl), ...(clientId !== undefined && { clientId }) });
+  const client = createClient({ connect: webSocketConnector(wsUrl, { token: TEST_TOKEN }), ...(clientId !== undefined && { clientId }) });
   onTestFinished(() => client.close());
   return client;
 }

@@ -19,9 +19,23 @@ export async function tempDir(prefix = 'lockstep-reference-'): Promise<string> {
   return dir;
 }
 
+/** The token of every test server (unless a test sets `auth`): presented by `call`, `SseReader` and `RawPeer`. */
+export const TEST_TOKEN = 'test-token-0123456789abcdef';
+
+/** The token each running test server expects, by its `url` and `wsUrl`. */
+const tokens = new Map<string, string>();
+
+/** The `Authorization` header for a server started by {@link startTestServer} (none for others, or one without a token). */
+export function authHeaders(base: string): Record<string, string> {
+  const token = tokens.get(base);
+  return token === undefined ? {} : { Authorization: `Bearer ${token}` };
+}
+
 /**
  * Starts a server on a free port with its file store in a fresh directory (unless `store` or
- * `dataDir` say otherwise), closed when the current test finishes. Lines it logs are collected.
+ * `dataDir` say otherwise), closed when the current test finishes. Lines it logs are collected. Its
+ * token is {@link TEST_TOKEN} unless `auth` says otherwise; `call`, `SseReader` and `RawPeer`
+ * present it unless given an `Authorization` header of their own or `anonymous`.
  */
 export async function startTestServer(options: ReferenceServerOptions = {}): Promise<ReferenceServer & { lines: string[] }> {
   const lines: string[] = [];
@@ -30,11 +44,27 @@ export async function startTestServer(options: ReferenceServerOptions = {}): Pro
     port: 0,
     shell: { file: '/bin/sh', args: [] },
     log: (line) => lines.push(line),
+    auth: { token: TEST_TOKEN },
+    runtimeDir: false,
     ...(dataDir !== undefined && { dataDir }),
     ...options,
   });
-  onTestFinished(() => server.close());
+  if (server.token !== undefined) {
+    tokens.set(server.url, server.token);
+    tokens.set(server.wsUrl, server.token);
+  }
+  onTestFinished(async () => {
+    tokens.delete(server.url);
+    tokens.delete(server.wsUrl);
+    await server.close();
+  });
   return Object.assign(server, { lines });
+}
+
+/** `headers` with the server's token added, unless they carry an Authorization header or the caller is anonymous. */
+function withToken(base: string, headers: Record<string, string> = {}, anonymous = false): Record<string, string> {
+  if (anonymous || Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) return headers;
+  return { ...authHeaders(base), ...headers };
 }
 
 export interface HttpAnswer {
@@ -58,10 +88,16 @@ export function call(
     headers?: Record<string, string>;
     /** Sent in 16 KiB chunks with `Transfer-Encoding: chunked` and no `Content-Length`. */
     chunked?: boolean;
+    /** Without the test server's token. */
+    anonymous?: boolean;
   } = {},
 ): Promise<HttpAnswer> {
   const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-  const headers: Record<string, string> = { Connection: 'close', ...(options.body !== undefined && { 'Content-Type': 'application/json' }), ...options.headers };
+  const headers: Record<string, string> = {
+    Connection: 'close',
+    ...(options.body !== undefined && { 'Content-Type': 'application/json' }),
+    ...withToken(base, options.headers, options.anonymous),
+  };
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { method, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -116,9 +152,9 @@ export class SseReader {
   #ended = false;
   #destroy: () => void = () => {};
 
-  constructor(base: string, path: string, headers: Record<string, string> = {}) {
+  constructor(base: string, path: string, headers: Record<string, string> = {}, options: { anonymous?: boolean } = {}) {
     this.#response = new Promise((resolve, reject) => {
-      const req = httpRequest(`${base}${path}`, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+      const req = httpRequest(`${base}${path}`, { headers: { Accept: 'text/event-stream', ...withToken(base, headers, options.anonymous) } }, (res) => {
         this.status = res.statusCode ?? 0;
         this.headers = res.headers;
         res.setEncoding('utf8');
@@ -198,8 +234,8 @@ export class RawPeer {
     });
   }
 
-  static async connect(wsUrl: string, headers: Record<string, string> = {}): Promise<RawPeer> {
-    const peer = new RawPeer(webSocketTransport(wsUrl, { headers }));
+  static async connect(wsUrl: string, headers: Record<string, string> = {}, options: { anonymous?: boolean } = {}): Promise<RawPeer> {
+    const peer = new RawPeer(webSocketTransport(wsUrl, { headers: withToken(wsUrl, headers, options.anonymous) }));
     onTestFinished(() => peer.close());
     await peer.request('hello', { protocol: 1 });
     return peer;

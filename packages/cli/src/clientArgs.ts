@@ -34,6 +34,9 @@ const WRITE_FLAGS = {
 export interface ClientEnv {
   LOCKSTEP_SERVER?: string | undefined;
   LOCKSTEP_TOKEN?: string | undefined;
+  /** Where local hubs leave their tokens (see `runtimeDirectory` of @lockstep/server). */
+  LOCKSTEP_RUNTIME_DIR?: string | undefined;
+  XDG_RUNTIME_DIR?: string | undefined;
 }
 
 /**

@@ -4,7 +4,24 @@ import { DEFAULT_HOST, DEFAULT_PORT, UsageError, describeStore, parseRepairOptio
 
 describe('lockstep serve options', () => {
   it('has defaults', () => {
-    expect(parseServeOptions([])).toEqual({ port: DEFAULT_PORT, host: DEFAULT_HOST, store: { kind: 'memory' }, stdio: false });
+    expect(parseServeOptions([])).toEqual({
+      port: DEFAULT_PORT,
+      host: DEFAULT_HOST,
+      store: { kind: 'memory' },
+      stdio: false,
+      'allowed-host': [],
+      'allowed-origin': [],
+      'insecure-no-auth': false,
+      help: false,
+    });
+  });
+
+  it('reads the token and site options', () => {
+    expect(
+      parseServeOptions(['--token-file', 'secrets/token', '--allowed-host', 'hub.local:8080', '--allowed-host', 'box', '--allowed-origin', 'https://app.example.com']),
+    ).toMatchObject({ 'token-file': resolve('secrets/token'), 'allowed-host': ['hub.local:8080', 'box'], 'allowed-origin': ['https://app.example.com'] });
+    expect(parseServeOptions(['--insecure-no-auth'])).toMatchObject({ 'insecure-no-auth': true });
+    expect(parseServeOptions(['--help'])).toMatchObject({ help: true });
   });
 
   it('reads every option', () => {
@@ -14,6 +31,10 @@ describe('lockstep serve options', () => {
       store: { kind: 'memory' },
       codec: 'msgpack',
       stdio: false,
+      'allowed-host': [],
+      'allowed-origin': [],
+      'insecure-no-auth': false,
+      help: false,
     });
     expect(parseServeOptions(['--stdio'])).toMatchObject({ stdio: true });
   });
@@ -37,6 +58,10 @@ describe('lockstep serve options', () => {
     [['--frobnicate'], /Unknown option/],
     [['extra'], /positional/i],
     [['--stdio', '--codec', 'msgpack'], /stdio speaks JSON/],
+    [['--insecure-no-auth', '--host', '0.0.0.0'], /refused on a non-loopback --host/],
+    [['--insecure-no-auth', '--token-file', 't'], /cannot be combined/],
+    [['--allowed-host', 'a b'], /--allowed-host/],
+    [['--allowed-origin', 'evil.example'], /--allowed-origin/],
   ])('refuses %j with a clear message', (args, message) => {
     expect(() => parseServeOptions(args)).toThrow(UsageError);
     expect(() => parseServeOptions(args)).toThrow(message);

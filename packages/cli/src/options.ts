@@ -71,10 +71,26 @@ export const serveOptionsSchema = z
     store: storeSpecSchema.default({ kind: 'memory' }),
     codec: z.enum(['json', 'msgpack']).optional(),
     stdio: z.boolean().default(false),
+    'token-file': z.string().min(1).transform((file) => resolve(file)).optional(),
+    'allowed-host': z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+)(:\d{1,5})?$/, 'expected NAME or NAME:PORT')).default([]),
+    'allowed-origin': z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'expected http(s)://HOST[:PORT]')).default([]),
+    'insecure-no-auth': z.boolean().default(false),
+    help: z.boolean().default(false),
   })
   .refine((options) => !(options.stdio && options.codec === 'msgpack'), {
     message: '--stdio speaks JSON (LSP framing); --codec msgpack applies to WebSocket only',
+  })
+  .refine((options) => !(options['insecure-no-auth'] && options['token-file'] !== undefined), {
+    message: '--insecure-no-auth serves without a token; it cannot be combined with --token-file',
+  })
+  .refine((options) => !options['insecure-no-auth'] || isLoopbackHost(options.host), {
+    message: '--insecure-no-auth is refused on a non-loopback --host: anyone on the network could use the hub',
   });
+
+/** 127.0.0.0/8, ::1 and localhost: the interfaces only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
 
 export type ServeOptions = z.infer<typeof serveOptionsSchema>;
 
@@ -104,6 +120,11 @@ export function parseServeOptions(args: readonly string[]): ServeOptions {
         store: { type: 'string' },
         codec: { type: 'string' },
         stdio: { type: 'boolean' },
+        'token-file': { type: 'string' },
+        'allowed-host': { type: 'string', multiple: true },
+        'allowed-origin': { type: 'string', multiple: true },
+        'insecure-no-auth': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,

@@ -5,6 +5,7 @@ import { UsageError, parseRepairOptions, parseServeOptions } from './options.js'
 import { repair } from './repair.js';
 import { runClientCommand } from './runClientCommand.js';
 import { serve } from './serve.js';
+import { localServerToken } from './localToken.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -34,7 +35,16 @@ Commands:
                                   in PostgreSQL (schema default lockstep, created if new); any
                                   number of hubs may share one schema
               --codec json|msgpack  accept only this WebSocket subprotocol (default both)
-              --stdio             serve lockstep/1 on stdin/stdout instead (LSP framing)
+              --stdio             serve lockstep/1 on stdin/stdout instead (LSP framing; no
+                                  token: the process that spawned it owns the pipe)
+              --token-file PATH   the token clients must present, read from PATH (generated there
+                                  if missing). Default: $LOCKSTEP_TOKEN, else DIR/token with
+                                  --store file:DIR, else a token kept in the runtime directory
+                                  ($LOCKSTEP_RUNTIME_DIR, $XDG_RUNTIME_DIR/lockstep or ~/.lockstep/run)
+              --allowed-host NAME[:PORT]  one more Host to answer to (repeatable)
+              --allowed-origin ORIGIN     one more browser origin allowed (repeatable; by default
+                                  only pages of the hub's own host and port)
+              --insecure-no-auth  no token (loopback --host only; a warning is printed)
   repair DIR [--yes]
             Check a file store's directory (stopped first) and report damage. With --yes (or a
             "y" at the prompt) cut the log at the first bad record; the cut part is kept in
@@ -59,13 +69,19 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
         io.out(parsed.help);
         return ExitCodes.ok;
       }
-      return await runClientCommand(parsed.operation, parsed.hub, io);
+      // No token given: a hub on this machine may have left its token for its user's clients.
+      const hub = parsed.hub.token === undefined ? { ...parsed.hub, token: await localServerToken(parsed.hub.server, io.env ?? {}) } : parsed.hub;
+      return await runClientCommand(parsed.operation, hub, io);
     }
     switch (command) {
       case 'serve': {
         const options = parseServeOptions(rest);
+        if (options.help) {
+          io.out(USAGE);
+          return 0;
+        }
         // With --stdio, stdout carries frames only: human output goes to stderr.
-        await serve(options, { log: options.stdio ? io.err : io.out, stopSignal: io.stopSignal });
+        await serve(options, { log: options.stdio ? io.err : io.out, stopSignal: io.stopSignal, env: io.env ?? {} });
         return 0;
       }
       case 'repair': {

@@ -1,8 +1,20 @@
+import { join } from 'node:path';
 import { builtInDomains } from '@lockstep/core';
-import { FileEventStore, Hub, MemoryEventStore, type EventStore } from '@lockstep/server';
+import {
+  FileEventStore,
+  Hub,
+  MemoryEventStore,
+  announceToken,
+  loadServerToken,
+  runtimeDirectory,
+  tokenAuthenticator,
+  type EventStore,
+  type ServerToken,
+  type TokenEnv,
+} from '@lockstep/server';
 import { serveStdio } from '@lockstep/stdio';
 import { JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, type Subprotocol } from '@lockstep/ws';
-import { createWebSocketServer } from '@lockstep/ws/server';
+import { HostCheck, createWebSocketServer } from '@lockstep/ws/server';
 import { describeStore, type ServeOptions } from './options.js';
 
 /** Where `lockstep serve` writes and what it listens to: the process, or a test's stand-in. */
@@ -11,6 +23,17 @@ export interface ServeIo {
   log(line: string): void;
   /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
   stopSignal: Promise<string>;
+  /** `LOCKSTEP_TOKEN` and where the runtime directory is (`LOCKSTEP_RUNTIME_DIR`, `XDG_RUNTIME_DIR`). */
+  env: TokenEnv;
+}
+
+/**
+ * The token a WebSocket hub requires: `LOCKSTEP_TOKEN`, else `--token-file`, else one kept (made on
+ * first use, mode 0600) beside a file store's directory, or in the runtime directory.
+ */
+function loadToken(options: ServeOptions, env: ServeIo['env']): Promise<ServerToken> {
+  const defaultFile = options.store.kind === 'file' ? join(options.store.directory, 'token') : join(runtimeDirectory(env), 'serve.token');
+  return loadServerToken({ env, tokenFile: options['token-file'], defaultFile });
 }
 
 /** Opens the store `--store` names; a file store reports what its recovery did. */
@@ -56,9 +79,12 @@ export async function serve(options: ServeOptions, io: ServeIo): Promise<void> {
 
 async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): Promise<void> {
   const storeName = describeStore(options.store);
+  // stdio is not authenticated: the process that spawned the hub owns the pipe.
+  const token = options.stdio || options['insecure-no-auth'] ? undefined : await loadToken(options, io.env);
   const hub = new Hub({
     domains: builtInDomains,
     store,
+    ...(token && { authenticate: tokenAuthenticator(token.token) }),
     // A stdio hub has exactly one peer, the host that spawned it: nothing to protect from floods.
     ...(options.stdio ? { rateLimit: false as const } : {}),
     onError: (error, context) => io.log(`error ${context}: ${error instanceof Error ? error.message : String(error)}`),
@@ -76,12 +102,33 @@ async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): P
 
   const subprotocols: Subprotocol[] =
     options.codec === 'json' ? [JSON_SUBPROTOCOL] : options.codec === 'msgpack' ? [MSGPACK_SUBPROTOCOL] : [JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL];
-  const server = createWebSocketServer(hub, { port: options.port, host: options.host, subprotocols });
+  const hosts = new HostCheck(options.host, { allowedHosts: options['allowed-host'], allowedOrigins: options['allowed-origin'] });
+  const server = createWebSocketServer(hub, {
+    port: options.port,
+    host: options.host,
+    subprotocols,
+    allowedHosts: (host) => hosts.allowsHost(host),
+    allowedOrigins: (origin) => hosts.allowsOrigin(origin),
+    ...(token && { authenticate: tokenAuthenticator(token.token) }),
+  });
   await server.ready;
   const { host, port } = server.address();
-  io.log(`lockstep hub listening on ws://${host.includes(':') ? `[${host}]` : host}:${port} (subprotocols: ${subprotocols.join(', ')}; store: ${storeName})`);
-  const reason = await io.stopSignal;
-  io.log(`stopping (${reason})`);
+  hosts.listening(port);
+  const withdraw = token && (await announceToken(port, token.token, runtimeDirectory(io.env)));
+  try {
+    if (token) {
+      const where = token.source === 'environment' ? '$LOCKSTEP_TOKEN' : token.file;
+      io.log(`clients present the token from ${where} (Authorization: Bearer, or --token); the lockstep CLI on this machine finds it by itself`);
+    } else {
+      io.log('WARNING: --insecure-no-auth: no token is needed; any program or web page that reaches this port can use the hub');
+    }
+    // Last: the line that says it is ready.
+    io.log(`lockstep hub listening on ws://${host.includes(':') ? `[${host}]` : host}:${port} (subprotocols: ${subprotocols.join(', ')}; store: ${storeName})`);
+    const reason = await io.stopSignal;
+    io.log(`stopping (${reason})`);
+  } finally {
+    await withdraw?.();
+  }
   // The hub first, so clients are told it is shutting down; then the sockets.
   await hub.close();
   await server.close();

@@ -116,12 +116,16 @@ export class LockstepClient implements StreamOwner {
     return this.#status$.value;
   }
 
-  /** Opens (or returns the already open) synced stream `<domain>/<key>`. */
+  /**
+   * Opens (or returns the already open) synced stream `<domain>/<key>`. A stream whose subscription
+   * the hub refused or ended (`stream.refused`: FORBIDDEN, a grant revoked) is asked for again.
+   */
   stream<D extends AnyDomain>(domain: D, key: string): SyncedStream<D> {
     const name = streamName(domain.name, key);
     const existing = this.#streams.get(name);
     if (existing) {
       if (existing.domain !== domain) throw new RangeError(`stream ${name} is already open with another domain definition`);
+      if (existing.refused && this.#ready) this.#subscribe(existing);
       return existing as unknown as SyncedStream<D>;
     }
     const stream = new SyncedStream(domain, name, this);
@@ -391,6 +395,14 @@ export class LockstepClient implements StreamOwner {
     } else if (method === protocol.Notifications.shutdown) {
       // The hub is going away on purpose: reconnect (with backoff) rather than wait for the close.
       this.#channel?.close('hub is shutting down');
+    } else if (method === protocol.Notifications.unsubscribed) {
+      // The hub ended the subscription for good (the grant was revoked): no resubscribe.
+      const parsed = protocol.unsubscribedParamsSchema.safeParse(params);
+      if (!parsed.success) {
+        this.#options.onError?.(new LockstepError('INVALID_PARAMS', 'malformed unsubscribed notification from the hub'));
+        return;
+      }
+      this.#streams.get(parsed.data.stream)?.onUnsubscribed(LockstepError.fromWire(parsed.data.error));
     } else if (method === protocol.Notifications.resync) {
       const parsed = protocol.resyncParamsSchema.safeParse(params);
       const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;

@@ -95,6 +95,11 @@ export class SyncedStream<D extends AnyDomain> {
   #epoch = 0;
   #awaitingAnswer = false;
   /**
+   * The hub refused this stream's subscription, or ended it for good (`unsubscribed`: the grant was
+   * revoked). Nothing more arrives for it, and it is not resubscribed until the client asks again.
+   */
+  #refused = false;
+  /**
    * Events notified while a subscribe answer is awaited, applied right after it. On a socket, a
    * notification the hub sent after the answer can arrive in the same read, and the answer is only
    * processed a microtask later (a promise): without this it would be dropped as a gap.
@@ -242,12 +247,23 @@ export class SyncedStream<D extends AnyDomain> {
     return this.#closed;
   }
 
+  /**
+   * The hub refused this stream's subscription (its error is `status.lastError`, e.g. FORBIDDEN), or
+   * ended it because the connection may no longer read the stream. The stream keeps its last
+   * confirmed state but is not synced, and is not resubscribed by itself: it is asked for again on
+   * the next connection, or when the application calls `client.stream()` for it again.
+   */
+  get refused(): boolean {
+    return this.#refused;
+  }
+
   // --- driven by the client -------------------------------------------------------------------
 
   /** Parameters of the next subscribe request; starts a new subscription epoch. */
   beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
     this.#epoch++;
     this.#awaitingAnswer = true;
+    this.#refused = false;
     this.#early = [];
     this.#synced = false;
     this.#changed(false);
@@ -283,7 +299,21 @@ export class SyncedStream<D extends AnyDomain> {
   onSubscribeFailed(epoch: number, error: LockstepError): void {
     if (epoch !== this.#epoch) return;
     this.#awaitingAnswer = false;
+    // A passing failure (the store, a rate) leaves the stream to be asked for again on the next gap.
+    this.#refused = error.code !== 'UNAVAILABLE' && error.code !== 'RATE_LIMITED';
     this.#early = [];
+    this.#lastError = error;
+    this.#changed(false);
+  }
+
+  /**
+   * The hub ended the subscription for good (`unsubscribed`, e.g. FORBIDDEN once a grant was
+   * revoked). With a subscribe in flight, its answer says whether the stream may still be read.
+   */
+  onUnsubscribed(error: LockstepError): void {
+    if (this.#closed || this.#awaitingAnswer) return;
+    this.#refused = true;
+    this.#synced = false;
     this.#lastError = error;
     this.#changed(false);
   }
@@ -304,8 +334,8 @@ export class SyncedStream<D extends AnyDomain> {
   onAck(command: PendingCommand, ack: protocol.CommandResult): void {
     command.ack = ack;
     this.#serverVersion = Math.max(this.#serverVersion, ack.version);
-    // A closed stream receives no more events: the ack is all it will ever learn of the command.
-    if (ack.version <= this.#version || this.#closed) {
+    // A closed or refused stream receives no more events: the ack is all it will learn of the command.
+    if (ack.version <= this.#version || this.#closed || this.#refused) {
       this.#settle(command);
       this.#changed(true);
       return;
@@ -394,6 +424,7 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   #resync(): void {
+    if (this.#refused) return;
     this.#synced = false;
     this.owner.resubscribe(this);
   }

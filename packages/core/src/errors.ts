@@ -20,6 +20,7 @@ export const ErrorCodes = {
   HANDSHAKE_REQUIRED: -32009,
   COMMAND_ID_CONFLICT: -32010,
   UNAVAILABLE: -32011,
+  LIMIT_EXCEEDED: -32012,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

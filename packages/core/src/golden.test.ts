@@ -31,6 +31,7 @@ const paramsSchemas: Record<string, z.ZodType> = {
   events: protocol.eventsParamsSchema,
   resync: protocol.resyncParamsSchema,
   shutdown: protocol.shutdownParamsSchema,
+  unsubscribed: protocol.unsubscribedParamsSchema,
 };
 
 const resultSchemas: Record<string, z.ZodType> = {
@@ -59,6 +60,7 @@ const errorDataSchemas: Record<ErrorCode, z.ZodType> = {
   HANDSHAKE_REQUIRED: z.undefined(),
   COMMAND_ID_CONFLICT: z.object({ id: z.string() }),
   UNAVAILABLE: z.undefined(),
+  LIMIT_EXCEEDED: z.object({ limit: z.string(), max: z.number().int().nonnegative() }),
 };
 
 /** Parses with a schema and checks nothing was stripped, so a typo in a fixture cannot hide. */

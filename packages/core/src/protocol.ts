@@ -147,10 +147,19 @@ export const Methods = {
 /** Sent by the hub right before it closes a connection because it is shutting down; the client reconnects. */
 export const shutdownParamsSchema = z.object({ reason: z.string() });
 
+/**
+ * Sent by the hub when it ends a subscription for good: the connection may no longer read the stream
+ * (its grants were revoked, see `Hub.reauthorize`). No more events of the stream follow, and the client
+ * does not resubscribe by itself; `error` says why, as an error answer would (`FORBIDDEN`).
+ */
+export const unsubscribedParamsSchema = z.object({ stream: z.string(), error: wireErrorSchema });
+export type UnsubscribedParams = z.infer<typeof unsubscribedParamsSchema>;
+
 export const Notifications = {
   events: 'events',
   resync: 'resync',
   shutdown: 'shutdown',
+  unsubscribed: 'unsubscribed',
 } as const;
 
 // ---------------------------------------------------------------------------------------------

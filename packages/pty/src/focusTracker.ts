@@ -165,6 +165,18 @@ export class FocusTracker {
     if (project === undefined || !this.#projects.has(project)) return;
     if (message['method'] === protocol.Notifications.events) void this.#refresh(project);
     else if (message['method'] === protocol.Notifications.resync) this.#subscribe(project);
+    else if (message['method'] === protocol.Notifications.unsubscribed) this.#refused(project, message['params']);
+  }
+
+  /** The hub ended the subscription (the hook no longer lets the watcher read it): focus is unknown again. */
+  #refused(project: string, params: unknown): void {
+    const parsed = protocol.unsubscribedParamsSchema.safeParse(params);
+    const error = parsed.success ? LockstepError.fromWire(parsed.data.error) : new LockstepError('FORBIDDEN', 'the hub ended the subscription');
+    this.#options.onError(error, `following ${streamOf(project)}`);
+    const entry = this.#projects.get(project);
+    if (!entry || entry.focused === undefined) return;
+    entry.focused = undefined;
+    this.#options.onChange(project);
   }
 
   #onClosed(link: MemoryLink): void {

@@ -11,6 +11,7 @@ export {
   attachParamsSchema,
   attachResultSchema,
   detachParamsSchema,
+  detachedNotificationSchema,
   exitNotificationSchema,
   inputParamsSchema,
   outputNotificationSchema,
@@ -21,6 +22,7 @@ export {
   terminalSizeSchema,
   type AttachParams,
   type AttachResult,
+  type DetachedNotification,
   type ExitNotification,
   type InputParams,
   type OutputNotification,
@@ -40,6 +42,7 @@ export {
   type SpawnOptions,
   type SpawnPolicy,
 } from './spawnPolicy.js';
+export type { WaitingSpawn } from './spawnQueue.js';
 export {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_COALESCE_MS,
@@ -53,4 +56,14 @@ export {
   type TerminalSource,
 } from './terminal.js';
 export { createTerminalExtension, type TerminalExtension, type TerminalExtensionOptions } from './terminalExtension.js';
-export { DEFAULT_MAX_TERMINALS, DEFAULT_RETAIN_EXITED_MS, TerminalManager, statusCode, type TerminalManagerOptions } from './terminalManager.js';
+export {
+  DEFAULT_MAX_TERMINALS,
+  DEFAULT_MAX_TERMINALS_PER_IDENTITY,
+  DEFAULT_RETAIN_EXITED_MS,
+  SPAWN_CANCELLED,
+  TerminalManager,
+  WAITING_FOR_TERMINAL_SLOT,
+  statusCode,
+  type SpawnPlacement,
+  type TerminalManagerOptions,
+} from './terminalManager.js';

@@ -41,6 +41,7 @@ export const TerminalNotifications = {
   output: 'terminal.output',
   exit: 'terminal.exit',
   resized: 'terminal.resized',
+  detached: 'terminal.detached',
 } as const;
 
 /** The largest input one `terminal.input` carries, in bytes (after decoding). */
@@ -116,6 +117,16 @@ export interface ResizedNotification {
   rows: number;
 }
 
+/**
+ * `terminal.detached`: the hub ended this connection's attachment (its identity may no longer read the
+ * terminal: a grant was revoked and the application called `hub.reauthorize`). No more output follows;
+ * `error` is the refusal as an error answer carries it (`FORBIDDEN`). Attaching again asks again.
+ */
+export interface DetachedNotification {
+  terminalId: string;
+  error: { code: number; message: string; data?: unknown };
+}
+
 export const attachResultSchema = z.object({
   terminalId: z.string(),
   runId: z.string(),
@@ -137,6 +148,11 @@ export const outputNotificationSchema = z.object({
 export const exitNotificationSchema = z.object({ terminalId: z.string(), exitCode: z.number().int(), signal: z.string().optional() });
 
 export const resizedNotificationSchema = z.object({ terminalId: z.string(), cols: terminalSizeSchema, rows: terminalSizeSchema });
+
+export const detachedNotificationSchema = z.object({
+  terminalId: z.string(),
+  error: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() }),
+});
 
 /** Bytes of `text` in UTF-8 (lone surrogates count 3, as the encoder writes U+FFFD for them). */
 function utf8Length(text: string): number {

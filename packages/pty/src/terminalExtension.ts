@@ -10,10 +10,12 @@ import {
   resizeParamsSchema,
   terminalResource,
   TerminalMethods,
+  TerminalNotifications,
   type AttachResult,
+  type DetachedNotification,
 } from './protocol.js';
 import { DEFAULT_CHUNK_BYTES, type Terminal } from './terminal.js';
-import { TerminalManager, type TerminalManagerOptions } from './terminalManager.js';
+import { TerminalManager, WAITING_FOR_TERMINAL_SLOT, type TerminalManagerOptions } from './terminalManager.js';
 
 export interface TerminalExtensionOptions extends Omit<TerminalManagerOptions, 'hub'> {
   /**
@@ -53,7 +55,10 @@ function parse<T>(schema: Parser<T>, params: unknown): T {
  *
  * Authorization: each terminal is the resource `terminal/<id>` for the hub's `authorize` hook —
  * `read` to attach, `write` to send input or resize. Unknown terminals are `UNKNOWN_STREAM`
- * (checked after authorization, so ids cannot be probed).
+ * (checked after authorization, so ids cannot be probed); one whose spawn waits for a slot is
+ * `UNKNOWN_STREAM` with `data.reason` `waitingForTerminalSlot` and its `position` in line. When the
+ * application calls `hub.reauthorize`, every attachment of the connections concerned is authorized
+ * again, and a refused one is detached with a `terminal.detached` notification `{terminalId, error}`.
  */
 export function createTerminalExtension(options: TerminalExtensionOptions): TerminalExtension {
   const clock = options.clock ?? systemClock;
@@ -65,6 +70,12 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
   const bySession = new Map<string, Map<string, Attachment>>();
   /** Releases the focus watch each attachment holds. */
   const releases = new Map<Attachment, () => void>();
+  /**
+   * Per session, how many times its grants were re-checked (`onReauthorize`): an attach authorized
+   * before the last re-check may have been answered with a grant since revoked, and asks again.
+   */
+  const rechecks = new WeakMap<ExtensionSession, number>();
+  const rechecksOf = (session: ExtensionSession) => rechecks.get(session) ?? 0;
   const focusTrackerOptions = {
     clock,
     onChange: (project: string) => {
@@ -86,8 +97,19 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
 
   function terminalFor(terminalId: string): Terminal {
     const terminal = terminals.get(terminalId);
-    if (!terminal) throw new LockstepError('UNKNOWN_STREAM', `no terminal ${terminalId}`, { terminalId });
-    return terminal;
+    if (terminal) return terminal;
+    // Not there yet: say why when its spawn waits for a slot (a client retries UNKNOWN_STREAM anyway).
+    const waiting = terminals.waitingFor(terminalId);
+    if (waiting) {
+      const { maxTerminals } = terminals.limits;
+      throw new LockstepError('UNKNOWN_STREAM', `terminal ${terminalId} is waiting for a free slot (number ${waiting.position} in line; at most ${maxTerminals} terminals)`, {
+        terminalId,
+        reason: WAITING_FOR_TERMINAL_SLOT,
+        position: waiting.position,
+        maxTerminals,
+      });
+    }
+    throw new LockstepError('UNKNOWN_STREAM', `no terminal ${terminalId}`, { terminalId });
   }
 
   function forget(attachment: Attachment): void {
@@ -102,6 +124,7 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
 
   async function attach(params: unknown, session: ExtensionSession): Promise<AttachResult> {
     const { terminalId, since = 0 } = parse(attachParamsSchema, params);
+    let checked = rechecksOf(session);
     await session.authorize(terminalResource(terminalId), 'read');
     const terminal = terminalFor(terminalId);
     if (since > terminal.written) {
@@ -112,6 +135,16 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
       });
     }
     const release = terminal.project === undefined ? () => {} : await focus.watch(terminal.project);
+    try {
+      // Grants were re-checked while this attach was being authorized: its answer may be stale.
+      while (checked !== rechecksOf(session)) {
+        checked = rechecksOf(session);
+        await session.authorize(terminalResource(terminalId), 'read');
+      }
+    } catch (error) {
+      release();
+      throw error;
+    }
     if (session.closed || terminals.get(terminalId) !== terminal) {
       release();
       throw new LockstepError('UNAVAILABLE', 'the connection or the terminal went away');
@@ -131,6 +164,26 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     if (offset > since) result.truncated = true;
     if (terminal.exit) result.exited = true;
     return result;
+  }
+
+  /** Authorizes every attachment of the session again; a refused one is detached, and told so. */
+  async function reauthorize(session: ExtensionSession): Promise<void> {
+    rechecks.set(session, rechecksOf(session) + 1);
+    const attachments = [...(bySession.get(session.sessionId)?.values() ?? [])];
+    await Promise.all(
+      attachments.map(async (attachment) => {
+        const terminalId = attachment.terminal.id;
+        try {
+          await session.authorize(terminalResource(terminalId), 'read');
+        } catch (error) {
+          // Detached meanwhile, or attached again (a new attachment, authorized on its own).
+          if (attachment.closed) return;
+          attachment.close();
+          const detached: DetachedNotification = { terminalId, error: LockstepError.from(error).toJSON() };
+          session.notify(TerminalNotifications.detached, detached);
+        }
+      }),
+    );
   }
 
   function detach(params: unknown, session: ExtensionSession): Record<string, never> {
@@ -167,6 +220,7 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     onSessionClosed(session) {
       for (const attachment of [...(bySession.get(session.sessionId)?.values() ?? [])]) attachment.close();
     },
+    onReauthorize: reauthorize,
     async close() {
       focus.close();
       for (const attachments of [...bySession.values()]) for (const attachment of [...attachments.values()]) attachment.close();

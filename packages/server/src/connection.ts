@@ -14,10 +14,11 @@ import {
   type TransportListener,
 } from '@lockstep/core';
 import type { Subscription as RxSubscription } from 'rxjs';
+import { CommandReply, type ReplyChannel } from './commandReply.js';
 import type { Hub, Identity } from './hub.js';
 import type { ExtensionSession } from './extension.js';
-import type { QueuedCommand, StreamHost, StreamSubscriber } from './streamHost.js';
 import { SubscribeGate } from './subscribeGate.js';
+import { Subscription, SubscriptionTable, type SubscriptionOwner } from './subscriptionTable.js';
 import { TokenBucket } from './tokenBucket.js';
 
 /** How often a shed connection's buffer is checked for having drained. */
@@ -42,64 +43,8 @@ interface Answer {
   after?: () => void;
 }
 
-class Subscription implements StreamSubscriber {
-  cursor = 0;
-  live = false;
-  cancelled = false;
-
-  constructor(
-    private readonly connection: Connection,
-    readonly host: StreamHost,
-  ) {}
-
-  deliver(frameFor: (codec: Codec) => Frame): void {
-    this.connection.sendEvents(frameFor(this.connection.codec));
-  }
-
-  reset(reason: string): void {
-    this.connection.dropSubscription(this, reason);
-  }
-
-  cancel(): void {
-    this.cancelled = true;
-    this.live = false;
-    this.host.subscribers.delete(this);
-  }
-}
-
-/** A command from the client on its way through the stream's pipeline, and whom to tell the answer. */
-class CommandReply implements QueuedCommand {
-  readonly id: string;
-  readonly type: string;
-  readonly payload: unknown;
-  readonly expectedVersion: number | undefined;
-  readonly #explicitAck: boolean;
-
-  constructor(
-    private readonly connection: Connection,
-    private readonly requestId: RequestId,
-    command: protocol.CommandParams,
-    readonly clientId: string,
-  ) {
-    this.id = command.id;
-    this.type = command.type;
-    this.payload = command.payload;
-    this.expectedVersion = command.expectedVersion;
-    this.#explicitAck = command.explicitAck === true;
-  }
-
-  resolve(result: protocol.CommandResult, inBroadcast: boolean): void {
-    if (inBroadcast && !this.#explicitAck && this.connection.receivedLive(result)) return;
-    this.connection.reply(this.requestId, result);
-  }
-
-  reject(error: LockstepError): void {
-    this.connection.replyError(this.requestId, error);
-  }
-}
-
 /** One client connection: the lockstep/1 session over a transport (and that transport's listener, when it has `listen`). */
-export class Connection implements TransportListener {
+export class Connection implements TransportListener, SubscriptionOwner, ReplyChannel {
   readonly sessionId = randomUUID();
   clientId: string | undefined;
   identity: Identity | undefined;
@@ -110,14 +55,14 @@ export class Connection implements TransportListener {
    */
   #greeting: Promise<unknown> | undefined;
   #closed = false;
+  readonly #subscriptions: SubscriptionTable;
   /**
-   * Per stream the client has asked about: its subscription, and a generation bumped by every
-   * subscribe and unsubscribe of the stream, synchronously on arrival — a subscribe that is
-   * overtaken while it waits (for authorization, loading) by a later request for the same stream
-   * gives up instead of resurrecting a subscription the client has already dropped. One map, not
-   * two: a hub keeps thousands of idle connections.
+   * Bumped by every `reauthorize`: a subscribe whose authorization was answered under an older count
+   * may have been answered with grants since revoked, and asks again before it subscribes.
    */
-  readonly #streams = new Map<string, { generation: number; subscription: Subscription | undefined }>();
+  #grants = 0;
+  /** Streams this connection may still cause to be loaded (`newStreamsPerMinute`); made on first use. */
+  #newStreams: TokenBucket | undefined;
   /** The transport's two subscriptions, for a transport without `listen`. */
   #rx: RxSubscription[] | undefined;
   readonly #bucket: TokenBucket | undefined;
@@ -152,6 +97,7 @@ export class Connection implements TransportListener {
   ) {
     const { rateLimit } = hub.settings;
     if (rateLimit) this.#bucket = new TokenBucket(hub.clock, rateLimit.messagesPerSecond, rateLimit.burst);
+    this.#subscriptions = new SubscriptionTable(hub.settings.maxSubscriptionsPerConnection);
   }
 
   /** Takes a place at the subscribe gate (made on first use); the returned function gives it back, once. */
@@ -269,14 +215,7 @@ export class Connection implements TransportListener {
 
   /** Drops every subscription of a client that does not read, and resyncs them once it does again. */
   #shed(): void {
-    this.#overloaded = [];
-    for (const [stream, slot] of this.#streams) {
-      if (!slot.subscription) continue;
-      this.#overloaded.push(stream);
-      slot.generation++;
-      slot.subscription.cancel();
-      slot.subscription = undefined;
-    }
+    this.#overloaded = this.#subscriptions.dropAll();
     const lowWater = this.hub.settings.maxBufferedBytes / 4;
     const check = () => {
       if (this.#closed) return;
@@ -401,13 +340,39 @@ export class Connection implements TransportListener {
     const { stream } = command.data;
     const reply = new CommandReply(this, id, command.data, this.clientId!);
     if (!this.hub.checksAccess) {
-      this.hub.enqueue(stream, reply);
+      this.#enqueue(stream, reply);
       return;
     }
     this.hub.authorize(this.identity, stream, 'write').then(
-      () => this.hub.enqueue(stream, reply),
+      () => this.#enqueue(stream, reply),
       (error: unknown) => this.replyError(id, error),
     );
+  }
+
+  #enqueue(stream: string, reply: CommandReply): void {
+    try {
+      this.#admitStream(stream);
+    } catch (error) {
+      reply.reject(LockstepError.from(error));
+      return;
+    }
+    this.hub.enqueue(stream, reply);
+  }
+
+  /**
+   * Throws RATE_LIMITED when `stream` is not loaded in the hub and this connection has loaded its
+   * `newStreamsPerMinute` already: loading costs memory for as long as the stream stays (until it has
+   * been idle for `unloadIdleStreamsMs`), so how many a connection may cause is bounded too.
+   */
+  #admitStream(stream: string): void {
+    const perMinute = this.hub.settings.newStreamsPerMinute;
+    if (perMinute === false || !this.hub.wouldLoad(stream)) return;
+    const budget = (this.#newStreams ??= new TokenBucket(this.hub.clock, perMinute / 60, perMinute));
+    if (budget.take()) return;
+    throw new LockstepError('RATE_LIMITED', `more than ${perMinute} new streams a minute on this connection`, {
+      retryAfterMs: budget.retryAfterMs,
+      limit: 'newStreamsPerMinute',
+    });
   }
 
   /**
@@ -418,7 +383,7 @@ export class Connection implements TransportListener {
    */
   receivedLive(result: protocol.CommandResult): boolean {
     if (!this.#eventAcks) return false;
-    const subscription = this.#streams.get(result.stream)?.subscription;
+    const subscription = this.#subscriptions.get(result.stream);
     return subscription !== undefined && subscription.live && subscription.cursor >= result.version;
   }
 
@@ -452,16 +417,14 @@ export class Connection implements TransportListener {
         return this.#subscribe(parse(protocol.subscribeParamsSchema, params));
       case protocol.Methods.unsubscribe: {
         const { stream } = parse(protocol.unsubscribeParamsSchema, params);
-        this.#nextGeneration(stream);
-        const slot = this.#streams.get(stream)!;
-        slot.subscription?.cancel();
-        slot.subscription = undefined;
+        this.#subscriptions.unsubscribe(stream);
         return { result: {} };
       }
       case protocol.Methods.command: {
         // Only for a command that waited for the hello behind it; once greeted, `#command` takes them.
         const command = parse({ safeParse: protocol.parseCommandParams }, params);
         if (this.hub.checksAccess) await this.hub.authorize(this.identity, command.stream, 'write');
+        this.#admitStream(command.stream);
         return { result: await this.hub.submit(command, { clientId: this.clientId! }) };
       }
       default: {
@@ -522,11 +485,13 @@ export class Connection implements TransportListener {
       this.#greeting = undefined;
     }
     if (this.#closed) throw new LockstepError('UNAVAILABLE', 'connection closed');
+    const clientId = params.clientId ?? `anon-${this.sessionId}`;
+    // FORBIDDEN when the client id belongs to another identity: nothing is set, hello may be sent again.
+    this.hub.clientPresent(clientId, identity);
     this.identity = identity;
-    this.clientId = params.clientId ?? `anon-${this.sessionId}`;
+    this.clientId = clientId;
     this.#greeted = true;
     this.#stopHelloTimer();
-    this.hub.clientPresent(this.clientId);
     const result = this.hub.helloResult(this.sessionId);
     result.capabilities['eventAcks'] = true;
     this.#eventAcks = params.capabilities?.['eventAcks'] === true;
@@ -539,7 +504,8 @@ export class Connection implements TransportListener {
   }
 
   async #subscribe(params: protocol.SubscribeParams): Promise<Answer> {
-    const generation = this.#nextGeneration(params.stream);
+    const { stream } = params;
+    const generation = this.#subscriptions.begin(stream);
     const place = this.#enterGate();
     let release: () => void;
     try {
@@ -547,9 +513,11 @@ export class Connection implements TransportListener {
       release = () => {
         turn();
         place.leave();
+        this.#subscriptions.finish(stream);
       };
     } catch (error) {
       place.leave();
+      this.#subscriptions.finish(stream);
       if (error instanceof LockstepError && error.code === 'RATE_LIMITED') this.close(error.message);
       throw error;
     }
@@ -569,14 +537,27 @@ export class Connection implements TransportListener {
   }
 
   async #prepareSubscription({ stream, since }: protocol.SubscribeParams, generation: number): Promise<Answer> {
+    let grants = this.#grants;
     await this.hub.authorize(this.identity, stream, 'read');
-    const host = this.hub.stream(stream);
-    await host.ready;
-    const slot = this.#streams.get(stream)!;
-    if (slot.generation !== generation) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
-    slot.subscription?.cancel();
-    const subscription = new Subscription(this, host);
-    slot.subscription = subscription;
+    // Past the bound, or past the new streams this connection may load: refused before anything loads.
+    const reservation = this.#subscriptions.reserve(stream);
+    let subscription: Subscription;
+    try {
+      this.#admitStream(stream);
+      const host = this.hub.stream(stream);
+      await host.ready;
+      // Grants were revoked while this subscribe was being authorized: the answer may be stale.
+      while (grants !== this.#grants) {
+        grants = this.#grants;
+        await this.hub.authorize(this.identity, stream, 'read');
+      }
+      if (!this.#subscriptions.isCurrent(stream, generation)) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
+      subscription = new Subscription(this, host);
+      this.#subscriptions.install(subscription, reservation);
+    } finally {
+      this.#subscriptions.release(reservation);
+    }
+    const { host } = subscription;
 
     const { oldestRetained } = await this.hub.store.info(stream);
     let events: Event[] | undefined;
@@ -585,7 +566,7 @@ export class Connection implements TransportListener {
       // Compaction may have run meanwhile: a page that does not start right after `since` is useless.
       if (page.length === 0 || page[0]!.version === since + 1) events = page;
     }
-    if (subscription.cancelled || this.#closed) throw new LockstepError('UNAVAILABLE', 'subscription superseded');
+    if (subscription.cancelled || this.#closed) throw subscription.refusal ?? new LockstepError('UNAVAILABLE', 'subscription superseded');
 
     // The subscription joins the broadcast only once its answer is on the wire (`after`): events
     // committed before that would otherwise reach the client ahead of the answer they follow.
@@ -600,25 +581,20 @@ export class Connection implements TransportListener {
     return { result, after };
   }
 
-  #nextGeneration(stream: string): number {
-    let slot = this.#streams.get(stream);
-    if (!slot) {
-      slot = { generation: 0, subscription: undefined };
-      this.#streams.set(stream, slot);
-    }
-    return ++slot.generation;
-  }
-
   /** Right after the subscribe answer: live at once when the stream has not moved since, else catch up first. */
   #join(subscription: Subscription): void {
-    if (subscription.cancelled || this.#closed) return;
+    subscription.answered = true;
+    if (this.#closed) return;
+    if (subscription.cancelled) {
+      // Revoked between the answer's preparation and its sending: the client hears it now.
+      if (subscription.refusal) this.#sendUnsubscribed(subscription.host.name, subscription.refusal);
+      return;
+    }
     if (this.#overloaded) {
       // Still shedding: this stream is resynced with the others once the client reads again.
       const name = subscription.host.name;
       if (!this.#overloaded.includes(name)) this.#overloaded.push(name);
-      subscription.cancel();
-      const slot = this.#streams.get(name);
-      if (slot) slot.subscription = undefined;
+      this.#subscriptions.remove(subscription);
       return;
     }
     if (!this.hub.holds(subscription.host)) {
@@ -662,10 +638,43 @@ export class Connection implements TransportListener {
 
   /** Ends a subscription the hub can no longer serve in order; the client resubscribes. */
   dropSubscription(subscription: Subscription, reason: string): void {
-    subscription.cancel();
-    const slot = this.#streams.get(subscription.host.name);
-    if (slot?.subscription === subscription) slot.subscription = undefined;
+    this.#subscriptions.remove(subscription);
     this.#send({ jsonrpc: '2.0', method: protocol.Notifications.resync, params: { stream: subscription.host.name, reason } });
+  }
+
+  /**
+   * The application told the hub that grants changed (`Hub.reauthorize`): every subscription of this
+   * connection — live, catching up, or prepared and not yet answered — is authorized again for
+   * `read`, and those refused end with an `unsubscribed` notification (or, not yet answered, with the
+   * refusal as their answer). Subscribes still being authorized ask again before they subscribe. The
+   * extensions the connection used re-check what they serve it. Resolves once every check is answered.
+   */
+  async reauthorize(): Promise<void> {
+    if (this.#closed) return;
+    this.#grants++;
+    const checks: Array<Promise<void>> = [];
+    for (const subscription of this.#subscriptions.subscriptions()) {
+      checks.push(
+        this.hub.authorize(this.identity, subscription.host.name, 'read').then(
+          () => {},
+          (error: unknown) => this.#revoke(subscription, LockstepError.from(error)),
+        ),
+      );
+    }
+    if (this.#extensionSession) checks.push(this.hub.reauthorizeSession(this.#extensionSession));
+    await Promise.all(checks);
+  }
+
+  #revoke(subscription: Subscription, refusal: LockstepError): void {
+    // Replaced or ended meanwhile: the one that replaced it was authorized on its own.
+    if (this.#closed || !this.#subscriptions.remove(subscription)) return;
+    if (subscription.answered) this.#sendUnsubscribed(subscription.host.name, refusal);
+    else subscription.refusal = refusal;
+  }
+
+  #sendUnsubscribed(stream: string, refusal: LockstepError): void {
+    const params: protocol.UnsubscribedParams = { stream, error: refusal.toJSON() };
+    this.#send({ jsonrpc: '2.0', method: protocol.Notifications.unsubscribed, params });
   }
 
   #onClosed(): void {
@@ -674,10 +683,7 @@ export class Connection implements TransportListener {
     this.#held = undefined;
     this.#stopHelloTimer();
     this.#subscribeGate?.close();
-    for (const slot of this.#streams.values()) {
-      slot.subscription?.cancel();
-      slot.subscription = undefined;
-    }
+    this.#subscriptions.dropAll();
     if (this.#rx) for (const rx of this.#rx) rx.unsubscribe();
     else this.transport.listen?.(undefined);
     if (this.#extensionSession) this.hub.sessionClosed(this.#extensionSession);

@@ -31,6 +31,13 @@ export interface HubExtension {
   readonly methods: Readonly<Record<string, (params: unknown, session: ExtensionSession) => unknown>>;
   /** The connection closed: release whatever the extension holds for it. */
   onSessionClosed?(session: ExtensionSession): void;
+  /**
+   * The application said grants changed (`Hub.reauthorize`) for this connection: check again
+   * (`session.authorize`) what the extension serves it, and end — with a notification the client
+   * understands — what is no longer allowed. The hub waits for the returned promise; what it throws
+   * is reported through `onError`.
+   */
+  onReauthorize?(session: ExtensionSession): void | Promise<void>;
   /** The hub is closing: stop everything (kill processes, clear timers). */
   close?(): void | Promise<void>;
 }

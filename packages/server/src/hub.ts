@@ -85,6 +85,19 @@ export interface HubOptions {
    */
   unloadIdleStreamsMs?: number | false;
   /**
+   * Subscriptions one connection may hold at once (live, catching up, or being prepared). A subscribe
+   * past it is answered LIMIT_EXCEEDED and changes nothing; resubscribing a stream already subscribed
+   * takes no new place. Default 4,096.
+   */
+  maxSubscriptionsPerConnection?: number;
+  /**
+   * Streams not loaded in the hub that one connection may cause to be loaded, by `subscribe` or
+   * `command`, per minute (a token bucket: this many at once, then this many a minute). Past it the
+   * request is answered RATE_LIMITED with `retryAfterMs` and `limit: "newStreamsPerMinute"`, and nothing
+   * is loaded. Requests for streams already loaded are not counted. `false` turns it off. Default 1,000.
+   */
+  newStreamsPerMinute?: number | false;
+  /**
    * Called with the `hello` token; answer the identity, or throw / answer undefined to refuse.
    * Not called for connections accepted with an identity (`accept(transport, { identity })`), as the
    * WebSocket server does after its upgrade-time `authenticate`.
@@ -93,7 +106,11 @@ export interface HubOptions {
     | Identity
     | undefined
     | Promise<Identity | undefined>;
-  /** Called per stream and action; answer false to refuse with FORBIDDEN. Default: everything allowed. */
+  /**
+   * Called per stream and action; answer false to refuse with FORBIDDEN. Default: everything allowed.
+   * Asked at every `subscribe` and `command`; when its answers change (a grant revoked), call
+   * {@link Hub.reauthorize} so live subscriptions and extension resources are checked again.
+   */
   authorize?: (identity: Identity | undefined, stream: string, action: StreamAction) => boolean | Promise<boolean>;
   /** Extra lockstep/1 methods and notifications (for example the PTY streamer's `terminal.*`). */
   extensions?: readonly HubExtension[];
@@ -112,6 +129,8 @@ export const HUB_DEFAULTS = {
   maxBufferedBytes: 4 * 1024 * 1024,
   authFailureLimit: { failures: 10, windowMs: 60_000 },
   unloadIdleStreamsMs: 600_000,
+  maxSubscriptionsPerConnection: 4_096,
+  newStreamsPerMinute: 1_000,
 } as const;
 
 /** How a connection is served. */
@@ -129,6 +148,22 @@ export interface AcceptOptions {
 export interface ExecuteOptions {
   /** The client the command comes from: the holder of any lease it takes. */
   clientId?: string;
+  /**
+   * Who asks, for a request that came from outside the process (a REST call): the command then
+   * passes the `authorize` hook for `write` first, exactly as a connection's command does, and is
+   * refused with FORBIDDEN when the hook says no. Present but undefined: an anonymous caller, checked
+   * too. Absent: the caller is the application itself (background work), and nothing is checked.
+   */
+  identity?: Identity | undefined;
+}
+
+/** Options of one read through {@link Hub.read}. */
+export interface ReadOptions {
+  /**
+   * Who asks (a REST or SSE request): the read passes the `authorize` hook for `read` first.
+   * Present but undefined: an anonymous caller, checked too. Absent: the application itself.
+   */
+  identity?: Identity | undefined;
 }
 
 /**
@@ -144,7 +179,21 @@ export class Hub {
   /** Refused `hello` tokens per peer (see `authFailureLimit`). */
   readonly authFailures: FailureWindow | undefined;
   readonly settings: Required<
-    Pick<HubOptions, 'heartbeatMs' | 'leaseGraceMs' | 'snapshotEvery' | 'retainEvents' | 'catchUpPage' | 'helloTimeoutMs' | 'rateLimit' | 'maxBufferedBytes' | 'authFailureLimit' | 'unloadIdleStreamsMs'>
+    Pick<
+      HubOptions,
+      | 'heartbeatMs'
+      | 'leaseGraceMs'
+      | 'snapshotEvery'
+      | 'retainEvents'
+      | 'catchUpPage'
+      | 'helloTimeoutMs'
+      | 'rateLimit'
+      | 'maxBufferedBytes'
+      | 'authFailureLimit'
+      | 'unloadIdleStreamsMs'
+      | 'maxSubscriptionsPerConnection'
+      | 'newStreamsPerMinute'
+    >
   >;
   readonly #domains: Map<string, AnyDomain>;
   readonly #streams = new Map<string, StreamHost>();
@@ -174,6 +223,8 @@ export class Hub {
       maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
       authFailureLimit: options.authFailureLimit ?? HUB_DEFAULTS.authFailureLimit,
       unloadIdleStreamsMs: options.unloadIdleStreamsMs ?? HUB_DEFAULTS.unloadIdleStreamsMs,
+      maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection ?? HUB_DEFAULTS.maxSubscriptionsPerConnection,
+      newStreamsPerMinute: options.newStreamsPerMinute ?? HUB_DEFAULTS.newStreamsPerMinute,
     };
     const { authFailureLimit } = this.settings;
     this.authFailures = authFailureLimit ? new FailureWindow(this.clock, authFailureLimit) : undefined;
@@ -243,6 +294,16 @@ export class Hub {
     connection.start();
   }
 
+  /**
+   * @internal True when `name` is a stream of a served domain that is not loaded: asking for it
+   * would load it (what `newStreamsPerMinute` counts).
+   */
+  wouldLoad(name: string): boolean {
+    if (this.#streams.has(name)) return false;
+    const domain = parseStreamName(name)?.domain;
+    return domain !== undefined && this.#domains.has(domain);
+  }
+
   /** Loads (once) and returns the host of a stream, or throws UNKNOWN_STREAM. */
   stream(name: string): StreamHost {
     let host = this.#streams.get(name);
@@ -275,8 +336,12 @@ export class Hub {
     return host;
   }
 
-  /** Current state and version of a stream, as the hub holds it. */
-  async read(name: string): Promise<{ state: unknown; version: number }> {
+  /**
+   * Current state and version of a stream, as the hub holds it. With `identity`, the read is
+   * authorized first (FORBIDDEN when the hook refuses).
+   */
+  async read(name: string, options: ReadOptions = {}): Promise<{ state: unknown; version: number }> {
+    if (Object.hasOwn(options, 'identity')) await this.authorize(options.identity, name, 'read');
     const host = this.stream(name);
     await host.ready;
     return { state: host.state, version: host.version };
@@ -284,14 +349,21 @@ export class Hub {
 
   /**
    * Runs one command through the pipeline, as a connection would: for in-process callers such as a
-   * REST API. Throws a LockstepError when the command is invalid, conflicts or is rejected.
+   * REST API. Throws a LockstepError when the command is invalid, conflicts, is rejected, or (with
+   * `options.identity`) is not authorized.
    */
   execute(params: unknown, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
     const parsed = commandSchema.safeParse(params);
     if (!parsed.success) {
       return Promise.reject(new LockstepError('INVALID_PARAMS', 'invalid command envelope', { issues: parsed.error.issues }));
     }
-    return this.submit(parsed.data, options);
+    const fromOutside = Object.hasOwn(options, 'identity');
+    // A client id another identity holds is not this caller's to act as (its leases included).
+    if (fromOutside && options.clientId !== undefined && !this.#leases.mayActAs(options.clientId, options.identity?.id)) {
+      return Promise.reject(clientIdTaken(options.clientId));
+    }
+    if (!fromOutside || !this.checksAccess) return this.submit(parsed.data, options);
+    return this.authorize(options.identity, parsed.data.stream, 'write').then(() => this.submit(parsed.data, options));
   }
 
   /**
@@ -373,6 +445,42 @@ export class Hub {
     return this.#extensionMethods.get(method);
   }
 
+  /**
+   * Tells the hub that what the `authorize` hook answers may have changed — a grant was revoked — for
+   * the connections whose identity `filter` accepts (every connection without one). Each of their
+   * subscriptions, live, catching up or not yet answered, is authorized again for `read`; a refused
+   * one is dropped at once, and its client gets an `unsubscribed` notification `{stream, error}` with
+   * the FORBIDDEN error (a subscribe not yet answered gets it as its answer). No further event of the
+   * stream reaches that connection, and clients do not resubscribe by themselves. Extensions re-check
+   * what they serve each of those connections (`HubExtension.onReauthorize`: the terminal extension
+   * detaches refused viewers). Resolves once every check has been answered and every refusal sent.
+   * Without an `authorize` hook everything is allowed, and nothing is done.
+   *
+   * Commands are authorized one by one as they arrive, so they need nothing: a command already
+   * authorized when the grant changed may still run.
+   */
+  async reauthorize(filter?: (identity: Identity | undefined) => boolean): Promise<void> {
+    if (!this.checksAccess) return;
+    const checks: Array<Promise<void>> = [];
+    for (const connection of this.#connections) {
+      if (filter === undefined || filter(connection.identity)) checks.push(connection.reauthorize());
+    }
+    await Promise.all(checks);
+  }
+
+  /** @internal The extensions re-check what they serve one connection (see {@link Hub.reauthorize}). */
+  async reauthorizeSession(session: ExtensionSession): Promise<void> {
+    await Promise.all(
+      (this.#options.extensions ?? []).map(async (extension) => {
+        try {
+          await extension.onReauthorize?.(session);
+        } catch (error) {
+          this.reportError(error, `extension ${extension.name} re-authorizing session ${session.sessionId}`);
+        }
+      }),
+    );
+  }
+
   /** A connection that used an extension closed. */
   sessionClosed(session: ExtensionSession): void {
     for (const extension of this.#options.extensions ?? []) {
@@ -388,9 +496,14 @@ export class Hub {
     return this.#leases.isPresent(clientId);
   }
 
-  /** A connection said hello as `clientId`. */
-  clientPresent(clientId: string): void {
-    this.#leases.present(clientId);
+  /**
+   * A connection said hello as `clientId`, for `identity`. A client id belongs to the identity that
+   * presented it first (anonymous connections are one identity), for as long as one of its connections
+   * is open and then the lease grace period: presented by another identity meanwhile, the hello is
+   * refused with FORBIDDEN, so it can neither keep that client's leases alive nor act as their holder.
+   */
+  clientPresent(clientId: string, identity: Identity | undefined): void {
+    if (!this.#leases.present(clientId, identity?.id)) throw clientIdTaken(clientId);
   }
 
   /** A connection of `clientId` closed. */
@@ -473,6 +586,10 @@ export class Hub {
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
     await leasesStopped;
   }
+}
+
+function clientIdTaken(clientId: string): LockstepError {
+  return new LockstepError('FORBIDDEN', `client id ${clientId} is in use by another identity`, { clientId });
 }
 
 /** Payloads nested deeper than this are refused before any recursive work (hashing, encoding) sees them. */

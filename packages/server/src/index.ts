@@ -9,7 +9,7 @@ export {
   type StoredRefusal,
   type StreamInfo,
 } from './eventStore.js';
-export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type StreamAction } from './hub.js';
+export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type ReadOptions, type StreamAction } from './hub.js';
 export type { ExtensionSession, HubExtension } from './extension.js';
 export type { QueuedCommand } from './streamHost.js';
 export { CorruptLogError } from './fileStore/CorruptLogError.js';
@@ -17,4 +17,25 @@ export { FILE_STORE_DEFAULTS, FileEventStore, type FileEventStoreOptions, type R
 export type { Durability } from './fileStore/logWriter.js';
 export type { RepairOptions, RepairReport } from './fileStore/repair.js';
 export { StoreLockedError } from './fileStore/StoreLockedError.js';
+export { writePrivateFile } from './privateFiles.js';
 export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';
+export {
+  GENERATED_TOKEN_BYTES,
+  MIN_TOKEN_LENGTH,
+  RUNTIME_DIR_ENV,
+  TOKEN_ENV,
+  TOKEN_HOLDER,
+  announceToken,
+  announcedTokenFile,
+  findAnnouncedToken,
+  generateToken,
+  loadServerToken,
+  readTokenFile,
+  runtimeDirectory,
+  tokenAuthenticator,
+  tokenMatches,
+  type LoadServerTokenOptions,
+  type ServerToken,
+  type ServerTokenSource,
+  type TokenEnv,
+} from './serverToken.js';

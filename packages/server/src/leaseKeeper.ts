@@ -12,9 +12,18 @@ export interface SharedPresence {
 }
 
 /**
- * Tracks which lease holders (client ids) are connected, and expires a holder's leases once it
- * has been gone for the grace period. Expiry itself is a command the hub runs, so it is published
- * as ordinary events and survives restarts like any other.
+ * Tracks which lease holders (client ids) are connected, and whose they are, and expires a holder's
+ * leases once it has been gone for the grace period.
+ *
+ * Expiry itself is a command the hub runs, so it is published as ordinary events and survives
+ * restarts like any other.
+ *
+ * A holder belongs to the owner (an identity id; `undefined` for anonymous connections) that presented
+ * it first, until it has been gone for the grace period — when its leases expire, or, having none,
+ * when there is nothing left to keep. Meanwhile another owner cannot present it: it would keep the
+ * holder's leases alive, or act as their holder. So memory holds an owner per connected client and
+ * per client gone for less than the grace period. Owners live in this hub's memory: after a restart,
+ * or on another hub of the same store, the first owner to present a holder gets it.
  *
  * With several hubs on one store, a holder absent here may be connected to another hub: the store's
  * presence registry is asked before expiring, and a holder present elsewhere is looked at again
@@ -23,6 +32,8 @@ export interface SharedPresence {
 export class LeaseKeeper {
   readonly #present = new Map<string, number>();
   readonly #timers = new Map<string, TimerHandle>();
+  /** Holder → owner, while present or within its grace period (`undefined`: anonymous). */
+  readonly #owners = new Map<string, string | undefined>();
   #heartbeat: TimerHandle | undefined;
   #stopped = false;
 
@@ -39,7 +50,18 @@ export class LeaseKeeper {
     return this.#present.has(holder);
   }
 
-  present(holder: string): void {
+  /** True when `owner` may act as `holder`: the holder is its, or nobody's right now. */
+  mayActAs(holder: string, owner: string | undefined): boolean {
+    return !this.#owners.has(holder) || this.#owners.get(holder) === owner;
+  }
+
+  /**
+   * A connection of `holder` opened, for `owner`. False, and nothing changes, when the holder belongs
+   * to another owner.
+   */
+  present(holder: string, owner?: string): boolean {
+    if (!this.mayActAs(holder, owner)) return false;
+    this.#owners.set(holder, owner);
     const count = this.#present.get(holder) ?? 0;
     this.#present.set(holder, count + 1);
     const timer = this.#timers.get(holder);
@@ -51,6 +73,7 @@ export class LeaseKeeper {
       const { registry, hubId, onError } = this.shared;
       registry.enter(hubId, holder, this.clock.now()).catch((error: unknown) => onError(error, `announcing lease holder ${holder}`));
     }
+    return true;
   }
 
   absent(holder: string): void {
@@ -82,7 +105,7 @@ export class LeaseKeeper {
       this.#timers.delete(holder);
       if (this.#present.has(holder) || this.#stopped) return;
       if (!this.shared) {
-        this.expire(holder);
+        this.#gone(holder);
         return;
       }
       const { registry, hubId, ttlMs, onError } = this.shared;
@@ -90,7 +113,7 @@ export class LeaseKeeper {
         (elsewhere) => {
           if (this.#present.has(holder) || this.#stopped) return;
           if (elsewhere) this.#schedule(holder);
-          else this.expire(holder);
+          else this.#gone(holder);
         },
         (error: unknown) => {
           // Unknown is not absent: look again later rather than expire a lease that may be held.
@@ -100,6 +123,12 @@ export class LeaseKeeper {
       );
     }, this.graceMs);
     this.#timers.set(holder, timer);
+  }
+
+  /** The holder has been gone for the grace period: it belongs to nobody any more, and its leases expire. */
+  #gone(holder: string): void {
+    this.#owners.delete(holder);
+    this.expire(holder);
   }
 
   /**

@@ -6,8 +6,11 @@ import { LockstepProvider, shallowEqual, useCommand, useConnectionStatus, useStr
 import { webSocketConnector } from '@lockstep/ws';
 import { createRoot } from 'react-dom/client';
 
-const hub = new URLSearchParams(location.search).get('hub')!;
-const client = createClient({ connect: webSocketConnector(hub), clientId: 'browser-smoke' });
+const params = new URLSearchParams(location.search);
+const hub = params.get('hub')!;
+// A browser presents the token as the lockstep.bearer.<base64url> subprotocol entry (no headers).
+const token = params.get('token') ?? undefined;
+const client = createClient({ connect: webSocketConnector(hub, token === undefined ? {} : { token }), clientId: 'browser-smoke' });
 
 function Board() {
   const titles = useStream(tasksDomain, 'browser-smoke', (state) => Object.values(state.tasks).map((task) => task.title).sort(), shallowEqual);

@@ -5,7 +5,7 @@ import { tasksDomain } from '@lockstep/core';
 import { webSocketConnector } from '@lockstep/ws';
 
 const [url, key, title] = process.argv.slice(2);
-const client = createClient({ connect: webSocketConnector(url) });
+const client = createClient({ connect: webSocketConnector(url, { token: process.env.LOCKSTEP_TOKEN }) });
 const board = client.stream(tasksDomain, key);
 if (title) await board.dispatch({ type: 'task.create', payload: { title } });
 await client.whenIdle();

@@ -6,8 +6,10 @@ import { msgpackCodec } from '@lockstep/core/msgpack';
 import { webSocketConnector } from '@lockstep/ws';
 
 const url = process.argv[2];
-const json = createClient({ connect: webSocketConnector(url), clientId: 'node-json' });
-const msgpack = createClient({ connect: webSocketConnector(url, { codec: msgpackCodec }), codec: msgpackCodec, clientId: 'node-msgpack' });
+// The hub's token, as a deployed client would get it: from its environment.
+const token = process.env.LOCKSTEP_TOKEN;
+const json = createClient({ connect: webSocketConnector(url, { token }), clientId: 'node-json' });
+const msgpack = createClient({ connect: webSocketConnector(url, { codec: msgpackCodec, token }), codec: msgpackCodec, clientId: 'node-msgpack' });
 const streams = [json.stream(tasksDomain, 'ws-smoke'), msgpack.stream(tasksDomain, 'ws-smoke')];
 
 await Promise.all([

@@ -8,6 +8,7 @@ import { createClient } from '@lockstep/client';
 import { tasksDomain } from '@lockstep/core';
 import { webSocketConnector } from '@lockstep/ws';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SERVE_TOKEN, serveEnv } from './serveEnv.js';
 
 /** `lockstep serve --store file:DIR` and `lockstep repair`, run as users run them. */
 const require = createRequire(import.meta.url);
@@ -23,7 +24,7 @@ afterEach(() => {
 });
 
 function lockstep(...args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, ...args], { stdio: 'pipe' });
+  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, ...args], { stdio: 'pipe', env: serveEnv() });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -44,7 +45,7 @@ function lockstep(...args: string[]) {
 }
 
 async function createTasks(url: string, titles: string[]): Promise<string[]> {
-  const client = createClient({ connect: webSocketConnector(url), backoff: { initialMs: 50, maxMs: 200 } });
+  const client = createClient({ connect: webSocketConnector(url, { token: SERVE_TOKEN }), backoff: { initialMs: 50, maxMs: 200 } });
   try {
     const board = client.stream(tasksDomain, 'proj_1');
     for (const title of titles) await board.dispatch({ type: 'task.create', payload: { title } });
@@ -55,7 +56,7 @@ async function createTasks(url: string, titles: string[]): Promise<string[]> {
 }
 
 async function readTitles(url: string): Promise<string[]> {
-  const client = createClient({ connect: webSocketConnector(url), backoff: { initialMs: 50, maxMs: 200 } });
+  const client = createClient({ connect: webSocketConnector(url, { token: SERVE_TOKEN }), backoff: { initialMs: 50, maxMs: 200 } });
   try {
     const board = client.stream(tasksDomain, 'proj_1');
     await client.whenIdle();

@@ -13,6 +13,7 @@ import { webSocketConnector } from '@lockstep/ws';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtInScenario } from './builtInScenario.js';
+import { SERVE_TOKEN, serveEnv } from './serveEnv.js';
 
 /**
  * Crash safety of `lockstep serve --store file:DIR`, as users run it: a real child process with
@@ -72,7 +73,7 @@ async function freePort(): Promise<number> {
 
 /** Starts `lockstep serve` on the directory; resolves once it listens. */
 async function startHub(directory: string, port: number): Promise<{ child: ChildProcessWithoutNullStreams; exited: Promise<number | null>; output(): string }> {
-  const child = spawn(process.execPath, [bundle, 'serve', '--port', String(port), '--store', `file:${directory}`], { stdio: 'pipe' });
+  const child = spawn(process.execPath, [bundle, 'serve', '--port', String(port), '--store', `file:${directory}`], { stdio: 'pipe', env: serveEnv() });
   children.add(child);
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -113,7 +114,7 @@ class Writers {
   ) {
     for (let i = 0; i < count; i++) {
       const client = createClient({
-        connect: webSocketConnector(url),
+        connect: webSocketConnector(url, { token: SERVE_TOKEN }),
         clientId: `crash-${i}`,
         random: createRandom(random.int(2 ** 31)),
         backoff: { initialMs: 5, maxMs: 40 },

@@ -6,6 +6,7 @@ import { tasksDomain } from '@lockstep/core';
 import { describePostgres } from '@lockstep/postgres/testing';
 import { webSocketConnector } from '@lockstep/ws';
 import { afterEach, expect, it } from 'vitest';
+import { SERVE_TOKEN, serveEnv } from './serveEnv.js';
 
 /** `lockstep serve --store postgres://…`, run as users run it: two processes on one schema. */
 const require = createRequire(import.meta.url);
@@ -19,7 +20,7 @@ afterEach(() => {
 });
 
 function serve(store: string) {
-  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, 'serve', '--port', '0', '--store', store], { stdio: 'pipe' });
+  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, 'serve', '--port', '0', '--store', store], { stdio: 'pipe', env: serveEnv() });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -45,8 +46,8 @@ describePostgres('lockstep serve --store postgres://…', (db) => {
     const [a, b] = [serve(store), serve(store)];
     const [urlA, urlB] = await Promise.all([a.ready, b.ready]);
     expect(a.output().stdout).toContain(`schema=${schema}`);
-    const onA = createClient({ connect: webSocketConnector(urlA), backoff: { initialMs: 50, maxMs: 200 } });
-    const onB = createClient({ connect: webSocketConnector(urlB), backoff: { initialMs: 50, maxMs: 200 } });
+    const onA = createClient({ connect: webSocketConnector(urlA, { token: SERVE_TOKEN }), backoff: { initialMs: 50, maxMs: 200 } });
+    const onB = createClient({ connect: webSocketConnector(urlB, { token: SERVE_TOKEN }), backoff: { initialMs: 50, maxMs: 200 } });
     const boardA = onA.stream(tasksDomain, 'proj_1');
     const boardB = onB.stream(tasksDomain, 'proj_1');
     await onB.whenIdle();

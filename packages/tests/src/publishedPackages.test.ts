@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { ROOT, checkTarballs, cleanBuild, packAll, publishedPackages, type Tarball } from '../../../scripts/packages.js';
 import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import { createSmokeProject, lastJsonLine, readmeExamples, runNode, startHubBin, type SmokeProject } from './smokeProject.js';
+import { SERVE_TOKEN } from './serveEnv.js';
 
 /**
  * The pack smoke test: what users install is the built tarball, not the workspace, so that is what
@@ -183,9 +184,6 @@ describe('published packages', () => {
 
     it.skipIf(skipBrowser)('runs a React page bundled from the tarballs in headless Chromium against the installed hub', async () => {
       requireChromium();
-      const hub = await startHubBin(project.dir);
-      onTestFinished(async () => void (await hub.stop()));
-      expect(lastJsonLine(await runNode(project.dir, 'tasks.mjs', [hub.url, 'browser-smoke', 'from node']))).toEqual(['from node']);
 
       const bundled = await build({
         entryPoints: [join(project.dir, 'browser.tsx')],
@@ -202,6 +200,10 @@ describe('published packages', () => {
       });
       expect(Object.keys(bundled.metafile.inputs).filter((input) => input.startsWith('node:') || /node_modules\/ws\//.test(input))).toEqual([]);
       const pages = await pageServer(bundled.outputFiles[0]!.text);
+      // The page is served from another origin: the hub lets it in only when told to.
+      const hub = await startHubBin(project.dir, ['--allowed-origin', pageUrl(pages).replace(/\/$/, '')]);
+      onTestFinished(async () => void (await hub.stop()));
+      expect(lastJsonLine(await runNode(project.dir, 'tasks.mjs', [hub.url, 'browser-smoke', 'from node']))).toEqual(['from node']);
       const browser = await launchChromium();
       onTestFinished(async () => {
         await browser.close();
@@ -210,7 +212,7 @@ describe('published packages', () => {
       const page = await browser.newPage();
       const pageErrors: string[] = [];
       page.on('pageerror', (error) => pageErrors.push(error.message));
-      await page.goto(`${pageUrl(pages)}?hub=${encodeURIComponent(hub.url)}`);
+      await page.goto(`${pageUrl(pages)}?hub=${encodeURIComponent(hub.url)}&token=${SERVE_TOKEN}`);
       await page.waitForFunction(() => document.querySelector('#titles')?.textContent === 'from node');
       await page.click('#add');
       await page.waitForFunction(() => document.querySelectorAll('#titles li').length === 2 && document.querySelector('#status')?.textContent === 'online · 0 pending');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ROOT, type Tarball } from '../../../scripts/packages.js';
+import { serveEnv } from './serveEnv.js';
 
 const run = promisify(execFile);
 
@@ -106,7 +107,7 @@ export async function createSmokeProject(tarballs: Iterable<Tarball>): Promise<S
 /** Runs `node script …args` in the project; answers its stdout. Fails with its output on a non-zero exit. */
 export async function runNode(project: string, script: string, args: string[] = [], timeoutMs = 60_000): Promise<string> {
   try {
-    const { stdout } = await run(process.execPath, [script, ...args], { cwd: project, timeout: timeoutMs, maxBuffer: 64 << 20 });
+    const { stdout } = await run(process.execPath, [script, ...args], { cwd: project, timeout: timeoutMs, maxBuffer: 64 << 20, env: serveEnv() });
     return stdout;
   } catch (error) {
     const { stdout = '', stderr = '', code, signal } = error as { stdout?: string; stderr?: string; code?: unknown; signal?: unknown };
@@ -131,9 +132,10 @@ export interface HubProcess {
  * Starts `lockstep serve --port 0` from the project's installed bin (`node_modules/.bin/lockstep`,
  * run as an executable: its shebang must work) and waits for its ready line.
  */
-export async function startHubBin(project: string): Promise<HubProcess> {
-  const child = spawn(join(project, 'node_modules', '.bin', 'lockstep'), ['serve', '--port', '0'], {
+export async function startHubBin(project: string, args: readonly string[] = []): Promise<HubProcess> {
+  const child = spawn(join(project, 'node_modules', '.bin', 'lockstep'), ['serve', '--port', '0', ...args], {
     cwd: project,
+    env: serveEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

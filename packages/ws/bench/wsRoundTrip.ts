@@ -13,11 +13,11 @@
 import { createClient } from '@lockstep/client';
 import { defineDomain, jsonCodec, type Codec } from '@lockstep/core';
 import { msgpackCodec } from '@lockstep/core/msgpack';
-import { Hub } from '@lockstep/server';
+import { Hub, tokenAuthenticator } from '@lockstep/server';
 import { z } from 'zod';
 import WebSocket, { WebSocketServer } from 'ws';
 import { webSocketConnector } from '../src/index.js';
-import { createWebSocketServer } from '../src/server/index.js';
+import { HostCheck, createWebSocketServer } from '../src/server/index.js';
 
 const smoke = process.env.LOCKSTEP_BENCH_SMOKE === '1';
 const RUNS = smoke ? 2 : 7;
@@ -39,14 +39,24 @@ const counter = defineDomain({
 
 type Subject = { name: string; setup(): Promise<{ once(): Promise<void>; teardown(): Promise<void> }> };
 
-function lockstep(codec: Codec): Subject {
+/** With `secured`, what `lockstep serve` runs with by default: a token at the upgrade, Host and Origin checks. */
+function lockstep(codec: Codec, secured = false): Subject {
   return {
-    name: `lockstep (${codec.name})`,
+    name: `lockstep (${codec.name}${secured ? ', token' : ''})`,
     async setup() {
-      const hub = new Hub({ domains: [counter], rateLimit: false });
-      const server = createWebSocketServer(hub, { port: 0 });
+      const token = 'bench-token-0123456789abcdef';
+      const authenticate = tokenAuthenticator(token);
+      const hub = new Hub({ domains: [counter], rateLimit: false, ...(secured && { authenticate }) });
+      const hosts = new HostCheck('127.0.0.1');
+      const server = createWebSocketServer(
+        hub,
+        secured
+          ? { port: 0, authenticate, allowedHosts: (host) => hosts.allowsHost(host), allowedOrigins: (origin) => hosts.allowsOrigin(origin) }
+          : { port: 0 },
+      );
       await server.ready;
-      const client = createClient({ connect: webSocketConnector(`ws://127.0.0.1:${server.address().port}`, { codec }), codec });
+      hosts.listening(server.address().port);
+      const client = createClient({ connect: webSocketConnector(`ws://127.0.0.1:${server.address().port}`, secured ? { codec, token } : { codec }), codec });
       const stream = client.stream(counter, 'bench');
       await client.whenIdle();
       return {
@@ -107,7 +117,8 @@ function quantile(sorted: Float64Array | number[], q: number): number {
 }
 const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
 
-const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), rawEcho];
+// The raw echo stays last: the ratios below read it as `rows.at(-1)`.
+const subjects = [lockstep(jsonCodec), lockstep(jsonCodec, true), lockstep(msgpackCodec), rawEcho];
 const results = new Map(subjects.map((subject) => [subject.name, { p50: [] as number[], p99: [] as number[] }]));
 for (let run = 0; run < RUNS; run++) {
   // Rotate the order so no subject always runs first (or last) in a round.
@@ -122,16 +133,23 @@ for (let run = 0; run < RUNS; run++) {
 const rows = subjects.map(({ name }) => ({ subject: name, metrics: { p50: median(results.get(name)!.p50), p99: median(results.get(name)!.p99) } }));
 const raw = rows.at(-1)!.metrics;
 const json = rows[0]!.metrics;
+const secured = rows[1]!.metrics;
 console.log(`command → event round trip over ws on loopback: ${RUNS} runs × ${ROUND_TRIPS} round trips, medians (µs)${smoke ? ' — SMOKE SIZES' : ''}`);
 console.log('| subject | p50 µs | p99 µs |\n| --- | ---: | ---: |');
 for (const { subject, metrics } of rows) console.log(`| ${subject} | ${metrics.p50.toFixed(1)} | ${metrics.p99.toFixed(1)} |`);
 console.log(`lockstep (json) / raw ws: p50 ×${(json.p50 / raw.p50).toFixed(2)}, p99 ×${(json.p99 / raw.p99).toFixed(2)}`);
+console.log(`with a token / without: p50 ×${(secured.p50 / json.p50).toFixed(2)}, p99 ×${(secured.p99 / json.p99).toFixed(2)} (the token is checked once, at the upgrade)`);
 console.log(
   `BENCH_RESULT ${JSON.stringify({
     scenario: 'ws round trip',
     description: `Command → event round trip over WebSocket on loopback, one at a time, against a raw ws echo of 100 bytes; ${RUNS} interleaved runs × ${ROUND_TRIPS}, medians.`,
     units: { p50: 'µs', p99: 'µs' },
     rows,
-    ratios: { 'p50 lockstep json / raw ws': json.p50 / raw.p50, 'p99 lockstep json / raw ws': json.p99 / raw.p99 },
+    ratios: {
+      'p50 lockstep json / raw ws': json.p50 / raw.p50,
+      'p99 lockstep json / raw ws': json.p99 / raw.p99,
+      'p50 with a token / without': secured.p50 / json.p50,
+      'p99 with a token / without': secured.p99 / json.p99,
+    },
   })}`,
 );

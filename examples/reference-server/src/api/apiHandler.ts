@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LockstepError } from '@lockstep/core';
+import type { Identity } from '@lockstep/server';
 import { readJsonBody } from '../http/body.js';
 import { HttpError } from '../http/httpError.js';
 import type { RateLimiter } from '../http/rateLimiter.js';
@@ -34,13 +35,16 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
 }
 
 /**
- * Serves `/api/*`: rate limit, route, read and check the body, run the handler, and turn whatever it
+ * Serves `/api/*` for a caller the server has authenticated: rate limit, route, read and check the body, run the handler, and turn whatever it
  * throws into `{ error: { code, message, details? } }` with the HTTP status of the code.
  */
-export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+export function createApiHandler(
+  deps: ApiDeps,
+  options: ApiHandlerOptions,
+): (request: IncomingMessage, response: ServerResponse, identity: Identity | undefined) => Promise<void> {
   const router = new Router(apiRoutes(deps), { stream: STREAM_PARAM_PATTERN });
 
-  return async (request, response) => {
+  return async (request, response, identity) => {
     try {
       const url = new URL(request.url ?? '/', 'http://localhost');
       const retryAfterMs = options.rateLimiter?.take(request.socket.remoteAddress ?? 'unknown') ?? 0;
@@ -56,6 +60,7 @@ export function createApiHandler(deps: ApiDeps, options: ApiHandlerOptions): (re
         response,
         params: match.params,
         query: url.searchParams,
+        identity,
         body: () => (body ??= readJsonBody(request, options.maxBodyBytes)),
       };
       const reply = await match.route.handler(context);

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { protocol } from '@lockstep/core';
-import type { Hub } from '@lockstep/server';
+import type { Hub, Identity } from '@lockstep/server';
 import type { EventStream } from '../http/eventStream.js';
 import type { JsonReply } from '../http/reply.js';
 import type { Route } from '../http/router.js';
@@ -12,6 +12,11 @@ export interface ApiContext {
   response: ServerResponse;
   params: Readonly<Record<string, string>>;
   query: URLSearchParams;
+  /**
+   * Who sent the request, as the hub's `authenticate` decided (undefined when the server runs
+   * without authentication). Every read and command of the request is authorized as this identity.
+   */
+  identity: Identity | undefined;
   /** The JSON body (read and checked on first call): undefined when there is none. */
   body(): Promise<unknown>;
 }
@@ -29,20 +34,25 @@ export interface ApiDeps {
 }
 
 /**
- * Runs one command through the hub — the same pipeline, validation and errors as a WebSocket
- * client's command. The command id is the request's `Idempotency-Key` (or a fresh one), and
+ * Runs one command through the hub as the request's identity — the same authorization, pipeline,
+ * validation and errors as a WebSocket client's command. The command id is the request's `Idempotency-Key` (or a fresh one), and
  * `If-Match: "N"` becomes `expectedVersion: N`.
  */
 export function runCommand(
   hub: Hub,
-  request: IncomingMessage,
+  context: Pick<ApiContext, 'request' | 'identity'>,
   stream: string,
   type: string,
   payload: unknown,
-  id: string = commandIdOf(request),
+  id: string = commandIdOf(context.request),
 ): Promise<protocol.CommandResult> {
-  const expectedVersion = expectedVersionOf(request);
-  return hub.execute({ id, stream, type, payload, ...(expectedVersion !== undefined && { expectedVersion }) });
+  const expectedVersion = expectedVersionOf(context.request);
+  return hub.execute({ id, stream, type, payload, ...(expectedVersion !== undefined && { expectedVersion }) }, { identity: context.identity });
+}
+
+/** A stream's state and version, read as the request's identity (FORBIDDEN when it may not). */
+export function readStream(hub: Hub, context: Pick<ApiContext, 'identity'>, stream: string): Promise<{ state: unknown; version: number }> {
+  return hub.read(stream, { identity: context.identity });
 }
 
 /**

@@ -2,7 +2,7 @@ import type { FocusState, OrchestrationState } from '@lockstep/core';
 import { z } from 'zod';
 import { ORCHESTRATION_KEY, PROJECT_ID } from '../contract.js';
 import type { JsonReply } from '../http/reply.js';
-import { commandReply, readReply, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
+import { commandReply, readReply, readStream, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
 import { parse, parseQuery, payloadWithPathIds, projectIdSchema } from './requests.js';
 import { focusView, orchestrationView, workspaceView } from './views.js';
 
@@ -24,19 +24,19 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
   async function setCount(context: ApiContext, type: 'workspace.setDesired' | 'workspace.setRunning'): Promise<JsonReply> {
     const workspaceId = context.params['workspaceId']!;
     const payload = payloadWithPathIds(await context.body(), { workspaceId });
-    const ack = await runCommand(hub, context.request, ORCHESTRATION_STREAM, type, payload);
-    return orchestrationReply(ack, workspaceId);
+    const ack = await runCommand(hub, context, ORCHESTRATION_STREAM, type, payload);
+    return orchestrationReply(context, ack, workspaceId);
   }
 
-  async function orchestrationReply(ack: Awaited<ReturnType<typeof runCommand>>, workspaceId: string): Promise<JsonReply> {
-    const { state, version } = await hub.read(ORCHESTRATION_STREAM);
+  async function orchestrationReply(context: ApiContext, ack: Awaited<ReturnType<typeof runCommand>>, workspaceId: string): Promise<JsonReply> {
+    const { state, version } = await readStream(hub, context, ORCHESTRATION_STREAM);
     const { workspaces, totals } = state as OrchestrationState;
     const entry = Object.hasOwn(workspaces, workspaceId) ? workspaceView(workspaceId, workspaces[workspaceId]!) : { workspaceId, removed: true };
     return commandReply(ack, version, { workspace: entry, global: totals, version });
   }
 
-  async function readFocus(projectId: string) {
-    const { state, version } = await hub.read(`focus/${projectId}`);
+  async function readFocus(context: ApiContext, projectId: string) {
+    const { state, version } = await readStream(hub, context, `focus/${projectId}`);
     return focusView(state as FocusState, projectId, version);
   }
 
@@ -46,7 +46,7 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/orchestration',
       handler: async (context) => {
         parseQuery(z.strictObject({}), context.query);
-        const { state, version } = await hub.read(ORCHESTRATION_STREAM);
+        const { state, version } = await readStream(hub, context, ORCHESTRATION_STREAM);
         return readReply(context.request, version, orchestrationView(state as OrchestrationState, version));
       },
     },
@@ -57,8 +57,8 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/orchestration/workspaces/:workspaceId',
       handler: async (context) => {
         const workspaceId = context.params['workspaceId']!;
-        const ack = await runCommand(hub, context.request, ORCHESTRATION_STREAM, 'workspace.remove', { workspaceId });
-        return orchestrationReply(ack, workspaceId);
+        const ack = await runCommand(hub, context, ORCHESTRATION_STREAM, 'workspace.remove', { workspaceId });
+        return orchestrationReply(context, ack, workspaceId);
       },
     },
     {
@@ -66,7 +66,7 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/focus',
       handler: async (context) => {
         const { projectId = PROJECT_ID } = parseQuery(projectQuery, context.query);
-        const view = await readFocus(projectId);
+        const view = await readFocus(context, projectId);
         return readReply(context.request, view.version, view);
       },
     },
@@ -75,8 +75,8 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/focus',
       handler: async (context) => {
         const { projectId = PROJECT_ID, sessionId, focused } = parse(focusBodySchema, await context.body(), 'body');
-        const ack = await runCommand(hub, context.request, `focus/${projectId}`, focused ? 'focus.set' : 'focus.blur', { sessionId });
-        const view = await readFocus(projectId);
+        const ack = await runCommand(hub, context, `focus/${projectId}`, focused ? 'focus.set' : 'focus.blur', { sessionId });
+        const view = await readFocus(context, projectId);
         return commandReply(ack, view.version, view);
       },
     },

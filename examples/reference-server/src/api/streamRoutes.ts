@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { wantsEventStream } from '../http/reply.js';
 import { HubPeer } from '../hubPeer.js';
 import { StreamFeed } from '../streamFeed.js';
-import { readReply, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
+import { readReply, readStream, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
 import { parse, parseQuery, versionParamSchema } from './requests.js';
 
 /** `:stream` in a path: `<domain>/<key>` as two segments, or one segment with the slash encoded (`%2F`). */
@@ -31,7 +31,7 @@ export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
   async function follow(context: ApiContext, stream: string, since: number | undefined, first?: { version: number; state: unknown }): Promise<undefined> {
     // Loaded before the response starts, so that an unknown stream (or a store that is down) is
     // still an ordinary JSON error.
-    if (!first) await hub.read(stream);
+    if (!first) await readStream(hub, context, stream);
     const out = openEventStream(context.request, context.response);
     if (first) out.send({ id: first.version, event: 'snapshot', data: { stream, version: first.version, state: first.state } });
     let feed: StreamFeed;
@@ -44,7 +44,8 @@ export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
         full: () => out.full,
         whenRoom: (resume) => out.onDrain(resume),
         end: () => out.close(),
-      });
+        // The request's identity: its grants decide, and a `hub.reauthorize()` that takes them back ends the stream.
+      }, context.identity);
     } catch {
       // The hub is shutting down or the store failed: the client reconnects with Last-Event-ID.
       out.close();
@@ -63,12 +64,12 @@ export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
         const stream = parse(streamNameSchema, context.params['stream'], 'stream name');
         const resumeFrom = lastEventId(context.request);
         if (!wantsEventStream(context.request)) {
-          const { state, version } = await hub.read(stream);
+          const { state, version } = await readStream(hub, context, stream);
           return readReply(context.request, version, { stream, version, state });
         }
         if (resumeFrom !== undefined) return follow(context, stream, resumeFrom);
         // The state at a version, then the events after it: nothing missed in between.
-        const { state, version } = await hub.read(stream);
+        const { state, version } = await readStream(hub, context, stream);
         return follow(context, stream, version, { version, state });
       },
     },
@@ -79,15 +80,16 @@ export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
         const { since } = parseQuery(eventsQuery, context.query);
         const stream = parse(streamNameSchema, context.params['stream'], 'stream name');
         if (wantsEventStream(context.request)) return follow(context, stream, lastEventId(context.request) ?? since ?? 0);
-        const answer = await catchUp(stream, since ?? 0);
+        await readStream(hub, context, stream);
+        const answer = await catchUp(context, stream, since ?? 0);
         return { status: 200, body: answer, headers: { ETag: `"${answer.version}"` } };
       },
     },
   ];
 
   /** One `subscribe` answer over a short-lived in-process connection: what a client catching up gets. */
-  async function catchUp(stream: string, since: number): Promise<protocol.SubscribeResult> {
-    const peer = await HubPeer.open(hub, { onNotification: () => {} });
+  async function catchUp(context: ApiContext, stream: string, since: number): Promise<protocol.SubscribeResult> {
+    const peer = await HubPeer.open(hub, { onNotification: () => {}, identity: context.identity });
     try {
       return (await peer.request('subscribe', { stream, since })) as protocol.SubscribeResult;
     } finally {

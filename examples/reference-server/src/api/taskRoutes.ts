@@ -1,7 +1,7 @@
 import { TASK_STATUSES, deterministicIds, type TasksState } from '@lockstep/core';
 import { z } from 'zod';
 import type { JsonReply } from '../http/reply.js';
-import { commandReply, readReply, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
+import { commandReply, readReply, readStream, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
 import { PROJECT_ID } from '../contract.js';
 import { commandBody, commandIdOf, parseQuery, projectIdSchema } from './requests.js';
 import { sessionList, sessionView, taskList, taskView } from './views.js';
@@ -16,16 +16,16 @@ const tasksStream = (projectId: string) => `tasks/${projectId}`;
  * unless a `projectId` says otherwise), every change one command of the `tasks` domain.
  */
 export function taskRoutes({ hub }: ApiDeps): ApiRoute[] {
-  async function read(projectId: string): Promise<{ state: TasksState; version: number }> {
-    const { state, version } = await hub.read(tasksStream(projectId));
+  async function read(context: Pick<ApiContext, 'identity'>, projectId: string): Promise<{ state: TasksState; version: number }> {
+    const { state, version } = await readStream(hub, context, tasksStream(projectId));
     return { state: state as TasksState, version };
   }
 
   /** Runs a command on the project's tasks stream, then answers `view` of the state it left. */
   async function command(context: ApiContext, type: string, pathIds: Record<string, string>, view: (state: TasksState, projectId: string) => unknown, status = 200): Promise<JsonReply> {
     const { projectId, payload } = commandBody(await context.body(), context.query, pathIds);
-    const ack = await runCommand(hub, context.request, tasksStream(projectId), type, payload);
-    const { state, version } = await read(projectId);
+    const ack = await runCommand(hub, context, tasksStream(projectId), type, payload);
+    const { state, version } = await read(context, projectId);
     return commandReply(ack, version, view(state, projectId), status);
   }
 
@@ -45,7 +45,7 @@ export function taskRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/tasks',
       handler: async (context) => {
         const { projectId = PROJECT_ID, status } = parseQuery(listTasksQuery, context.query);
-        const { state, version } = await read(projectId);
+        const { state, version } = await read(context, projectId);
         const tasks = taskList(state, projectId, status === undefined ? undefined : (task) => task.status === status);
         return readReply(context.request, version, { projectId, version, tasks });
       },
@@ -61,8 +61,8 @@ export function taskRoutes({ hub }: ApiDeps): ApiRoute[] {
         const { projectId, payload } = commandBody(body, context.query);
         const commandId = commandIdOf(context.request);
         const id = typeof given === 'string' ? given : deterministicIds(commandId)('task');
-        const ack = await runCommand(hub, context.request, tasksStream(projectId), 'task.create', payload, commandId);
-        const { state, version } = await read(projectId);
+        const ack = await runCommand(hub, context, tasksStream(projectId), 'task.create', payload, commandId);
+        const { state, version } = await read(context, projectId);
         return commandReply(ack, version, taskOrGone(id)(state, projectId), 201);
       },
     },
@@ -77,7 +77,7 @@ export function taskRoutes({ hub }: ApiDeps): ApiRoute[] {
       path: '/api/sessions',
       handler: async (context) => {
         const { projectId = PROJECT_ID } = parseQuery(projectQuery, context.query);
-        const { state, version } = await read(projectId);
+        const { state, version } = await read(context, projectId);
         return readReply(context.request, version, { projectId, version, sessions: sessionList(state, projectId) });
       },
     },
@@ -90,8 +90,8 @@ export function taskRoutes({ hub }: ApiDeps): ApiRoute[] {
         const { projectId, payload } = commandBody(body, context.query);
         const commandId = commandIdOf(context.request);
         const id = typeof given === 'string' ? given : deterministicIds(commandId)('sess');
-        const ack = await runCommand(hub, context.request, tasksStream(projectId), 'session.create', payload, commandId);
-        const { state, version } = await read(projectId);
+        const ack = await runCommand(hub, context, tasksStream(projectId), 'session.create', payload, commandId);
+        const { state, version } = await read(context, projectId);
         return commandReply(ack, version, sessionOrGone(id)(state, projectId), 201);
       },
     },

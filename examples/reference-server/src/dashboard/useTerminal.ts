@@ -4,6 +4,7 @@ import {
   TerminalMethods,
   TerminalNotifications,
   attachResultSchema,
+  detachedNotificationSchema,
   exitNotificationSchema,
   outputNotificationSchema,
   resizedNotificationSchema,
@@ -207,6 +208,12 @@ class TerminalView {
       const { exitCode, signal } = parsed.data;
       this.#term.write(`\r\n\x1b[2m[process exited${signal ? ` on ${signal}` : ` with code ${exitCode}`}]\x1b[0m\r\n`);
       this.setState(this.#runId === undefined ? { phase: 'exited', exitCode } : { phase: 'exited', exitCode, runId: this.#runId });
+    } else if (method === TerminalNotifications.detached) {
+      // The hub took this viewer's access back (a grant revoked): no more output will come.
+      const parsed = detachedNotificationSchema.safeParse(params);
+      if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
+      this.#term.write(`\r\n\x1b[2m[detached: ${parsed.data.error.message}]\x1b[0m\r\n`);
+      this.setState({ phase: 'error', message: parsed.data.error.message });
     } else if (method === TerminalNotifications.resized) {
       const parsed = resizedNotificationSchema.safeParse(params);
       if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;

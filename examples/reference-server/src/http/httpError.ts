@@ -23,6 +23,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   HANDSHAKE_REQUIRED: 400,
   COMMAND_ID_CONFLICT: 409,
   UNAVAILABLE: 503,
+  LIMIT_EXCEEDED: 429,
 };
 
 /** An error answer: a LockstepError with the HTTP status (and headers) it is sent with. */

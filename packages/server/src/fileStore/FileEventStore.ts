@@ -1,4 +1,4 @@
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   StoreConflictError,
@@ -18,6 +18,7 @@ import { replayLog } from './logReplay.js';
 import { rewriteLog } from './logRewrite.js';
 import type { CommitMeta, LogState } from './logState.js';
 import { LogWriter, type Durability } from './logWriter.js';
+import { makePrivateDirectory, tightenEntries, tightenPath } from './privateModes.js';
 import { RecordType, encodeJsonRecord, encodeSplitRecord } from './records.js';
 import { repairFileStore, type RepairOptions, type RepairReport } from './repair.js';
 import { encodeSnapshot, listSnapshots, readSnapshotFile, snapshotPath } from './snapshotFiles.js';
@@ -39,7 +40,10 @@ export interface FileEventStoreOptions {
    * the last base hold at least this many bytes, and at least as many as that base. Default 64 MiB.
    */
   rewriteBytes?: number;
-  /** Errors the store recovered from (a failed background rewrite). Default: console.error. */
+  /**
+   * Errors the store recovered from (a failed background rewrite), and a data directory open to other
+   * users that the store cannot make private (it belongs to another user). Default: console.error.
+   */
   onError?: (error: unknown, context: string) => void;
 }
 
@@ -114,16 +118,26 @@ export class FileEventStore implements EventStore {
       rewriteBytes: options.rewriteBytes ?? FILE_STORE_DEFAULTS.rewriteBytes,
       onError: options.onError ?? ((error: unknown, context: string) => console.error(`[lockstep file store] ${context}:`, error)),
     };
-    await mkdir(root, { recursive: true });
+    // Everything below the root is private (docs/storage.md, "Files are private"). An existing root is
+    // tightened only once it is known to hold a store, never a directory the open then refuses.
+    const { created } = await makePrivateDirectory(root, { tightenExisting: false });
     const lock = await DirectoryLock.acquire(root);
     let files: LogFile[] = [];
     try {
       let meta = (await readStoreMeta(root)) ?? (await createStoreMeta(root));
-      for (const name of await readdir(root)) if (isTemporaryName(name)) await unlink(join(root, name)).catch(() => {});
+      if (!created) await tightenRoot(root, settings.onError);
+      const entries = await readdir(root, { withFileTypes: true });
+      for (const entry of entries) if (isTemporaryName(entry.name)) await unlink(join(root, entry.name)).catch(() => {});
+      // What an older version left open to others; log and snapshot files are tightened as they are opened.
+      await tightenEntries(
+        root,
+        entries.filter((entry) => !isTemporaryName(entry.name)),
+        new Set([LOG_DIRECTORY, SNAPSHOT_DIRECTORY]),
+      );
       const logDirectory = join(root, LOG_DIRECTORY);
       const snapshotsDirectory = join(root, SNAPSHOT_DIRECTORY);
-      await mkdir(logDirectory, { recursive: true });
-      await mkdir(snapshotsDirectory, { recursive: true });
+      await makePrivateDirectory(logDirectory, { tightenExisting: false });
+      await makePrivateDirectory(snapshotsDirectory, { tightenExisting: false });
 
       const replay = await replayLog({ directory: root, logDirectory, storeId: meta.storeId, maxCommandRecords, mode: 'open' });
       files = replay.files;
@@ -150,7 +164,7 @@ export class FileEventStore implements EventStore {
       }
 
       // Snapshots: the latest of each stream. One ahead of its stream's log is adopted (see below).
-      const snapshots = await listSnapshots(snapshotsDirectory, { removeTemporary: true, collectProblems: false });
+      const snapshots = await listSnapshots(snapshotsDirectory, { removeTemporary: true, collectProblems: false, tighten: true });
       const adopt: Array<{ stream: string; version: number }> = [];
       for (const entry of snapshots.entries) {
         const stream = state.stream(entry.stream);
@@ -424,5 +438,19 @@ export class FileEventStore implements EventStore {
       await this.lock.release();
     })();
     return this.#closing;
+  }
+}
+
+/**
+ * Removes group and other access from the root of an existing store (one written by an older version,
+ * or opened up by hand). A root owned by another user cannot be changed: that is reported, not fatal —
+ * the files inside are still private.
+ */
+async function tightenRoot(root: string, onError: (error: unknown, context: string) => void): Promise<void> {
+  try {
+    await tightenPath(root);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+    onError(error, `${root} is open to other users and belongs to another user, so it cannot be made private (chmod 700 it)`);
   }
 }

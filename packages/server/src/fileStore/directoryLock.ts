@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { StoreLockedError } from './StoreLockedError.js';
 
 export const LOCK_FILE = 'lock';
@@ -42,7 +43,7 @@ export class DirectoryLock {
     // Two rounds: a stale lock is removed in the first and ours created in the second.
     for (let round = 0; round < 3; round++) {
       try {
-        const handle = await open(path, 'wx');
+        const handle = await open(path, 'wx', PRIVATE_FILE_MODE);
         try {
           // Not fsynced: after a machine crash its pid is dead anyway (or the file empty: stale too).
           await handle.writeFile(`${JSON.stringify(content)}\n`);

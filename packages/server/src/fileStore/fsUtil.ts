@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 
 /** Makes a directory's entries (created, renamed, removed files) durable. */
 export async function fsyncDirectory(path: string): Promise<void> {
@@ -17,11 +18,12 @@ export async function fsyncDirectory(path: string): Promise<void> {
 /**
  * Replaces `path` atomically and durably: write a temporary file, fsync it, rename it over `path`,
  * fsync the directory. A crash leaves the old file or the new one, never a mix; the temporary file
- * of an interrupted write (`*.tmp-*`) is removed when the store opens.
+ * of an interrupted write (`*.tmp-*`) is removed when the store opens. The new file is private
+ * (0600, see {@link PRIVATE_FILE_MODE}) from its creation on, whatever the old one's mode was.
  */
-export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temporary = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const handle = await open(temporary, 'wx');
+  const handle = await open(temporary, 'wx', PRIVATE_FILE_MODE);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from './fsUtil.js';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { FORMAT_VERSION, RecordType, encodeJsonRecord } from './records.js';
 
 export type LogFileKind = 'segment' | 'base';
@@ -68,7 +69,7 @@ export class LogFile {
   }
 }
 
-/** Creates a log file with its header record, durable (file and directory entry) before it is used. */
+/** Creates a log file (0600) with its header record, durable (file and directory entry) before it is used. */
 export async function createLogFile(
   directory: string,
   kind: LogFileKind,
@@ -76,7 +77,7 @@ export async function createLogFile(
   header: { storeId: string; durability?: 'fsync' | 'os' },
   path = LogFile.pathOf(directory, kind, seq),
 ): Promise<LogFile> {
-  const handle = await open(path, 'wx+');
+  const handle = await open(path, 'wx+', PRIVATE_FILE_MODE);
   try {
     const record = encodeJsonRecord(RecordType.Header, { format: FORMAT_VERSION, storeId: header.storeId, kind, seq, ...(header.durability ? { durability: header.durability } : {}) });
     await handle.write(record, 0, record.length, 0);

@@ -4,6 +4,7 @@ import { CorruptLogError } from './CorruptLogError.js';
 import { isTemporaryName } from './fsUtil.js';
 import { LogFile, logFileName, parseLogFileName, type LogFileKind } from './logFile.js';
 import { LogInconsistency, LogState, type EventLocation } from './logState.js';
+import { tightenOpenFile } from './privateModes.js';
 import { RecordScanner, isProblem, type ScannedRecord } from './recordScanner.js';
 import { commandsMeta, commitMeta, compactMeta, endMeta, eventsMeta, headerMeta, streamMeta } from './recordMeta.js';
 import { FORMAT_VERSION, RecordType, splitMeta } from './records.js';
@@ -104,8 +105,11 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     }
     const last = index === ordered.length - 1 && entry.kind === 'segment';
     const handle = await open(path, last && mode === 'open' ? 'r+' : 'r');
-    const file = new LogFile(entry.kind, entry.seq, path, handle, (await handle.stat()).size);
+    const info = await handle.stat();
+    const file = new LogFile(entry.kind, entry.seq, path, handle, info.size);
     result.files.push(file);
+    // A file of an older version (0644) becomes private; the stat was needed for its size anyway.
+    if (mode === 'open') await tightenOpenFile(handle, info.mode);
     const problem = await replayFile(file, last, options, result);
     if (problem) return damage({ ...problem, path, fileIndex: index });
   }

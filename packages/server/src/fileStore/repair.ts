@@ -1,9 +1,10 @@
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { open, rename, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CorruptLogError } from './CorruptLogError.js';
 import { DirectoryLock } from './directoryLock.js';
 import { fsyncDirectory } from './fsUtil.js';
 import { replayLog, type LogDamage } from './logReplay.js';
+import { PRIVATE_FILE_MODE, makePrivateDirectory } from './privateModes.js';
 import { RecordScanner, isProblem } from './recordScanner.js';
 import { RecordType, encodeJsonRecord } from './records.js';
 import { listSnapshots, readSnapshotFile } from './snapshotFiles.js';
@@ -69,7 +70,7 @@ export async function repairFileStore(
 
     // Snapshots: each verified whole. A bad one goes (to the backup) when its stream can be rebuilt
     // from its events, and stays, reported, when it cannot.
-    const listing = await listSnapshots(snapshotsDirectory, { removeTemporary: false, collectProblems: true });
+    const listing = await listSnapshots(snapshotsDirectory, { removeTemporary: false, collectProblems: true, tighten: false });
     const badSnapshots: Array<{ path: string; reason: string; stream: string | undefined }> = listing.problems.map((p) => ({
       path: p.path,
       reason: p.error.reason,
@@ -106,7 +107,7 @@ export async function repairFileStore(
     }
 
     const backup = join(root, `repair-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    await mkdir(backup, { recursive: true });
+    await makePrivateDirectory(backup, { tightenExisting: false });
     report.backup = backup;
     if (cutPlan && damage) await applyCut(cutPlan, damage, backup, logDirectory);
     for (const path of toMove) await rename(path, join(backup, basename(path)));
@@ -198,7 +199,7 @@ async function applyCut(
       const source = await open(plan.file, 'r+');
       try {
         const size = (await source.stat()).size;
-        const target = await open(kept, 'wx');
+        const target = await open(kept, 'wx', PRIVATE_FILE_MODE);
         try {
           const chunk = Buffer.allocUnsafe(1024 * 1024);
           for (let at = plan.offset; at < size; ) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Snapshot } from '../eventStore.js';
 import { CorruptLogError } from './CorruptLogError.js';
 import { isTemporaryName } from './fsUtil.js';
+import { tightenOpenFile } from './privateModes.js';
 import { RECORD_HEADER_BYTES, RecordType, checkBody, checkHeader, encodeSplitRecord, splitMeta, splitPayload } from './records.js';
 import { snapshotMeta } from './recordMeta.js';
 import { streamFileName } from './streamFileName.js';
@@ -36,11 +37,15 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
   }
 }
 
-/** Reads only the stream and version of a snapshot file (its checksum is verified when loaded). */
-async function readSnapshotMeta(path: string): Promise<{ s: string; version: number }> {
+/**
+ * Reads only the stream and version of a snapshot file (its checksum is verified when loaded); with
+ * `tighten`, a file of an older version (0644) becomes private on the way (its stat is needed anyway).
+ */
+async function readSnapshotMeta(path: string, tighten: boolean): Promise<{ s: string; version: number }> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
+    const { size, mode } = await handle.stat();
+    if (tighten) await tightenOpenFile(handle, mode);
     const head = Buffer.alloc(Math.min(size, RECORD_HEADER_BYTES + 4));
     await handle.read(head, 0, head.length, 0);
     const header = checkHeader(head, 0, size);
@@ -73,8 +78,14 @@ export interface SnapshotListing {
   problems: Array<{ path: string; error: CorruptLogError }>;
 }
 
-/** Lists the snapshot files with their stream and version; removes temporary files when asked. */
-export async function listSnapshots(directory: string, options: { removeTemporary: boolean; collectProblems: boolean }): Promise<SnapshotListing> {
+/**
+ * Lists the snapshot files with their stream and version; removes temporary files and makes files of
+ * older versions private (0600) when asked.
+ */
+export async function listSnapshots(
+  directory: string,
+  options: { removeTemporary: boolean; collectProblems: boolean; tighten: boolean },
+): Promise<SnapshotListing> {
   const listing: SnapshotListing = { entries: [], problems: [] };
   for (const name of (await readdir(directory)).sort()) {
     const path = join(directory, name);
@@ -84,7 +95,7 @@ export async function listSnapshots(directory: string, options: { removeTemporar
     }
     if (!name.endsWith(SNAPSHOT_EXTENSION)) continue;
     try {
-      const meta = await readSnapshotMeta(path);
+      const meta = await readSnapshotMeta(path, options.tighten);
       listing.entries.push({ path, stream: meta.s, version: meta.version });
     } catch (error) {
       if (!(error instanceof CorruptLogError) || !options.collectProblems) throw error;

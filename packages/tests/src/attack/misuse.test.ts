@@ -1,7 +1,9 @@
-import { ErrorCodes } from '@lockstep/core';
-import type { Identity } from '@lockstep/server';
+import { ErrorCodes, type OrchestrationState } from '@lockstep/core';
+import { Hub, type Identity } from '@lockstep/server';
+import { FakeClock } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
-import { TRANSPORT_KINDS, bystanders, expectUnharmed, startWorld, type Peer } from './world.js';
+import { MemoryWire } from './memoryWire.js';
+import { ATTACK_DOMAINS, TRANSPORT_KINDS, bystanders, collect, expectUnharmed, startWorld, type Peer } from './world.js';
 
 /**
  * Well-formed messages used against the protocol: requests before hello, a borrowed client id,
@@ -27,7 +29,7 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     await expectUnharmed(world, before, others);
   });
 
-  it('a borrowed client id grants nothing: access follows the identity, and the owner keeps its session and its lease', async () => {
+  it('a borrowed client id is refused: another identity cannot say hello as it, nor act as its lease holder', async () => {
     const users: Record<string, Identity> = { alice: { id: 'alice' }, mallory: { id: 'mallory' } };
     const world = await startWorld({
       hub: {
@@ -42,7 +44,14 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     expect(leased.result).toMatchObject({ version: 1 });
     const before = await world.targets();
 
-    const spoofer = await world.connect(kind, { clientId: 'ide-1', token: 'mallory' });
+    // The owner's client id from another identity: refused, and the connection stays unauthenticated.
+    const spoofer = await world.connect(kind);
+    const refused = await spoofer.call('hello', { protocol: 1, clientId: 'ide-1', token: 'mallory' });
+    expect(refused.error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { clientId: 'ide-1' } });
+    const early = await spoofer.call('command', { id: 'forged-0', stream: 'counter/mallory', type: 'add', payload: { by: 1 } });
+    expect(early.error.code).toBe(ErrorCodes.HANDSHAKE_REQUIRED);
+    // As itself it is served, with its own rights only.
+    expect((await spoofer.call('hello', { protocol: 1, clientId: 'mallory-1', token: 'mallory' })).result).toBeDefined();
     expect((await spoofer.call('subscribe', { stream: 'orchestration/default' })).error).toMatchObject({ code: ErrorCodes.FORBIDDEN });
     const forged = await spoofer.call('command', { id: 'forged-1', stream: 'orchestration/default', type: 'workspace.expireLease', payload: { workspaceId: 'w1', holder: 'ide-1' } });
     expect(forged.error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { stream: 'orchestration/default', action: 'write' } });
@@ -57,6 +66,9 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     expect(await world.targets()).toEqual(before);
     const still = await victim.call('command', { id: 'ide-1:2', stream: 'orchestration/default', type: 'workspace.setRunning', payload: { workspaceId: 'w1', running: 1 } });
     expect(still.result).toMatchObject({ version: 2 });
+    // A second connection of the owner itself is welcome.
+    const again = await world.connect(kind, { clientId: 'ide-1', token: 'alice' });
+    expect((await again.call('ping')).result).toBeDefined();
     expect(world.errors).toEqual([]);
   });
 
@@ -131,6 +143,78 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
   });
 });
 
+describe('the client id of a client that left', () => {
+  const GRACE = 10_000;
+  const STREAM = 'orchestration/default';
+  const users: Record<string, Identity> = { alice: { id: 'alice' }, mallory: { id: 'mallory' } };
+
+  function hubWithLeases(clock: FakeClock): Hub {
+    return new Hub({ domains: ATTACK_DOMAINS, clock, leaseGraceMs: GRACE, authenticate: ({ token }) => users[token ?? ''], rateLimit: false });
+  }
+
+  async function workspaces(hub: Hub): Promise<OrchestrationState['workspaces']> {
+    return ((await hub.read(STREAM)).state as OrchestrationState).workspaces;
+  }
+
+  it('cannot be taken by another identity to keep its lease alive: the hello is refused, and the lease expires after the grace period as if nobody came', async () => {
+    const clock = new FakeClock();
+    const hub = hubWithLeases(clock);
+    try {
+      const owner = new MemoryWire(hub);
+      expect((await owner.call('hello', { protocol: 1, clientId: 'ide-1', token: 'alice' })).result).toBeDefined();
+      const leased = await owner.call('command', { id: 'ide-1:1', stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'w1', desired: 2, lease: true } });
+      expect(leased.result).toMatchObject({ version: 1 });
+      owner.close();
+      await clock.flush();
+
+      const attacker = new MemoryWire(hub);
+      const refused = await attacker.call('hello', { protocol: 1, clientId: 'ide-1', token: 'mallory' });
+      expect(refused.error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { clientId: 'ide-1' } });
+      // Nor can an in-process caller acting for mallory (a REST request) use the id.
+      await expect(hub.execute({ id: 'm:1', stream: STREAM, type: 'workspace.setRunning', payload: { workspaceId: 'w1', running: 1 } }, { identity: users['mallory']!, clientId: 'ide-1' })).rejects.toMatchObject({
+        code: 'FORBIDDEN',
+        data: { clientId: 'ide-1' },
+      });
+
+      await clock.advance(GRACE - 1);
+      expect((await workspaces(hub))['w1']).toMatchObject({ leasedTo: 'ide-1' });
+      await clock.advance(1);
+      await hub.stream(STREAM).settled();
+      expect((await workspaces(hub))['w1']).toBeUndefined();
+      const removed = (await hub.store.read(STREAM, 1, 100)).filter((event) => event.type === 'workspace.removed');
+      expect(removed.map((event) => event.data)).toEqual([{ workspaceId: 'w1', reason: 'leaseExpired' }]);
+
+      // Its leases gone, the id belongs to nobody: whoever says hello with it now gets it, and nothing else.
+      const later = new MemoryWire(hub);
+      expect((await later.call('hello', { protocol: 1, clientId: 'ide-1', token: 'mallory' })).result).toBeDefined();
+      expect(await workspaces(hub)).toEqual({});
+      attacker.close();
+      later.close();
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('is the same client again for the same identity within the grace period: its lease is kept', async () => {
+    const clock = new FakeClock();
+    const hub = hubWithLeases(clock);
+    try {
+      const owner = new MemoryWire(hub);
+      await owner.call('hello', { protocol: 1, clientId: 'ide-1', token: 'alice' });
+      await owner.call('command', { id: 'ide-1:1', stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'w1', desired: 2, lease: true } });
+      owner.close();
+      await clock.advance(GRACE / 2);
+      const back = new MemoryWire(hub);
+      expect((await back.call('hello', { protocol: 1, clientId: 'ide-1', token: 'alice' })).result).toBeDefined();
+      await clock.advance(GRACE * 3);
+      expect((await workspaces(hub))['w1']).toMatchObject({ leasedTo: 'ide-1' });
+      back.close();
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
 // The pacing of catch-up pages does not depend on the codec: one WebSocket codec is enough.
 describe.each(['ws-json', 'stdio'] as const)('a huge resync over %s', (kind) => {
   it('a huge resync from a client that does not read: pages wait for it, its buffer stays bounded, others are served, and it gets every event once it reads', async () => {
@@ -169,17 +253,6 @@ describe.each(['ws-json', 'stdio'] as const)('a huge resync over %s', (kind) => 
     await expectUnharmed(world, before, others);
   });
 });
-
-/** Reads until every id has its response; answers them in the order of `ids`. */
-async function collect(peer: Peer, ids: number[]): Promise<any[]> {
-  const waiting = new Set(ids);
-  const byId = new Map<number, any>();
-  while (waiting.size > 0) {
-    const message = await peer.next();
-    if (typeof message.id === 'number' && waiting.delete(message.id)) byId.set(message.id, message);
-  }
-  return ids.map((id) => byId.get(id));
-}
 
 /** The client's socket stops reading: the kernel buffers fill, then the hub's send buffer. */
 function stopReading(peer: Peer): void {

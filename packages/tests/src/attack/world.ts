@@ -257,3 +257,14 @@ export async function expectUnharmed(world: World, before: unknown[], others: { 
   expectPrototypeClean();
   expect(world.errors).toEqual([]);
 }
+
+/** Reads until every id has its response; answers them in the order of `ids`. */
+export async function collect(peer: Peer, ids: number[]): Promise<any[]> {
+  const waiting = new Set(ids);
+  const byId = new Map<number, any>();
+  while (waiting.size > 0) {
+    const message = await peer.next();
+    if (typeof message.id === 'number' && waiting.delete(message.id)) byId.set(message.id, message);
+  }
+  return ids.map((id) => byId.get(id));
+}

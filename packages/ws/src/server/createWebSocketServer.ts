@@ -33,6 +33,13 @@ export interface WebSocketServerCommonOptions {
    * set this for a server that browsers reach.
    */
   allowedOrigins?: AllowedOrigins;
+  /**
+   * `Host` headers answered; an upgrade with another (or none) is refused with HTTP 403 before a
+   * socket exists — the defence against DNS rebinding, where a page on an attacker's name that
+   * resolves to this machine reaches a local server. {@link HostCheck} builds one from the
+   * listening interface. Default: every host.
+   */
+  allowedHosts?: (host: string | undefined) => boolean;
   /** Largest message accepted, in bytes; a bigger one closes the socket with 1009. Default 1 MiB. */
   maxPayload?: number;
   /** permessage-deflate. Default off: it costs CPU and memory per connection, and lockstep frames are small. */
@@ -239,6 +246,10 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     let identity: Identity | undefined;
     try {
       if (this.#closing) throw new UpgradeRefusal(503, 'the server is shutting down');
+      const { allowedHosts } = this.#options;
+      if (allowedHosts && !safeHostCheck(allowedHosts, request.headers.host)) {
+        throw new UpgradeRefusal(403, `this server does not answer to host ${JSON.stringify(request.headers.host ?? '')}`);
+      }
       origin = checkOrigin(request, this.#options.allowedOrigins);
       const offered = offeredSubprotocols(request);
       subprotocol = chooseSubprotocol(offered, this.#accepted);
@@ -366,6 +377,14 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     this.#wss.close();
     if (this.#ownsServer) (server as HttpServer | undefined)?.closeAllConnections();
     await stopped;
+  }
+}
+
+function safeHostCheck(allowed: (host: string | undefined) => boolean, host: string | undefined): boolean {
+  try {
+    return allowed(host) === true;
+  } catch {
+    return false;
   }
 }
 

@@ -10,6 +10,7 @@ export {
   type WebSocketServerCommonOptions,
   type WebSocketServerOptions,
 } from './createWebSocketServer.js';
+export { HostCheck, type HostCheckOptions } from './hostCheck.js';
 export { UpgradeRefusal, type AllowedOrigins, type UpgradeRequest } from './upgrade.js';
 export {
   BEARER_SUBPROTOCOL_PREFIX,
