@@ -56,6 +56,12 @@ describe('the token on every entry', () => {
     const page = await call(server.url, 'GET', '/', anonymous);
     expect(page.status).toBe(303);
     expect(page.headers.location).toBe('/login');
+    // A link to a page of the dashboard comes back to it after the login; never to another site.
+    expect((await call(server.url, 'GET', '/?project=proj_1', anonymous)).headers.location).toBe(`/login?next=${encodeURIComponent('/?project=proj_1')}`);
+    expect((await call(server.url, 'GET', '//evil.example/', anonymous)).headers.location).toBe('/login');
+    // The icon is public (the login page shows it); nothing else is.
+    expect((await call(server.url, 'GET', '/favicon.ico', anonymous)).status).toBe(200);
+    expect((await call(server.url, 'GET', '/assets/dashboard.js', anonymous)).status).toBe(303);
 
     // With it: every entry answers, and nothing was changed by the refused attempts.
     expect((await call(server.url, 'GET', '/api/tasks')).json.tasks).toEqual([]);

@@ -33,3 +33,6 @@ export const DASHBOARD_STYLE_PATH = '/assets/dashboard.css';
 
 /** Prefix of the REST + Server-Sent Events API (docs/reference-server.md). */
 export const API_PREFIX = '/api';
+
+/** Liveness, without a token: `{"status":"ok"}` (503 `{"status":"closing"}` while shutting down), nothing more. */
+export const HEALTH_PATH = '/health';

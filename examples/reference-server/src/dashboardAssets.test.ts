@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DASHBOARD_ROOT_ID } from './contract.js';
+import { FAVICON_PATH, FAVICON_SVG } from './dashboardAssets.js';
 import { call, startTestServer } from './testing.js';
 
 /**
@@ -84,5 +85,25 @@ describe('the dashboard page and bundle', () => {
     expect((await call(server.url, 'HEAD', '/')).status).toBe(200);
     expect((await call(server.url, 'POST', '/')).status).toBe(405);
     expect((await call(server.url, 'GET', '/elsewhere')).status).toBe(404);
+  });
+
+  it('serves the icon the page links, at /favicon.svg and /favicon.ico, even before the dashboard is built', async () => {
+    const dir = await fixtureDir();
+    const server = await startTestServer({ terminals: false, dashboard: { sourceDir: dir } });
+    expect((await call(server.url, 'GET', '/')).status).toBe(503); // no main.tsx: nothing built
+
+    for (const path of [FAVICON_PATH, '/favicon.ico']) {
+      const icon = await call(server.url, 'GET', path);
+      expect(icon.status, path).toBe(200);
+      expect(icon.headers['content-type']).toBe('image/svg+xml');
+      expect(icon.text).toBe(FAVICON_SVG);
+      expect(icon.text).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      expect((await call(server.url, 'GET', path, { headers: { 'If-None-Match': icon.headers['etag'] as string } })).status).toBe(304);
+    }
+    expect((await call(server.url, 'POST', '/favicon.ico')).status).toBe(405);
+
+    await writeFile(join(dir, 'main.tsx'), MAIN_TSX);
+    const page = await call(server.url, 'GET', '/');
+    expect(page.text).toContain(`<link rel="icon" href="${FAVICON_PATH}" type="image/svg+xml">`);
   });
 });

@@ -32,6 +32,15 @@ export interface DashboardAssetsOptions {
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
+/** Where the icon is served: the page links the SVG; browsers and tools that ask for `/favicon.ico` get the same. */
+export const FAVICON_PATH = '/favicon.svg';
+export const FAVICON_PATHS: ReadonlySet<string> = new Set([FAVICON_PATH, '/favicon.ico']);
+
+/** Three bars in step, on the dashboard's accent blue. */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#2f6fde"/>' +
+  '<path d="M9 10.5h14M9 16h14M9 21.5h14" stroke="#fff" stroke-width="3" stroke-linecap="round"/></svg>\n';
+
 /**
  * The dashboard's page and bundle, built with esbuild's JS API on first use (or `build()` at start)
  * and kept in memory: minified for the browser, compressed once (gzip and brotli), served with ETags,
@@ -42,6 +51,7 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 export class DashboardAssets {
   readonly #options: DashboardAssetsOptions;
   #build: Promise<DashboardBuild> | undefined;
+  #favicon: Promise<Asset> | undefined;
 
   constructor(options: DashboardAssetsOptions) {
     this.#options = options;
@@ -56,13 +66,20 @@ export class DashboardAssets {
     return this.#build;
   }
 
-  /** Serves `/`, `/index.html` and the assets; false for any other path. */
+  /** Serves `/`, `/index.html`, the assets and the icon; false for any other path. */
   async handle(request: IncomingMessage, response: ServerResponse, pathname: string): Promise<boolean> {
     const which = pathname === '/' || pathname === '/index.html' ? 'html' : pathname === DASHBOARD_SCRIPT_PATH ? 'js' : pathname === DASHBOARD_STYLE_PATH ? 'css' : undefined;
-    if (which === undefined) return false;
+    const icon = FAVICON_PATHS.has(pathname);
+    if (which === undefined && !icon) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
       response.end('GET or HEAD\n');
+      return true;
+    }
+    // The icon needs no build: it is there even while the dashboard is not.
+    if (which === undefined) {
+      this.#favicon ??= asset(Buffer.from(FAVICON_SVG), 'image/svg+xml');
+      send(request, response, await this.#favicon, 'public, max-age=86400');
       return true;
     }
     const build = await this.build();
@@ -163,6 +180,7 @@ function pageHtml(hash: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Lockstep</title>
+<link rel="icon" href="${FAVICON_PATH}" type="image/svg+xml">
 <link rel="stylesheet" href="${DASHBOARD_STYLE_PATH}?v=${hash}">
 <script type="module" src="${DASHBOARD_SCRIPT_PATH}?v=${hash}"></script>
 </head>

@@ -1,37 +1,44 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { createClient } from '@lockstep/client';
+import { orchestrationDomain } from '@lockstep/core';
 import { launchChromium, requireChromium, skipWithoutChromium } from '@lockstep/tests/chromium';
-import type { Browser, Page } from 'playwright-core';
+import { webSocketConnector } from '@lockstep/ws';
+import type { Browser } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { PROJECT_ID } from './contract.js';
+import { PROJECT_ID, WS_PATH } from './contract.js';
+import { DASHBOARD_VIEWPORT as VIEWPORT, byName, byTitle, everywhere, measureLayout, measureLeasedBadge, openTab as openDashboard, readDashboard, until } from './dashboardPage.js';
+import { spawnReferenceServer, tsxNode, type ServerProcess } from './serverProcess.js';
 
 /**
  * The reference server end to end, as a new user meets it: the server process `pnpm start` runs,
- * two dashboard tabs in headless Chromium, the `lockstep` CLI as a process and plain HTTP calls to
- * the REST API each change the state, and every tab shows every change — asserted on the DOM.
- * The scenarios are the field notes': seed 002's three multi-client tests, seed 000's
- * cross-instance orchestration example (global desired is the sum), seed 001's fifth focus
- * evicting the least active session; and a command typed into a terminal shows its output.
+ * two dashboard tabs in headless Chromium (a 1400×1000 window), the `lockstep` CLI as a process,
+ * an IDE extension's lockstep/1 client and plain HTTP calls to the REST API each change the state,
+ * and every tab shows every change — asserted on the DOM. The scenarios are the field notes':
+ * seed 002's three multi-client tests, in the default project and in another one opened with the
+ * project picker and with `?project=`; seed 000's cross-instance orchestration example (global
+ * desired is the sum); seed 001's fifth focus evicting the least active session; a command typed
+ * into a terminal shows its output; and the dashboard's own promises: the terminals stay in the
+ * window beside a full task board, the layout switch (remembered), no badge cut off, a favicon.
+ *
+ * The README's pictures are not taken here (a test run leaves the tree as it was): `pnpm
+ * screenshots` (screenshots.ts) takes them.
  */
 
 const skipBrowser = skipWithoutChromium('e2e.test');
 
-const require = createRequire(import.meta.url);
-const TSX = pathToFileURL(require.resolve('tsx')).href;
-const SERVER_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const CLI_MAIN = fileURLToPath(new URL('../../../packages/cli/src/main.ts', import.meta.url));
-const SCREENSHOT = fileURLToPath(new URL('../../../docs/img/dashboard.png', import.meta.url));
-const WAIT_MS = 15_000;
+/** The scripted agent seed 003's profile runs. */
+const AGENT = fileURLToPath(new URL('../agent/agent.mjs', import.meta.url));
+/** Seed 002's other project: the app posts its task there. */
+const OTHER_PROJECT = 'proj_123';
 
 // ---------------------------------------------------------------------------------------------
 // Processes: the server as `pnpm start` runs it, and the CLI
 // ---------------------------------------------------------------------------------------------
-
-const tsxNode = (main: string, args: readonly string[]) => [process.execPath, ['--conditions=lockstep-source', '--import', TSX, main, ...args]] as const;
 
 /** Where the server leaves its token for local clients (the CLI finds it there): the test's own. */
 let runtimeDir = '';
@@ -44,34 +51,17 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, LOCKSTEP_RUNTIME_DIR: runtimeDir, ...extra };
 }
 
-/** Starts the reference server (what `pnpm start` runs) on a free port; stops it when the test ends. */
-async function startServer(dataDir: string, cwd: string): Promise<{ url: string; loginUrl: string; output: () => string }> {
-  const [command, args] = tsxNode(SERVER_MAIN, ['--port', '0', '--data', dataDir]);
+/** Opens a tab signed in with the server's login URL. */
+const openTab = (browser: Browser, url: string, name: string) => openDashboard(browser, url, name, token);
+
+/** Starts the reference server (what `pnpm start` runs, with `args`) on a free port; stops it when the test ends. */
+async function startServer(dataDir: string, cwd: string, args: readonly string[] = []): Promise<ServerProcess> {
   // The terminals run bash with HOME (inherited by them) in the test's directory: no user rc files,
   // which on a developer's machine may print anything or block (a shell plugin waiting on a lock).
-  const child = spawn(command, args, { cwd, stdio: 'pipe', env: childEnv({ SHELL: '/bin/bash', HOME: cwd }) });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  onTestFinished(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000))]);
-    if (!stopped) child.kill('SIGKILL');
-  });
-  const [url, loginUrl] = await new Promise<[string, string]>((resolve, reject) => {
-    const look = () => {
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      const login = /Open the dashboard: (\S+)/.exec(output);
-      if (match && login) resolve([match[1]!, login[1]!]);
-    };
-    child.stdout.on('data', look);
-    void exited.then((code) => reject(new Error(`the server exited (${code}) before printing its URL:\n${output}`)));
-    setTimeout(() => reject(new Error(`the server printed no URL within 30 s:\n${output}`)), 30_000);
-  });
-  token = decodeURIComponent(new URL(loginUrl).hash.slice(1));
-  return { url, loginUrl, output: () => output };
+  const server = await spawnReferenceServer({ dataDir, cwd, env: childEnv({ SHELL: '/bin/bash', HOME: cwd }), args });
+  onTestFinished(() => server.stop());
+  token = server.token;
+  return server;
 }
 
 const cliChildren = new Set<ChildProcessWithoutNullStreams>();
@@ -111,105 +101,6 @@ async function rest(base: string, method: string, path: string, body?: unknown):
 }
 
 // ---------------------------------------------------------------------------------------------
-// The dashboard's DOM, read through its data-testid attributes
-// ---------------------------------------------------------------------------------------------
-
-interface DashboardView {
-  connection: string | undefined;
-  pending: number;
-  totals: { desired: number; running: number };
-  workspaces: Record<string, { desired: number; running: number }>;
-  tasks: Record<string, { title: string; status: string; priority: string; sessionCount: number; sessions: string[] }>;
-  sessions: Record<string, { name: string; focused: boolean; tasks: Record<string, string> }>;
-  focused: string[];
-  nextOut: string | undefined;
-  evicted: string[];
-  terminals: Record<string, string>;
-}
-
-/** Everything the dashboard shows, as data. Runs in the page. */
-function readDashboard(): DashboardView {
-  const all = (selector: string, root: ParentNode = document) => [...root.querySelectorAll<HTMLElement>(selector)];
-  const one = (selector: string, root: ParentNode = document) => root.querySelector<HTMLElement>(selector);
-  const view: DashboardView = {
-    connection: one('[data-testid=connection]')?.dataset['status'],
-    pending: Number(one('[data-testid=pending-count]')?.dataset['pending']),
-    totals: { desired: Number(one('[data-testid=total-desired]')?.textContent), running: Number(one('[data-testid=total-running]')?.textContent) },
-    workspaces: {},
-    tasks: {},
-    sessions: {},
-    focused: all('[data-testid=focus-tile]').map((tile) => tile.dataset['sessionId']!),
-    nextOut: one('[data-testid=focus-tile][data-next-out=true]')?.dataset['sessionId'],
-    evicted: all('[data-testid=eviction-notice]').map((notice) => notice.dataset['sessionId']!),
-    terminals: {},
-  };
-  for (const row of all('[data-testid=workspace-row]')) {
-    view.workspaces[row.dataset['workspaceId']!] = { desired: Number(row.dataset['desired']), running: Number(row.dataset['running']) };
-  }
-  for (const card of all('[data-testid=task-card]')) {
-    view.tasks[card.dataset['taskId']!] = {
-      title: one('[data-testid=task-title]', card)?.textContent ?? '',
-      status: card.dataset['status']!,
-      priority: (one('[data-testid=task-priority]', card) as HTMLSelectElement | null)?.value ?? '',
-      sessionCount: Number(one('[data-testid=task-session-count]', card)?.dataset['count']),
-      sessions: all('[data-testid=task-session]', card).map((chip) => chip.dataset['sessionId']!),
-    };
-  }
-  for (const row of all('[data-testid=session-row]')) {
-    const tasks: Record<string, string> = {};
-    for (const chip of all('[data-testid=session-task]', row)) tasks[chip.dataset['taskId']!] = chip.dataset['status']!;
-    view.sessions[row.dataset['sessionId']!] = { name: one('[data-testid=session-name]', row)?.textContent ?? '', focused: row.dataset['focused'] === 'true', tasks };
-  }
-  for (const pane of all('[data-testid=terminal-pane]')) view.terminals[pane.dataset['terminalId']!] = one('.xterm-rows', pane)?.textContent ?? '';
-  return view;
-}
-
-interface Tab {
-  name: string;
-  page: Page;
-  errors: string[];
-}
-
-/** Waits until `check` holds for what `tab` shows; on timeout, fails with what it showed last. */
-async function until(tab: Tab, what: string, check: (view: DashboardView) => boolean): Promise<DashboardView> {
-  const deadline = Date.now() + WAIT_MS;
-  let view: DashboardView | undefined;
-  for (;;) {
-    view = await tab.page.evaluate(readDashboard);
-    if (check(view)) return view;
-    if (Date.now() > deadline) {
-      const { terminals, ...rest } = view;
-      throw new Error(`${tab.name} never showed ${what}; it showed:\n${JSON.stringify(rest, null, 2)}\nterminals: ${JSON.stringify(terminals)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Every tab shows it. */
-const everywhere = (tabs: readonly Tab[], what: string, check: (view: DashboardView) => boolean) => Promise.all(tabs.map((tab) => until(tab, what, check)));
-
-const byTitle = (view: DashboardView, title: string) => Object.entries(view.tasks).find(([, task]) => task.title === title);
-const byName = (view: DashboardView, name: string) => Object.entries(view.sessions).find(([, session]) => session.name === name);
-
-/** Opens the login URL the server printed: the page signs in and goes on to the dashboard at `/`. */
-async function openTab(browser: Browser, url: string, name: string): Promise<Tab> {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-  const tab: Tab = { name, page, errors: [] };
-  page.on('pageerror', (error) => tab.errors.push(error.message));
-  page.on('console', (message) => {
-    // The page has no favicon; nothing else may fail.
-    if (message.type() === 'error' && !message.text().includes('404')) tab.errors.push(message.text());
-  });
-  await page.goto(url);
-  await page.waitForURL((address) => address.pathname === '/');
-  // The token is in no address the browser keeps: the login page took it out of the history.
-  expect(page.url()).not.toContain(token);
-  expect(page.url()).not.toContain('#');
-  await until(tab, 'the connection online', (view) => view.connection === 'online');
-  return tab;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 describe('reference server end to end', () => {
   it.skipIf(skipBrowser)(
@@ -236,9 +127,20 @@ describe('reference server end to end', () => {
       // IDE 1 on machine B, through the CLI.
       await lockstep(server.url, 'orchestration', 'set-desired', 'machine-b/ide-1', '1');
       await everywhere(tabs, 'global desired 1', (view) => view.totals.desired === 1 && view.workspaces['machine-b/ide-1']?.desired === 1);
-      // IDE 2 on machine A, through the REST API.
-      await rest(server.url, 'PUT', `/api/orchestration/workspaces/${encodeURIComponent('machine-a/ide-2')}/desired`, { desired: 1 });
+      // IDE 2 on machine A, through its extension's lockstep/1 client, which holds a lease on the entry
+      // (the entry goes when the IDE does): the dashboard marks it "leased".
+      const ide2Client = createClient({ connect: webSocketConnector(`${server.url.replace(/^http/, 'ws')}${WS_PATH}`, { token }), clientId: 'machine-a-ide-2' });
+      onTestFinished(() => ide2Client.close());
+      await ide2Client.stream(orchestrationDomain, 'default').dispatch({ type: 'workspace.setDesired', payload: { workspaceId: 'machine-a/ide-2', desired: 1, lease: true } });
       await everywhere(tabs, 'global desired 2', (view) => view.totals.desired === 2 && view.workspaces['machine-a/ide-2']?.desired === 1);
+      // The badge is whole beside a path-like id, in a side column of a 1400-pixel window.
+      const badge = await tab1.page.evaluate(measureLeasedBadge, 'machine-a/ide-2');
+      expect(badge?.text).toBe('leased');
+      expect(badge!.cell.scrollWidth).toBeLessThanOrEqual(badge!.cell.clientWidth);
+      expect(badge!.badge.scrollWidth).toBeLessThanOrEqual(badge!.badge.clientWidth);
+      expect(badge!.badge.left).toBeGreaterThanOrEqual(badge!.cell.left);
+      expect(badge!.badge.right).toBeLessThanOrEqual(badge!.cell.right);
+      expect(badge!.badge.bottom).toBeLessThanOrEqual(badge!.cell.bottom);
       // IDE 3 on machine A, typed into tab 1.
       await tab1.page.fill('[data-testid=workspace-add-id]', 'machine-a/ide-3');
       await tab1.page.fill('[data-testid=workspace-add-desired]', '2');
@@ -356,16 +258,137 @@ describe('reference server end to end', () => {
         expect(tab.errors).toEqual([]);
       }
 
-      // The README's picture: tab 1 as it is now — written to docs/ only when asked
-      // (LOCKSTEP_UPDATE_SCREENSHOT=1), so that a test run leaves the tree as it was.
-      await tab1.page.mouse.click(5, 5); // out of the terminal: no focus ring, no cursor highlight
-      const screenshot = process.env['LOCKSTEP_UPDATE_SCREENSHOT'] === '1' ? SCREENSHOT : join(root, 'dashboard.png');
-      await mkdir(fileURLToPath(new URL('.', pathToFileURL(screenshot))), { recursive: true });
-      await tab1.page.screenshot({ path: screenshot, fullPage: true });
-      // A relayout (the full-page capture resizes the viewport) never squeezes a terminal: the output stays.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      for (const tab of tabs) expect((await tab.page.evaluate(readDashboard)).terminals[build], tab.name).toContain('lockstep-42');
+      // --- The dashboard: terminals in the window beside a full board; the layout switch ---------
+      // Ten more pending tasks (an agent filing its plan): the board is longer than its place.
+      for (let index = 1; index <= 10; index += 1) await rest(server.url, 'POST', '/api/tasks', { projectId: PROJECT_ID, title: `Backlog item ${index}`, priority: 'low' });
+      await everywhere(tabs, 'the ten new tasks', (view) => Object.values(view.tasks).filter((task) => task.status === 'pending').length >= 10);
+      const both = await tab1.page.evaluate(measureLayout);
+      expect(both.pending).toBeGreaterThanOrEqual(10);
+      expect(both.boardScrolls).toBe(true);
+      expect(both.pageScrolls).toBe(false);
+      expect(both.panes.map((pane) => pane.id).sort()).toEqual([build, 'agent-1', 'agent-2', reviewer].sort());
+      for (const pane of both.panes) {
+        expect(pane.top, `${pane.id} in the window`).toBeGreaterThanOrEqual(0);
+        expect(pane.bottom, `${pane.id} in the window`).toBeLessThanOrEqual(VIEWPORT.height);
+        expect(pane.right, `${pane.id} in the window`).toBeLessThanOrEqual(VIEWPORT.width);
+        expect(pane.height, `${pane.id} tall enough to read`).toBeGreaterThanOrEqual(120);
+      }
+      // Board only, remembered across a reload (in this browser: tab 2's is its own).
+      await tab1.page.click('[data-testid=layout-board]');
+      await until(tab1, 'the board alone', (view) => view.layout === 'board' && Object.keys(view.terminals).length === 0);
+      await tab1.page.reload();
+      await until(tab1, 'the board alone after a reload', (view) => view.connection === 'online' && view.layout === 'board' && Object.keys(view.terminals).length === 0 && view.boardLoaded);
+      expect((await tab2.page.evaluate(readDashboard)).layout).toBe('both');
+      // Terminals only: the four panes share the whole area.
+      await tab1.page.click('[data-testid=layout-terminals]');
+      await until(tab1, 'the terminals alone', (view) => view.layout === 'terminals' && Object.keys(view.terminals).length === 4 && Object.keys(view.tasks).length === 0);
+      const terminalsOnly = await tab1.page.evaluate(measureLayout);
+      expect(terminalsOnly.board).toBe(false);
+      for (const pane of terminalsOnly.panes) expect(pane.bottom).toBeLessThanOrEqual(VIEWPORT.height);
+      expect(Math.min(...terminalsOnly.panes.map((pane) => pane.height))).toBeGreaterThan(Math.min(...both.panes.map((pane) => pane.height)));
+      // Both again: build's terminal re-attached, its output from the server's scrollback.
+      await tab1.page.click('[data-testid=layout-both]');
+      await until(tab1, "both, with build's output", (view) => view.layout === 'both' && (view.terminals[build] ?? '').includes('lockstep-42') && Object.keys(view.tasks).length > 10);
+
+      // The page's icon, from the dashboard's own server.
+      expect(await tab1.page.evaluate(async () => {
+        const icons = await Promise.all(['/favicon.ico', document.querySelector<HTMLLinkElement>('link[rel=icon]')!.href].map((href) => fetch(href)));
+        return icons.map((icon) => `${icon.status} ${icon.headers.get('content-type')}`);
+      })).toEqual(['200 image/svg+xml', '200 image/svg+xml']);
+
+      // --- Seed 002 across projects: the picker, ?project=, a task from another app ------------
+      // Another app posts its task to proj_123 (the seed's request, as written).
+      const appTask = (await rest(server.url, 'POST', '/api/tasks', { projectId: OTHER_PROJECT, title: 'Refactor authentication service', priority: 'high' }))['id'] as string;
+      // Tab 1 opens it with the project picker, which lists the projects the server holds.
+      await tab1.page.focus('[data-testid=project-select]');
+      await until(tab1, 'proj_123 among the projects', (view) => view.projectChoices.includes(OTHER_PROJECT));
+      await tab1.page.selectOption('[data-testid=project-select]', OTHER_PROJECT);
+      const [inOther] = await everywhere([tab1], "proj_123's board", (view) => view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && view.boardLoaded && appTask in view.tasks);
+      expect(Object.keys(inOther!.tasks)).toEqual([appTask]); // only proj_123's: none of the default board's
+      expect(inOther!.tasks[appTask]).toMatchObject({ title: 'Refactor authentication service', priority: 'high', status: 'pending' });
+      expect(inOther!.noTerminals).toBe(true); // its sessions have no terminal on this server
+      // Tab 2 opens it from a link.
+      await tab2.page.goto(`${server.url}/?project=${OTHER_PROJECT}`);
+      await until(tab2, 'proj_123 from the address', (view) => view.connection === 'online' && view.project === OTHER_PROJECT && appTask in view.tasks);
+      // Both follow what any client does there: the CLI adds a task, tab 2 blocks the app's, the API completes it.
+      const cliInOther = (await lockstep(server.url, 'task', 'create', 'Rotate the signing keys', '--project', OTHER_PROJECT))['id'] as string;
+      await everywhere(tabs, "the CLI's task in proj_123", (view) => view.tasks[cliInOther]?.title === 'Rotate the signing keys');
+      await tab2.page.locator(`[data-testid=task-card][data-task-id="${appTask}"] [data-testid=task-status]`).selectOption('blocked');
+      await everywhere(tabs, 'the app task blocked by tab 2', (view) => view.tasks[appTask]?.status === 'blocked');
+      await rest(server.url, 'PATCH', `/api/tasks/${appTask}?projectId=${OTHER_PROJECT}`, { status: 'completed' });
+      await everywhere(tabs, 'the app task completed by the API', (view) => view.tasks[appTask]?.status === 'completed');
+      const otherTasks = (await rest(server.url, 'GET', `/api/tasks?projectId=${OTHER_PROJECT}`))['tasks'] as Array<{ id: string; status: string }>;
+      expect(Object.fromEntries(otherTasks.map((task) => [task.id, task.status]))).toEqual({ [appTask]: 'completed', [cliInOther]: 'pending' });
+      // A project nobody has written to yet, typed into tab 1; a task there lands in its stream.
+      await tab1.page.selectOption('[data-testid=project-select]', { label: 'Open another…' });
+      await tab1.page.fill('[data-testid=project-input]', 'proj_new');
+      await tab1.page.click('[data-testid=project-open]');
+      await until(tab1, 'the empty proj_new', (view) => view.project === 'proj_new' && view.addressProject === 'proj_new' && view.boardLoaded && Object.keys(view.tasks).length === 0);
+      await tab1.page.fill('[data-testid=task-create-title]', 'First task of a new project');
+      await tab1.page.click('[data-testid=task-create-submit]');
+      await until(tab1, 'the task in proj_new', (view) => byTitle(view, 'First task of a new project') !== undefined && view.pending === 0);
+      expect(((await rest(server.url, 'GET', '/api/tasks?projectId=proj_new'))['tasks'] as Array<{ title: string }>).map((task) => task.title)).toEqual(['First task of a new project']);
+      // Back returns to proj_123; the picker now lists proj_new too; choosing default drops ?project=.
+      await tab1.page.goBack();
+      await until(tab1, 'proj_123 again', (view) => view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && cliInOther in view.tasks && view.projectChoices.includes('proj_new'));
+      await tab1.page.selectOption('[data-testid=project-select]', PROJECT_ID);
+      await until(tab1, 'the default project again', (view) => view.project === PROJECT_ID && view.addressProject === null && cliTask in view.tasks && !(appTask in view.tasks) && !view.noTerminals);
+      // An address naming no project id shows the default project, and says so.
+      await tab2.page.goto(`${server.url}/?project=${encodeURIComponent('../etc')}`);
+      await until(tab2, 'the default project for a bad ?project=', (view) => view.connection === 'online' && view.project === PROJECT_ID && cliTask in view.tasks);
+      expect(await tab2.page.locator('[data-testid=project-invalid]').textContent()).toContain('../etc');
+
+      // A relayout (a smaller window, then the full one) never squeezes a terminal: the output stays.
+      await tab1.page.setViewportSize({ width: 1000, height: 700 });
+      await tab1.page.setViewportSize(VIEWPORT);
+      await until(tab1, "build's output after a relayout", (view) => (view.terminals[build] ?? '').includes('lockstep-42'));
+      for (const tab of tabs) expect(tab.errors).toEqual([]);
     },
     180_000,
+  );
+
+  it.skipIf(skipBrowser)(
+    'seed 003 from the dashboard: a session running the picked profile, started on a task, gets its prompt',
+    async () => {
+      requireChromium();
+      const root = await mkdtemp(join(tmpdir(), 'lockstep-e2e-'));
+      onTestFinished(() => rm(root, { recursive: true, force: true }));
+      const home = join(root, 'project');
+      await mkdir(home);
+      runtimeDir = join(root, 'run');
+      const server = await startServer(join(root, 'data'), home, ['--profile', `agent:argv=${process.execPath} ${AGENT}`]);
+      const browser = await launchChromium();
+      onTestFinished(() => browser.close());
+      const tab = await openTab(browser, server.loginUrl, 'tab');
+      const prompt = 'Summarise the README in three lines';
+      const taskId = (await rest(server.url, 'POST', '/api/tasks', { title: 'Summarise the README', prompt }))['id'] as string;
+      await until(tab, 'the task', (view) => taskId in view.tasks);
+
+      // The picker offers the server's profiles, its default first; pick the agent.
+      const picker = tab.page.locator('[data-testid=session-create-profile]');
+      await picker.waitFor();
+      expect(await picker.locator('option').allTextContents()).toEqual(['shell', 'agent']);
+      expect(await picker.inputValue()).toBe('shell');
+      await picker.selectOption('agent');
+      await tab.page.locator(`[data-testid=task-card][data-task-id="${taskId}"] [data-testid=task-start-session]`).click();
+      const [withSession] = await everywhere([tab], 'the agent session, linked', (view) => view.tasks[taskId]?.sessionCount === 1);
+      const sessionId = withSession!.tasks[taskId]!.sessions[0]!;
+      const row = tab.page.locator(`[data-testid=session-row][data-session-id="${sessionId}"]`);
+      expect(await row.locator('[data-testid=session-profile]').textContent()).toBe('agent');
+      // The session records the profile and the task's prompt, and the agent got it: its output, then its exit.
+      const sessions = (await rest(server.url, 'GET', '/api/sessions'))['sessions'] as Array<{ id: string; profile?: string; prompt?: string }>;
+      expect(sessions.find((session) => session.id === sessionId)).toMatchObject({ profile: 'agent', prompt });
+      await row.locator('[data-testid=session-focus]').click();
+      await until(tab, "the agent's output", (view) => (view.terminals[sessionId] ?? '').includes(`prompt from argv: ${JSON.stringify(prompt)}`) && (view.terminals[sessionId] ?? '').includes('[tool_call_start]'));
+      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (0)', sessionId);
+
+      // The profile picked is remembered in this browser.
+      await tab.page.reload();
+      await until(tab, 'the dashboard again', (view) => view.connection === 'online' && view.boardLoaded);
+      await tab.page.locator('[data-testid=session-create-profile]').waitFor();
+      expect(await tab.page.locator('[data-testid=session-create-profile]').inputValue()).toBe('agent');
+      expect(tab.errors).toEqual([]);
+    },
+    120_000,
   );
 });

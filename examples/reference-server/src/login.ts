@@ -24,6 +24,17 @@ export function loginUrl(baseUrl: string, token: string): string {
   return `${baseUrl}${LOGIN_PATH}#${encodeURIComponent(token)}`;
 }
 
+/**
+ * The login page for a person who asked for `target` (a path of this server, with its query) without
+ * the cookie: `/login?next=<target>`, to which the page returns once signed in (`/` is left out).
+ */
+export function loginPathFor(target: string): string {
+  return target === '/' || !OWN_PATH.test(target) ? LOGIN_PATH : `${LOGIN_PATH}?next=${encodeURIComponent(target)}`;
+}
+
+/** A path on this server (`/…`), never another site (`//evil.example`, `/\\evil.example`). */
+const OWN_PATH = /^\/(?![/\\])\S*$/;
+
 /** Serves `/login` and its script; false for any other path. */
 export async function handleLogin(request: IncomingMessage, response: ServerResponse, pathname: string, access: Access): Promise<boolean> {
   if (pathname === LOGIN_SCRIPT_PATH && (request.method === 'GET' || request.method === 'HEAD')) {
@@ -74,13 +85,16 @@ const error = document.getElementById('error');
 async function signIn(token) {
   error.textContent = '';
   const answer = await fetch('${LOGIN_PATH}', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }), credentials: 'same-origin' });
-  if (answer.status === 204) { location.replace('/'); return; }
+  if (answer.status === 204) { location.replace(next); return; }
   const body = await answer.json().catch(() => undefined);
   error.textContent = body?.error?.message ?? 'the server refused the token (' + answer.status + ')';
 }
+// Where to go once signed in: a path of this server only (the server sends ?next= for the page asked for).
+const asked = new URLSearchParams(location.search).get('next') ?? '/';
+const next = ${String(OWN_PATH)}.test(asked) ? asked : '/';
 const fragment = decodeURIComponent(location.hash.slice(1));
 if (fragment) {
-  history.replaceState(null, '', '${LOGIN_PATH}');
+  history.replaceState(null, '', location.pathname + location.search);
   void signIn(fragment);
 }
 form.addEventListener('submit', (event) => {

@@ -105,6 +105,34 @@ describe('pnpm start (the process)', () => {
     expect(exposed.output.stderr).toContain('without authentication');
   });
 
+  it('runs a --profile\'s program for a session created with curl-like requests, and refuses a profile that cannot run', async () => {
+    runtimeDir = await tempDir();
+    const token = 'profiles-token-0123456789abcdef';
+    const bearer = { Authorization: `Bearer ${token}` };
+    const agent = 'agent:argv=node examples/reference-server/agent/agent.mjs --delay 1';
+    const run = start(['--port', '0', '--store', 'memory', '--profile', agent], { LOCKSTEP_TOKEN: token });
+    const url = await waitReady(run);
+    expect(run.output.stdout).toContain('Session profiles: shell (default), agent');
+    expect((await call(url, 'GET', '/health')).json).toEqual({ status: 'ok' });
+    expect((await call(url, 'GET', '/api/profiles', { headers: bearer })).json.profiles.map((profile: { name: string }) => profile.name)).toEqual(['shell', 'agent']);
+    // curl -X POST …/api/sessions -H 'Authorization: Bearer …' -d '{"profile":"agent","prompt":"…"}'
+    const created = await call(url, 'POST', '/api/sessions', { body: { profile: 'agent', prompt: 'Count the words here' }, headers: bearer });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    await until(async () => (await call(url, 'GET', `/api/sessions/${id}`, { headers: bearer })).json.status === 'exited', 'the agent to finish', 30_000);
+    expect((await call(url, 'GET', `/api/sessions/${id}`, { headers: bearer })).json).toMatchObject({ status: 'exited', exitCode: 0, profile: 'agent', process: { state: 'exited' } });
+    expect((await call(url, 'GET', '/api/status', { headers: bearer })).json).toMatchObject({ totals: { started: 1, exited: 1, failed: 0 } });
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+
+    const missing = start(['--port', '0', '--store', 'memory', '--profile', 'gone=no-such-agent-program'], { LOCKSTEP_TOKEN: token });
+    expect(await missing.exited).toBe(1);
+    expect(missing.output.stderr).toContain('profile gone: no executable "no-such-agent-program" on its PATH');
+    const malformed = start(['--port', '0', '--store', 'memory', '--profile', 'gone'], { LOCKSTEP_TOKEN: token });
+    expect(await malformed.exited).toBe(2);
+    expect(malformed.output.stderr).toContain('expected NAME[:PROMPT]=PROGRAM');
+  });
+
   it('exits with 2 and the usage on a bad command line', async () => {
     const run = start(['--port', 'many']);
     expect(await run.exited).toBe(2);

@@ -1,7 +1,7 @@
 /**
  * `pnpm start`: the reference server, until Ctrl-C. See docs/reference-server.md.
  */
-import { USAGE, UsageError, parseMainOptions, type MainOptions } from './options.js';
+import { USAGE, UsageError, parseMainOptions, profilesOf, type MainOptions } from './options.js';
 import { startReferenceServer } from './server.js';
 
 const stopSignal = new Promise<string>((resolve) => {
@@ -10,8 +10,10 @@ const stopSignal = new Promise<string>((resolve) => {
 
 async function main(): Promise<number> {
   let options: MainOptions;
+  let profiles: Awaited<ReturnType<typeof profilesOf>>;
   try {
     options = parseMainOptions(process.argv.slice(2));
+    profiles = options.help ? {} : await profilesOf(options);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`reference-server: ${error.message}\n\n${USAGE}`);
@@ -30,6 +32,7 @@ async function main(): Promise<number> {
       ...(options.store !== undefined && { store: options.store }),
       ...(options.data !== undefined && { dataDir: options.data }),
       terminals: !options['no-terminals'],
+      ...profiles,
       auth: options['insecure-no-auth'] ? { insecureNoAuth: true } : { ...(options['token-file'] !== undefined && { tokenFile: options['token-file'] }) },
       allowedHosts: options['allowed-host'],
       allowedOrigins: options['allowed-origin'],
@@ -47,6 +50,9 @@ async function main(): Promise<number> {
     log(`Clients present the token (from ${where}) as Authorization: Bearer; the lockstep CLI on this machine finds it by itself.`);
   } else {
     log('WARNING: --insecure-no-auth: no token is needed. Anyone who can reach this port can read every stream and run commands in its shells.');
+  }
+  if (server.profiles !== undefined && server.profiles.names.length > 1) {
+    log(`Session profiles: ${server.profiles.names.map((name) => (name === server.profiles!.defaultName ? `${name} (default)` : name)).join(', ')}`);
   }
   // Last: the line that says it is ready.
   log(`Lockstep reference server on ${server.url} (WebSocket ${server.wsUrl}; store: ${server.storeDescription}). Ctrl-C stops it.`);

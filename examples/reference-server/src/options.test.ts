@@ -1,7 +1,9 @@
-import { resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HOST, DEFAULT_PORT } from './contract.js';
-import { UsageError, parseMainOptions } from './options.js';
+import { UsageError, parseMainOptions, profilesOf } from './options.js';
+import { tempDir } from './testing.js';
 
 describe('pnpm start options', () => {
   it('defaults to 127.0.0.1:7420 on the file store', () => {
@@ -47,9 +49,31 @@ describe('pnpm start options', () => {
     [['--insecure-no-auth', '--token-file', 't'], {}, /cannot be combined/],
     [['--allowed-origin', 'evil.example'], {}, /--allowed-origin/],
     [['--verbose'], {}, /Unknown option '--verbose'/],
+    [['--no-terminals', '--profile', 'a=b'], {}, /--no-terminals runs no programs/],
     [['serve'], {}, /positional/],
   ])('refuses %j (env %j) with a message naming the option', (args, env, message) => {
     expect(() => parseMainOptions(args, env)).toThrow(UsageError);
     expect(() => parseMainOptions(args, env)).toThrow(message);
+  });
+
+  it('reads --profile (repeatable), --profiles FILE and --default-profile', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'profiles.json');
+    await writeFile(file, JSON.stringify({ default: 'review', profiles: { review: { program: '/bin/sh', args: ['-c', 'echo review'], prompt: 'stdin' } } }));
+    const options = parseMainOptions(['--profile', 'agent:argv=node agent.mjs --fast', '--profile', 'top=top', '--profiles', file], {});
+    expect(options).toMatchObject({ profile: ['agent:argv=node agent.mjs --fast', 'top=top'], profiles: file });
+    expect(await profilesOf(options)).toEqual({
+      profiles: {
+        review: { program: '/bin/sh', args: ['-c', 'echo review'], env: {}, prompt: 'stdin' },
+        agent: { program: 'node', args: ['agent.mjs', '--fast'], prompt: 'argv' },
+        top: { program: 'top', args: [] },
+      },
+      defaultProfile: 'review',
+    });
+    expect(await profilesOf(parseMainOptions(['--profile', 'a=x', '--default-profile', 'a'], {}))).toEqual({ profiles: { a: { program: 'x', args: [] } }, defaultProfile: 'a' });
+    expect(await profilesOf(parseMainOptions([], {}))).toEqual({});
+    await expect(profilesOf(parseMainOptions(['--profile', 'review=sh', '--profiles', file], {}))).rejects.toThrow(new UsageError('--profile review: profile review is given twice'));
+    await expect(profilesOf(parseMainOptions(['--profile', 'nothing'], {}))).rejects.toThrow(UsageError);
+    await expect(profilesOf(parseMainOptions(['--profiles', join(dir, 'missing.json')], {}))).rejects.toThrow(/--profiles .*missing\.json: ENOENT/);
   });
 });

@@ -112,6 +112,8 @@ describe('REST API: tasks and sessions (seeds 002, 003)', () => {
 describe('REST API: focus (seed 001)', () => {
   it('focuses sessions; the fifth evicts the least recently active; blur removes', async () => {
     const server = await startTestServer({ terminals: false });
+    // Only sessions that exist can be focused (see focus.test.ts).
+    for (const id of ['s1', 's2', 's3', 's4', 's5']) await call(server.url, 'POST', `/api/sessions/${id}`);
     for (const id of ['s1', 's2', 's3', 's4']) {
       expect((await call(server.url, 'PUT', '/api/focus', json({ projectId: 'default', sessionId: id, focused: true }))).status).toBe(200);
     }

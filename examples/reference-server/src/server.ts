@@ -7,16 +7,21 @@ import { createTerminalExtension, type TerminalManager } from '@lockstep/pty';
 import { Hub, announceToken, loadServerToken, runtimeDirectory, tokenAuthenticator, type HubOptions, type ServerToken } from '@lockstep/server';
 import { HostCheck, createWebSocketServer } from '@lockstep/ws/server';
 import { createApiHandler } from './api/apiHandler.js';
-import { API_PREFIX, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, PROJECT_ID, WS_PATH } from './contract.js';
-import { DashboardAssets } from './dashboardAssets.js';
+import { API_PREFIX, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH, PROJECT_ID, WS_PATH } from './contract.js';
+import { DashboardAssets, FAVICON_PATHS } from './dashboardAssets.js';
+import { focusedSessionsMustExist } from './focusCheck.js';
 import { Access, PAGE_CSP, setSecurityHeaders } from './http/access.js';
 import { EventStream, type EventStreamOptions } from './http/eventStream.js';
 import { HttpError } from './http/httpError.js';
 import { RateLimiter, type RateLimit } from './http/rateLimiter.js';
 import { sendJson } from './http/reply.js';
-import { LOGIN_PATH, handleLogin, loginUrl } from './login.js';
+import { handleLogin, loginPathFor, loginUrl } from './login.js';
+import { DEFAULT_STATUS_INTERVAL_MS } from './api/daemonRoutes.js';
+import { DaemonStatus } from './daemonStatus.js';
+import { Profiles, type ProfileConfig } from './profiles.js';
+import { sessionsRunByServer } from './sessionCheck.js';
 import { SessionTerminals, type ShellCommand } from './sessionTerminals.js';
-import { defaultShell, isGoneSessionExit } from './shell.js';
+import { defaultShell } from './shell.js';
 import { openStore, type StoreOption } from './store.js';
 
 export interface ReferenceServerOptions {
@@ -37,10 +42,21 @@ export interface ReferenceServerOptions {
   log?: (line: string) => void;
   /** Terminals for the sessions of `tasks/<PROJECT_ID>`. Default on. */
   terminals?: boolean;
-  /** The program each session's terminal runs. Default: `$SHELL`, else /bin/bash, else /bin/sh, without arguments. */
+  /** The built-in `shell` profile's program. Default: `$SHELL`, else /bin/bash, else /bin/sh, without arguments. */
   shell?: ShellCommand;
-  /** The terminals' working directory. Default: the server's working directory. */
+  /** The terminals' working directory (of profiles that name none). Default: the server's working directory. */
   terminalCwd?: string;
+  /**
+   * What sessions may run, by profile name, besides the built-in `shell` (a profile named `shell`
+   * replaces it): program, argv, working directory, environment allow-list, how it takes a prompt.
+   * A client picks one with `profile` when it creates a session. Checked at start: a profile whose
+   * program or directory does not exist fails the start. See docs/terminals.md, "Profiles".
+   */
+  profiles?: Readonly<Record<string, ProfileConfig>>;
+  /** The profile of sessions that name none. Default `shell`. */
+  defaultProfile?: string;
+  /** How often a `GET /api/status` event stream gets the status when nothing else moved it. Default 5 s. */
+  statusIntervalMs?: number;
   /** Where the dashboard's sources are (`main.tsx`, `styles.css`), and whether to build it at start. */
   dashboard?: { sourceDir?: string; buildAtStart?: boolean };
   /** Largest REST request body. Default 256 KiB. */
@@ -101,6 +117,10 @@ export interface ReferenceServer {
   readonly hub: Hub;
   /** The terminals the server runs (one per session of `tasks/<PROJECT_ID>`). */
   readonly terminals: TerminalManager;
+  /** The profiles sessions may run (undefined with `terminals: false`). */
+  readonly profiles: Profiles | undefined;
+  /** Uptime, programs, totals (`GET /api/status`), and the session terminals (`daemon.sessions`). */
+  readonly daemon: DaemonStatus;
   /** How the store is described in logs (a PostgreSQL password masked). */
   readonly storeDescription: string;
   readonly dashboard: DashboardAssets;
@@ -128,6 +148,18 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     throw new Error(`refusing to serve ${host} without authentication: insecureNoAuth is for loopback addresses only`);
   }
   const customAuthenticate = options.hubOptions?.authenticate;
+  const runsTerminals = options.terminals ?? true;
+  const terminalCwd = options.terminalCwd ?? process.cwd();
+  const shell = options.shell ?? (runsTerminals ? defaultShell() : undefined);
+  // Checked before anything opens: a profile that cannot run fails the start, not a session later.
+  const profiles = runsTerminals
+    ? Profiles.create({
+        shell: shell!,
+        cwd: terminalCwd,
+        ...(options.profiles !== undefined && { profiles: options.profiles }),
+        ...(options.defaultProfile !== undefined && { defaultProfile: options.defaultProfile }),
+      })
+    : undefined;
   const tokenOptions = options.auth !== undefined && !('insecureNoAuth' in options.auth) ? options.auth : {};
   // The store first: it refuses a data directory that holds anything but a store (a new token file among it).
   const store = await openStore(options.store, options.dataDir, log);
@@ -143,14 +175,14 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   }
   const authenticate = insecure ? undefined : (customAuthenticate ?? tokenAuthenticator(serverToken!.token));
 
-  const shell = options.shell ?? defaultShell();
+  let sessionTerminals: SessionTerminals | undefined;
   const terminalExtension = createTerminalExtension({
     hub: () => hub,
-    policy: { executables: [shell.file], cwd: options.terminalCwd ?? process.cwd() },
-    onError: (error, context) => {
-      // A deleted session's terminal is killed; recording its exit in the (gone) session is refused.
-      if (!isGoneSessionExit(error, context)) report(error, context);
-    },
+    // Only the profiles' programs, with the environment each profile allows (`Profiles.launch`).
+    policy: { executables: profiles?.executables ?? [], cwd: terminalCwd, inheritEnv: [], env: {} },
+    // SessionTerminals records the sessions' lifecycle (profiles, signals, nothing at shutdown).
+    recordSessions: false,
+    onError: report,
   });
   const hub = new Hub({
     ...options.hubOptions,
@@ -160,6 +192,12 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     clock,
     extensions: [terminalExtension],
     onError: report,
+    checkCommand: focusedSessionsMustExist(
+      (): Hub => hub,
+      profiles
+        ? sessionsRunByServer({ project: PROJECT_ID, profiles, issued: (id) => sessionTerminals?.issued(id) ?? false, then: options.hubOptions?.checkCommand })
+        : options.hubOptions?.checkCommand,
+    ),
   });
   const access = new Access({
     hosts,
@@ -175,9 +213,12 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   const streamsPerAddress = new Map<string, number>();
   const maxStreamsPerAddress = options.maxEventStreamsPerAddress ?? REFERENCE_SERVER_DEFAULTS.maxEventStreamsPerAddress;
   const rateLimit = options.rateLimit ?? REFERENCE_SERVER_DEFAULTS.rateLimit;
+  const daemon = new DaemonStatus({ hub, project: PROJECT_ID, terminals: terminalExtension.terminals, profiles, sessions: () => sessionTerminals });
   const api = createApiHandler(
     {
       hub,
+      daemon,
+      statusIntervalMs: options.statusIntervalMs ?? DEFAULT_STATUS_INTERVAL_MS,
       openEventStream(request, response) {
         const address = request.socket.remoteAddress ?? 'unknown';
         const open = streamsPerAddress.get(address) ?? 0;
@@ -221,13 +262,24 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     let identity;
     try {
       access.checkSite(request);
+      if (pathname === HEALTH_PATH) {
+        // Public: it says the process answers, and nothing else (see docs/reference-server.md).
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          throw HttpError.of(405, 'METHOD_NOT_FOUND', `${HEALTH_PATH} answers GET and HEAD`, { allowed: ['GET', 'HEAD'] }, { Allow: 'GET, HEAD' });
+        }
+        sendJson(request, response, daemon.closing ? { status: 503, body: { status: 'closing' }, headers: { 'Retry-After': '1' } } : { status: 200, body: { status: 'ok' } });
+        request.resume();
+        return;
+      }
       if (await handleLogin(request, response, pathname, access)) return;
+      // The icon is public: the login page shows it too, and it tells nothing.
+      if (FAVICON_PATHS.has(pathname) && (await dashboard.handle(request, response, pathname))) return;
       ({ identity } = await access.check(request));
     } catch (error) {
       const refusal = HttpError.from(error);
-      // A person opening the dashboard without the cookie is shown the login page.
+      // A person opening the dashboard without the cookie is shown the login page, which comes back here.
       if (!isApi && refusal.status === 401 && request.method === 'GET' && request.headers.authorization === undefined) {
-        response.writeHead(303, { Location: LOGIN_PATH, 'Cache-Control': 'no-store' });
+        response.writeHead(303, { Location: loginPathFor(request.url ?? '/'), 'Cache-Control': 'no-store' });
         response.end();
         return;
       }
@@ -259,7 +311,6 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     onError: report,
   });
   let withdrawToken: (() => Promise<void>) | undefined;
-  let sessionTerminals: SessionTerminals | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
@@ -271,8 +322,8 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     hosts.listening((http.address() as AddressInfo).port);
     const runtimeDir = options.runtimeDir ?? runtimeDirectory();
     if (serverToken && runtimeDir !== false) withdrawToken = await announceToken((http.address() as AddressInfo).port, serverToken.token, runtimeDir);
-    if (options.terminals ?? true) {
-      sessionTerminals = await SessionTerminals.start({ hub, terminals: terminalExtension.terminals, project: PROJECT_ID, shell, onError: report });
+    if (profiles) {
+      sessionTerminals = await SessionTerminals.start({ hub, terminals: terminalExtension.terminals, project: PROJECT_ID, profiles, onError: report });
     }
   } catch (error) {
     await withdrawToken?.();
@@ -298,11 +349,14 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     loginUrl: serverToken && loginUrl(url, serverToken.token),
     hub,
     terminals: terminalExtension.terminals,
+    profiles,
+    daemon,
     storeDescription: store.description,
     dashboard,
     eventStreams: () => [...openStreams].map((stream) => ({ bufferedBytes: stream.bufferedBytes })),
     close() {
       closing ??= (async () => {
+        daemon.markClosing();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         await sessionTerminals?.close();
         for (const stream of [...openStreams]) stream.close();

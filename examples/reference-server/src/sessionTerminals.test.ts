@@ -1,9 +1,9 @@
 import { builtInDomains, type Session, type TasksState } from '@lockstep/core';
-import { createTerminalExtension, isAlive, type TerminalExtension } from '@lockstep/pty';
+import { createTerminalExtension, isAlive, type SpawnPolicy, type TerminalExtension } from '@lockstep/pty';
 import { Hub } from '@lockstep/server';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { Profiles, type ProfileConfig } from './profiles.js';
 import { SessionTerminals, type ShellCommand } from './sessionTerminals.js';
-import { isGoneSessionExit } from './shell.js';
 import { RawPeer, call, startTestServer, until } from './testing.js';
 
 const json = (body: unknown) => ({ body });
@@ -38,47 +38,59 @@ describe('a terminal per session', () => {
     expect(server.lines.filter((line) => line.startsWith('error'))).toEqual([]);
   });
 
-  it('gives the sessions already in the store their terminals at start, and records their exits at shutdown', async () => {
-    const first = await startTestServer({ terminals: false });
+  it('records nothing when it restarts: running sessions get their terminals back, ended ones stay ended', async () => {
+    const first = await startTestServer();
     const dataDir = first.storeDescription.replace(/^file:/, '');
-    await call(first.url, 'POST', '/api/sessions/s1');
-    await call(first.url, 'POST', '/api/sessions/s2');
+    for (const id of ['s1', 's2', 's3']) await call(first.url, 'POST', `/api/sessions/${id}`);
+    await until(async () => (await Promise.all(['s1', 's2', 's3'].map((id) => sessionOf(first.url, id)))).every((s) => s?.status === 'running'), 'three running shells');
+    // s3's program ends on its own: that is recorded, once.
+    first.terminals.get('s3')!.write('exit 7\n');
+    await until(async () => (await sessionOf(first.url, 's3'))?.status === 'exited', 's3 to exit');
+    const log = async (server: { hub: { store: { read(stream: string, from: number, max: number): Promise<Array<{ type: string }>> } } }) =>
+      server.hub.store.read('tasks/default', 1, 1_000);
+    const beforeShutdown = (await log(first)).length;
+    const oldPids = ['s1', 's2'].map((id) => first.terminals.get(id)!.pid);
     await first.close();
+    expect(oldPids.some((pid) => isAlive(pid))).toBe(false);
 
     const second = await startTestServer({ dataDir });
-    // startReferenceServer resolves once the sessions present have their terminals.
+    // The shutdown recorded nothing, and neither did the respawn: the sessions still say running.
+    expect((await log(second)).length).toBe(beforeShutdown);
     const pids = ['s1', 's2'].map((id) => second.terminals.get(id)?.pid);
-    expect(pids.every((pid) => pid !== undefined && isAlive(pid))).toBe(true);
-    expect((await sessionOf(second.url, 's1'))?.status).toBe('running');
+    expect(pids.every((pid) => pid !== undefined && isAlive(pid) && !oldPids.includes(pid))).toBe(true);
+    expect(await sessionOf(second.url, 's1')).toMatchObject({ status: 'running' });
+    // The ended session keeps its exit and gets no new program.
+    expect(await sessionOf(second.url, 's3')).toMatchObject({ status: 'exited', exitCode: 7 });
+    expect(second.terminals.get('s3')).toBeUndefined();
+    // The new shells are live: they run commands.
+    second.terminals.get('s1')!.write('echo again-$((40+2))\n');
+    await until(() => second.terminals.get('s1')!.read().toString().includes('again-42'), 'the respawned shell to answer');
     await second.close();
     expect(pids.some((pid) => isAlive(pid!))).toBe(false);
 
-    const third = await startTestServer({ terminals: false, dataDir });
-    // SIGHUP ends a shell: 128 + 1.
-    expect(await sessionOf(third.url, 's1')).toMatchObject({ status: 'exited', exitCode: 129 });
-    expect(await sessionOf(third.url, 's2')).toMatchObject({ status: 'exited', exitCode: 129 });
+    // A third start on the same store: still nothing new.
+    const third = await startTestServer({ dataDir });
+    expect((await log(third)).length).toBe(beforeShutdown);
   });
 
   it('never brings back a session deleted while its terminal was starting', async () => {
     const server = await startTestServer();
-    // The interleaving under test, made certain: the session is deleted right as its terminal spawns,
-    // so the terminal's start finds no session (and records one).
+    // The interleaving under test, made certain: the session is deleted right as its terminal spawns.
     const spawn = server.terminals.spawn.bind(server.terminals);
-    server.terminals.spawn = async (options) => {
+    server.terminals.spawn = async (options, placement) => {
       await server.hub.execute({ id: `delete-${options.id}`, stream: 'tasks/default', type: 'session.delete', payload: { id: options.id } });
-      return spawn(options);
+      return spawn(options, placement);
     };
     await call(server.url, 'POST', '/api/sessions/quick');
-    await until(async () => (await server.hub.store.read('tasks/default', 1, 10)).length >= 4, 'the session to be re-created and deleted again');
+    await until(() => server.terminals.list().length === 0 && server.terminals.waiting().length === 0, 'the terminal to be removed');
+    await server.daemon.sessions!.settled();
     const log = await server.hub.store.read('tasks/default', 1, 10);
-    expect(log.map((event) => [event.type, event.commandId?.replace(/:[^:]+:start$/, ':…:start')])).toEqual([
+    expect(log.map((event) => [event.type, event.commandId])).toEqual([
       ['session.created', expect.stringMatching(/^rest:/)],
       ['session.deleted', 'delete-quick'],
-      ['session.created', 'pty:quick:…:start'],
-      ['session.deleted', expect.stringMatching(/^ghost:pty:quick:/)],
     ]);
-    await until(() => server.terminals.list().length === 0, 'the terminal to be removed');
     expect((await call(server.url, 'GET', '/api/sessions')).json.sessions).toEqual([]);
+    expect(server.lines.filter((line) => line.startsWith('error'))).toEqual([]);
   });
 
   it('gives no terminal to a session whose id cannot name one, and says so', async () => {
@@ -92,23 +104,21 @@ describe('a terminal per session', () => {
 });
 
 /** A hub with the terminal extension and SessionTerminals on `tasks/default`, closed when the test ends. */
-async function sessionsHub(options: { maxTerminals: number; shell?: ShellCommand }) {
+async function sessionsHub(options: { maxTerminals: number; shell?: ShellCommand; profiles?: Record<string, ProfileConfig>; policy?: SpawnPolicy }) {
   const errors: Array<{ error: unknown; context: string }> = [];
-  // As the server does: recording the exit of a deleted session's terminal is refused, as expected.
-  const onError = (error: unknown, context: string) => {
-    if (!isGoneSessionExit(error, context)) errors.push({ error, context });
-  };
+  const onError = (error: unknown, context: string) => errors.push({ error, context });
   let hub: Hub | undefined;
-  const extension: TerminalExtension = createTerminalExtension({ hub: () => hub!, maxTerminals: options.maxTerminals, onError });
-  hub = new Hub({ domains: builtInDomains, extensions: [extension], onError });
-  const started = hub;
-  const sessions = await SessionTerminals.start({
-    hub: started,
-    terminals: extension.terminals,
-    project: 'default',
-    shell: options.shell ?? { file: '/bin/sh', args: [] },
+  const extension: TerminalExtension = createTerminalExtension({
+    hub: () => hub!,
+    maxTerminals: options.maxTerminals,
+    recordSessions: false,
+    ...(options.policy && { policy: options.policy }),
     onError,
   });
+  hub = new Hub({ domains: builtInDomains, extensions: [extension], onError });
+  const started = hub;
+  const profiles = Profiles.create({ shell: options.shell ?? { file: '/bin/sh', args: [] }, cwd: process.cwd(), ...(options.profiles && { profiles: options.profiles }) });
+  const sessions = await SessionTerminals.start({ hub: started, terminals: extension.terminals, project: 'default', profiles, onError });
   const pids = new Set<number>();
   extension.terminals.onSpawn((terminal) => pids.add(terminal.pid));
   onTestFinished(async () => {
@@ -156,6 +166,25 @@ describe('terminal slots for sessions', () => {
     expect(test.errors).toEqual([]);
   });
 
+  it('stops a waiting session: it leaves the line and is recorded exited, stopped, with no exit code', async () => {
+    const test = await sessionsHub({ maxTerminals: 1 });
+    await test.execute('session.create', { id: 'first' });
+    await test.execute('session.create', { id: 'second' });
+    await test.sessions.settled();
+    expect(test.sessions.status('second')).toMatchObject({ state: 'waiting', position: 1 });
+    expect(await test.sessions.stop('second')).toBe('stopped');
+    expect(test.terminals.waiting()).toEqual([]);
+    expect(await test.session('second')).toMatchObject({ status: 'exited', reason: 'stopped' });
+    expect(await test.session('second')).not.toHaveProperty('exitCode');
+    // Its slot never comes: freeing one starts nothing for it.
+    await test.execute('session.delete', { id: 'first' });
+    await until(() => test.terminals.list().length === 0, 'the first terminal to go');
+    await test.sessions.settled();
+    expect(test.terminals.get('second')).toBeUndefined();
+    expect(await test.sessions.stop('second')).toBe('notRunning');
+    expect(test.errors).toEqual([]);
+  });
+
   it('starts a waiting session when a running one is deleted', async () => {
     const test = await sessionsHub({ maxTerminals: 1 });
     await test.execute('session.create', { id: 'first' });
@@ -168,13 +197,23 @@ describe('terminal slots for sessions', () => {
   });
 
   it('marks a session failed, not starting for ever, when its terminal cannot start, and says why', async () => {
-    const test = await sessionsHub({ maxTerminals: 2, shell: { file: '/nonexistent/shell', args: [] } });
+    // The spawn policy refuses the shell; a profile the server does not have (any more) cannot run.
+    const test = await sessionsHub({ maxTerminals: 2, policy: { executables: ['/bin/true'] } });
     await test.execute('session.create', { id: 'broken' });
     await test.execute('session.create', { id: '-dash' });
-    await until(async () => (await test.session('broken'))?.status === 'failed' && (await test.session('-dash'))?.status === 'failed', 'both to be failed');
-    expect(test.sessions.status('broken')).toMatchObject({ state: 'failed', reason: expect.stringMatching(/nonexistent/) });
-    expect(test.sessions.status('-dash')).toMatchObject({ state: 'failed', reason: expect.stringMatching(/cannot name a terminal/) });
-    expect(test.errors.map((entry) => entry.context).sort()).toEqual(['starting the terminal of session -dash', 'starting the terminal of session broken']);
+    await test.execute('session.create', { id: 'gone', profile: 'retired' });
+    const failed = async (id: string) => (await test.session(id))?.status === 'failed';
+    await until(async () => (await failed('broken')) && (await failed('-dash')) && (await failed('gone')), 'all three to be failed');
+    expect(test.sessions.status('broken')).toMatchObject({ state: 'failed', reason: expect.stringMatching(/not allowed by the spawn policy/) });
+    expect(await test.session('broken')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/not allowed by the spawn policy/) });
+    expect(await test.session('-dash')).toMatchObject({ reason: expect.stringMatching(/cannot name a terminal/) });
+    expect(await test.session('gone')).toMatchObject({ reason: expect.stringMatching(/no profile "retired"/) });
+    expect(test.errors.map((entry) => entry.context).sort()).toEqual([
+      'starting the terminal of session -dash',
+      'starting the terminal of session broken',
+      'starting the terminal of session gone',
+    ]);
     expect(test.terminals.list()).toEqual([]);
+    expect(test.sessions.totals).toEqual({ started: 0, exited: 0, failed: 3 });
   });
 });

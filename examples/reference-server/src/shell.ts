@@ -1,6 +1,5 @@
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { LockstepError } from '@lockstep/core';
 import type { ShellCommand } from './sessionTerminals.js';
 
 /** The user's login shell (`$SHELL`) when it is an executable absolute path, else /bin/bash, else /bin/sh. */
@@ -18,17 +17,4 @@ function isExecutable(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * When a session is deleted its terminal is killed, and the terminal extension's attempt to record
- * the exit in that session is refused (`session.notFound`): expected, not worth a log line.
- */
-export function isGoneSessionExit(error: unknown, context: string): boolean {
-  return (
-    context.startsWith('recording the exit of terminal') &&
-    error instanceof LockstepError &&
-    error.code === 'COMMAND_REJECTED' &&
-    (error.data as { reason?: unknown } | undefined)?.reason === 'session.notFound'
-  );
 }

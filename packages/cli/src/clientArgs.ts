@@ -86,7 +86,7 @@ function parseSubcommand(subcommand: Subcommand, args: readonly string[], env: C
   if (values['help']) return { help: subcommandHelp(subcommand) };
 
   const expected = subcommand.positionals;
-  if (positionals.length !== expected.length) {
+  if (expected.at(-1)?.variadic ? positionals.length < expected.length - 1 : positionals.length !== expected.length) {
     const wanted = expected.length === 0 ? 'no arguments' : expected.map((p) => placeholder(p.name)).join(' ');
     const got = positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ');
     throw new UsageError(`takes ${wanted}, got ${got}`);
@@ -96,7 +96,7 @@ function parseSubcommand(subcommand: Subcommand, args: readonly string[], env: C
   const key = subcommand.scope ? parseValue(keySchema.default(DEFAULT_KEY), values[subcommand.scope], `--${subcommand.scope}`) : DEFAULT_KEY;
 
   const input: Input = {};
-  expected.forEach((positional, index) => (input[positional.name] = positionals[index]));
+  expected.forEach((positional, index) => (input[positional.name] = positional.variadic ? positionals.slice(index) : positionals[index]));
   for (const name of Object.keys(subcommand.flags)) input[name] = values[kebab(name)];
   const operation = subcommand.build(input, key);
 

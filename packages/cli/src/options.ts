@@ -64,6 +64,47 @@ function redactPassword(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@');
 }
 
+/**
+ * The hub's limits as `lockstep serve` states them (see docs/cli.md). The defaults are the hub's and
+ * the WebSocket server's own (`HUB_DEFAULTS`, `WS_SERVER_DEFAULTS`): an option not given is not passed.
+ * The figures are repeated here, not imported, so that parsing a command line never loads the hub;
+ * options.test.ts checks them against those constants.
+ */
+export const SERVE_LIMIT_DEFAULTS = {
+  rateLimit: 1_000,
+  maxConnectionsPerAddress: 256,
+  maxSubscriptions: 4_096,
+  closeTimeoutSeconds: 2,
+} as const;
+
+/** A whole number in [min, max] from a command-line string. */
+const wholeNumber = (min: number, max: number) =>
+  z.string().transform((value, context) => {
+    const number = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN;
+    if (number >= min && number <= max) return number;
+    context.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}` });
+    return z.NEVER;
+  });
+
+/** A whole number in [min, max], or `off` (false): no limit. */
+const limitOrOff = (min: number, max: number) =>
+  z.string().transform((value, context) => {
+    if (value === 'off') return false as const;
+    const number = /^\d{1,16}$/.test(value) ? Number(value) : Number.NaN;
+    if (number >= min && number <= max) return number;
+    context.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, or off` });
+    return z.NEVER;
+  });
+
+/** Seconds, fractions allowed, as milliseconds. */
+const seconds = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'expected a number of seconds')
+    .transform(Number)
+    .pipe(z.number().max(max, `at most ${max} seconds`))
+    .transform((value) => Math.round(value * 1000));
+
 export const serveOptionsSchema = z
   .strictObject({
     port: port.default(DEFAULT_PORT),
@@ -75,10 +116,21 @@ export const serveOptionsSchema = z
     'allowed-host': z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+)(:\d{1,5})?$/, 'expected NAME or NAME:PORT')).default([]),
     'allowed-origin': z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'expected http(s)://HOST[:PORT]')).default([]),
     'insecure-no-auth': z.boolean().default(false),
+    /** Messages a second per connection (bursts of twice that), or false: no limit. */
+    'rate-limit': limitOrOff(1, 1_000_000).optional(),
+    /** WebSocket connections at once from one remote address, or false: no limit. */
+    'max-connections-per-address': limitOrOff(1, 1_000_000).optional(),
+    /** Subscriptions one connection may hold at once. */
+    'max-subscriptions': wholeNumber(1, 1_000_000).optional(),
+    /** Milliseconds a stopping hub waits for its sockets' closing handshakes. */
+    'close-timeout': seconds(600).optional(),
     help: z.boolean().default(false),
   })
   .refine((options) => !(options.stdio && options.codec === 'msgpack'), {
     message: '--stdio speaks JSON (LSP framing); --codec msgpack applies to WebSocket only',
+  })
+  .refine((options) => !(options.stdio && (options['max-connections-per-address'] !== undefined || options['close-timeout'] !== undefined)), {
+    message: '--max-connections-per-address and --close-timeout apply to WebSocket only; --stdio has one peer, the process that spawned it',
   })
   .refine((options) => !(options['insecure-no-auth'] && options['token-file'] !== undefined), {
     message: '--insecure-no-auth serves without a token; it cannot be combined with --token-file',
@@ -94,14 +146,15 @@ export function isLoopbackHost(host: string): boolean {
 
 export type ServeOptions = z.infer<typeof serveOptionsSchema>;
 
-/** Parses `repair` arguments: `<dir> [--yes]`; throws UsageError with a readable message. */
-export function parseRepairOptions(args: readonly string[]): { directory: string; yes: boolean } {
-  let parsed: { values: { yes?: boolean | undefined }; positionals: string[] };
+/** Parses `repair` arguments: `<dir> [--yes]` or `--help`; throws UsageError with a readable message. */
+export function parseRepairOptions(args: readonly string[]): { directory: string; yes: boolean } | { help: true } {
+  let parsed: { values: { yes?: boolean | undefined; help?: boolean | undefined }; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...args], options: { yes: { type: 'boolean', short: 'y' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: [...args], options: { yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  if (parsed.values.help) return { help: true };
   if (parsed.positionals.length !== 1 || parsed.positionals[0] === '') {
     throw new UsageError(`repair takes one data directory, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   }
@@ -124,6 +177,10 @@ export function parseServeOptions(args: readonly string[]): ServeOptions {
         'allowed-host': { type: 'string', multiple: true },
         'allowed-origin': { type: 'string', multiple: true },
         'insecure-no-auth': { type: 'boolean' },
+        'rate-limit': { type: 'string' },
+        'max-connections-per-address': { type: 'string' },
+        'max-subscriptions': { type: 'string' },
+        'close-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,

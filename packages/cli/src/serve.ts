@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { builtInDomains } from '@lockstep/core';
 import {
   FileEventStore,
@@ -9,13 +10,14 @@ import {
   runtimeDirectory,
   tokenAuthenticator,
   type EventStore,
+  type HubOptions,
   type ServerToken,
   type TokenEnv,
 } from '@lockstep/server';
 import { serveStdio } from '@lockstep/stdio';
 import { JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, type Subprotocol } from '@lockstep/ws';
-import { HostCheck, createWebSocketServer } from '@lockstep/ws/server';
-import { describeStore, type ServeOptions } from './options.js';
+import { HostCheck, createWebSocketServer, type StandaloneOptions } from '@lockstep/ws/server';
+import { SERVE_LIMIT_DEFAULTS, describeStore, type ServeOptions } from './options.js';
 
 /** Where `lockstep serve` writes and what it listens to: the process, or a test's stand-in. */
 export interface ServeIo {
@@ -63,19 +65,52 @@ async function openStore(options: ServeOptions, log: (line: string) => void): Pr
   }
 }
 
+/** The hub options of `--rate-limit` and `--max-subscriptions`; absent ones keep the hub's defaults. */
+export function hubLimits(options: ServeOptions): Pick<HubOptions, 'rateLimit' | 'maxSubscriptionsPerConnection'> {
+  const rate = options['rate-limit'];
+  return {
+    // A stdio hub has exactly one peer, the host that spawned it: no rate limit unless asked for.
+    ...(rate === undefined ? (options.stdio ? { rateLimit: false as const } : {}) : { rateLimit: rate === false ? false : { messagesPerSecond: rate, burst: 2 * rate } }),
+    ...(options['max-subscriptions'] !== undefined && { maxSubscriptionsPerConnection: options['max-subscriptions'] }),
+  };
+}
+
+/** The WebSocket server options of `--max-connections-per-address` and `--close-timeout`. */
+export function webSocketLimits(options: ServeOptions): Pick<StandaloneOptions, 'maxConnectionsPerAddress' | 'closeTimeoutMs'> {
+  const perAddress = options['max-connections-per-address'];
+  return {
+    ...(perAddress !== undefined && { maxConnectionsPerAddress: perAddress === false ? Number.POSITIVE_INFINITY : perAddress }),
+    ...(options['close-timeout'] !== undefined && { closeTimeoutMs: options['close-timeout'] }),
+  };
+}
+
 /**
  * Runs a hub with the built-in domains until asked to stop: on WebSocket (`--port`, `--host`) or on
  * this process's stdin/stdout (`--stdio`). Resolves once everything is closed.
  */
 export async function serve(options: ServeOptions, io: ServeIo): Promise<void> {
   const store = await openStore(options, io.log);
-  try {
-    await serveOn(store, options, io);
-  } finally {
-    // Appends in flight finish first; a file store then gives up its directory lock.
-    await store.close();
+  const served = (async () => {
+    try {
+      await serveOn(store, options, io);
+    } finally {
+      // Appends in flight finish first; a file store then gives up its directory lock.
+      await store.close();
+    }
+  })();
+  // Once asked to stop, the hub has its close timeout and a grace period more; a shutdown stuck past
+  // that (a store that no longer answers) ends the command anyway, with exit code 1. The process's
+  // exit releases what is left: a file store's lock whose process is gone is taken over.
+  const boundMs = (options['close-timeout'] ?? SERVE_LIMIT_DEFAULTS.closeTimeoutSeconds * 1000) + SHUTDOWN_GRACE_MS;
+  const overdue = io.stopSignal.then(() => delay(boundMs, 'overdue' as const, { ref: false }));
+  if ((await Promise.race([served, overdue])) === 'overdue') {
+    served.catch(() => {});
+    throw new Error(`the hub did not finish stopping within ${boundMs / 1000} s; exiting without waiting for it`);
   }
 }
+
+/** How much longer than its close timeout a stopping hub is given (commands in flight, the store). */
+export const SHUTDOWN_GRACE_MS = 5_000;
 
 async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): Promise<void> {
   const storeName = describeStore(options.store);
@@ -85,8 +120,7 @@ async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): P
     domains: builtInDomains,
     store,
     ...(token && { authenticate: tokenAuthenticator(token.token) }),
-    // A stdio hub has exactly one peer, the host that spawned it: nothing to protect from floods.
-    ...(options.stdio ? { rateLimit: false as const } : {}),
+    ...hubLimits(options),
     onError: (error, context) => io.log(`error ${context}: ${error instanceof Error ? error.message : String(error)}`),
   });
 
@@ -110,6 +144,7 @@ async function serveOn(store: EventStore, options: ServeOptions, io: ServeIo): P
     allowedHosts: (host) => hosts.allowsHost(host),
     allowedOrigins: (origin) => hosts.allowsOrigin(origin),
     ...(token && { authenticate: tokenAuthenticator(token.token) }),
+    ...webSocketLimits(options),
   });
   await server.ready;
   const { host, port } = server.address();

@@ -35,6 +35,7 @@ export {
   DEFAULT_ROWS,
   DEFAULT_TERMINAL_ENV,
   buildEnvironment,
+  findExecutable,
   parseSpawnOptions,
   resolveSpawn,
   spawnOptionsSchema,

@@ -122,7 +122,12 @@ export function resolveSpawn(options: z.output<typeof spawnOptionsSchema>, polic
   return { file, args: [...(options.args ?? [])], cwd, env, cols: options.cols ?? DEFAULT_COLS, rows: options.rows ?? DEFAULT_ROWS };
 }
 
-function findExecutable(file: string, cwd: string, path: string | undefined): string | undefined {
+/**
+ * The executable a spawn of `file` runs: a path with a `/` taken relative to `cwd`, else looked up on
+ * `path` (absolute entries only: a relative one would depend on the working directory); undefined
+ * when there is none that is a file this process may execute.
+ */
+export function findExecutable(file: string, cwd: string, path: string | undefined): string | undefined {
   if (file.includes('/')) {
     const candidate = isAbsolute(file) ? file : resolve(cwd, file);
     return isExecutableFile(candidate) ? candidate : undefined;

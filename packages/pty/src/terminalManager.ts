@@ -37,6 +37,13 @@ export interface TerminalManagerOptions extends TerminalSettings {
   maxTerminalsPerIdentity?: number;
   /** How long an exited terminal stays attachable. Default 5 min; `Infinity` keeps it until `remove`. */
   retainExitedMs?: number;
+  /**
+   * Whether a terminal with a `project` records its start and exit as a session of
+   * `tasks/<project>` (see the class comment). Default true. `false` when the application records its
+   * sessions' lifecycle itself (the reference server does: profiles, signals, and nothing recorded at
+   * shutdown). The focus release at exit (`focus.close`) is not affected.
+   */
+  recordSessions?: boolean;
 }
 
 /** Where a spawn stands in the manager's limits. */
@@ -66,8 +73,10 @@ export const WAITING_FOR_TERMINAL_SLOT = 'waitingForTerminalSlot';
  * A terminal with a `project` is recorded in `tasks/<project>` as a session of kind `terminal`:
  * `session.create {status: 'running'}` when it starts (or `session.update {status: 'running'}` when
  * the session already exists), `session.update {status: 'exited', exitCode}` when it ends, and its
- * focus is released (`focus.close` on `focus/<project>`). Command ids derive from the terminal id and
- * its run id (`pty:<id>:<run>:start|exit|unfocus`), so retries are deduplicated by the hub.
+ * focus is released (`focus.close` on `focus/<project>`) — except when it ends because the manager
+ * closes (`close()`, the hub shutting down): focus is left as it is, to outlive a restart. Command
+ * ids derive from the terminal id and its run id (`pty:<id>:<run>:start|exit|unfocus`), so retries
+ * are deduplicated by the hub.
  */
 export class TerminalManager {
   readonly #terminals = new Map<string, Terminal>();
@@ -235,7 +244,8 @@ export class TerminalManager {
   /**
    * Closes every terminal and everything they started (SIGHUP, then SIGKILL after `killGraceMs`),
    * and waits for them. Call it before `hub.close()` to have the exits recorded in the tasks stream:
-   * the hub's own close also runs it (through the extension), but a closed hub records nothing.
+   * the hub's own close also runs it (through the extension), but a closed hub records nothing. The
+   * focus sets are left alone: a terminal closed this way releases no focus.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -268,7 +278,7 @@ export class TerminalManager {
   }
 
   async #recordStart(terminal: Terminal): Promise<void> {
-    const hub = this.#recordingHub(terminal, 'tasks');
+    const hub = this.#options.recordSessions === false ? undefined : this.#recordingHub(terminal, 'tasks');
     if (!hub) return;
     const stream = `tasks/${terminal.project}`;
     try {
@@ -284,7 +294,7 @@ export class TerminalManager {
   }
 
   async #recordExit(terminal: Terminal, exit: ExitInfo): Promise<void> {
-    const tasks = this.#recordingHub(terminal, 'tasks');
+    const tasks = this.#options.recordSessions === false ? undefined : this.#recordingHub(terminal, 'tasks');
     if (tasks) {
       const stream = `tasks/${terminal.project}`;
       const payload = { id: terminal.id, status: 'exited', exitCode: statusCode(exit) };
@@ -292,8 +302,10 @@ export class TerminalManager {
         this.#reportUnlessClosing(error, `recording the exit of terminal ${terminal.id} in ${stream}`),
       );
     }
-    // A dead terminal keeps no focus (SPEC §4.6: no ghost entries).
-    const focus = this.#recordingHub(terminal, 'focus');
+    // A dead terminal keeps no focus (SPEC §4.6: no ghost entries) — unless it ended because the
+    // manager is closing (the server shutting down): the focus set is the user's layout, and the
+    // session's terminal comes back with the server, so the set outlives the restart untouched.
+    const focus = this.#closing ? undefined : this.#recordingHub(terminal, 'focus');
     if (focus) {
       const stream = `focus/${terminal.project}`;
       await this.#execute(focus, { id: commandId(terminal, 'unfocus'), stream, type: 'focus.close', payload: { sessionId: terminal.id } }).catch((error: unknown) =>

@@ -21,7 +21,7 @@ import type { EventStore } from './eventStore.js';
 import type { ExtensionSession, HubExtension } from './extension.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { MemoryEventStore } from './memoryEventStore.js';
-import { StreamHost, type QueuedCommand } from './streamHost.js';
+import { StreamHost, type CommandCheck, type QueuedCommand } from './streamHost.js';
 
 /** Who is on the other end of a connection, as decided by `authenticate`. */
 export interface Identity {
@@ -112,6 +112,21 @@ export interface HubOptions {
    * {@link Hub.reauthorize} so live subscriptions and extension resources are checked again.
    */
   authorize?: (identity: Identity | undefined, stream: string, action: StreamAction) => boolean | Promise<boolean>;
+  /**
+   * The application's own rule for commands, for what a domain's pure `decide` cannot see: another
+   * stream, or anything outside the hub (the reference server refuses to focus a session its tasks
+   * stream does not hold). Called in the stream's pipeline, in order, for every new command whoever
+   * sent it (a connection, `execute`, the hub itself) once its payload has validated, just before
+   * the domain decides it; never for a command id already answered. Return (or resolve) to let it
+   * through; throw to refuse it. `reject(reason, message, details)` answers COMMAND_REJECTED with that
+   * reason, recorded like the domain's own rejections (a retry of the id gets the same answer). A
+   * `LockstepError` of another code (UNAVAILABLE when what it reads cannot be loaded) is answered as it
+   * is and not recorded, nor is INTERNAL_ERROR for anything else thrown (reported to `onError`): a
+   * retry is checked again. The stream's later commands wait for it, so keep it short, and never wait
+   * in it for a command on the same stream. A check, not a transaction: what it read may change right
+   * after. See docs/domains.md.
+   */
+  checkCommand?: (command: CommandCheck) => void | Promise<void>;
   /** Extra lockstep/1 methods and notifications (for example the PTY streamer's `terminal.*`). */
   extensions?: readonly HubExtension[];
   /** Errors the hub recovered from (store failures, bugs in a domain). Default: console.error. */
@@ -325,6 +340,7 @@ export class Hub {
       retainEvents: this.settings.retainEvents,
       onError: (error, context) => this.reportError(error, context),
       onCommitted: (committed) => this.#leases.watch(committed),
+      ...(this.#options.checkCommand && { check: this.#options.checkCommand }),
     });
     host.lastUsed = this.clock.now();
     this.#streams.set(name, host);

@@ -9,9 +9,19 @@ export {
   type StoredRefusal,
   type StreamInfo,
 } from './eventStore.js';
-export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type Identity, type ReadOptions, type StreamAction } from './hub.js';
+export {
+  HUB_DEFAULTS,
+  Hub,
+  MAX_PAYLOAD_DEPTH,
+  type AcceptOptions,
+  type ExecuteOptions,
+  type HubOptions,
+  type Identity,
+  type ReadOptions,
+  type StreamAction,
+} from './hub.js';
 export type { ExtensionSession, HubExtension } from './extension.js';
-export type { QueuedCommand } from './streamHost.js';
+export type { CommandCheck, QueuedCommand } from './streamHost.js';
 export { CorruptLogError } from './fileStore/CorruptLogError.js';
 export { FILE_STORE_DEFAULTS, FileEventStore, type FileEventStoreOptions, type RecoveryReport } from './fileStore/FileEventStore.js';
 export type { Durability } from './fileStore/logWriter.js';

@@ -28,6 +28,20 @@ export interface QueuedCommand {
   reject(error: LockstepError): void;
 }
 
+/** A command as the hub's `checkCommand` hook sees it: its payload validated by the domain's schema. */
+export interface CommandCheck {
+  readonly id: string;
+  /** `<domain>/<key>`. */
+  readonly stream: string;
+  readonly domain: string;
+  readonly key: string;
+  readonly type: string;
+  /** As the domain's schema parsed it. */
+  readonly payload: unknown;
+  /** The client that sent it, when known. */
+  readonly clientId: string | undefined;
+}
+
 /** Someone who receives a stream's events: a connection's subscription, seen from the stream. */
 export interface StreamSubscriber {
   /** The last version this subscriber has been sent. Live subscribers are always at the head. */
@@ -47,6 +61,8 @@ export interface StreamHostOptions {
   onError(error: unknown, context: string): void;
   /** Called after each committed batch with the events, for leases and observers. */
   onCommitted(host: StreamHost, events: readonly Event[]): void;
+  /** The application's check of each new command before it is decided (the hub's `checkCommand`). */
+  check?: (command: CommandCheck) => void | Promise<void>;
 }
 
 const LOAD_PAGE = 10_000;
@@ -290,6 +306,16 @@ export class StreamHost {
         );
         continue;
       }
+      if (this.options.check) {
+        const refusal = await this.#check(queued, this.options.check);
+        if (refusal) {
+          // A rejection is final, like the domain's; anything else (what the check reads could not
+          // be loaded, a bug in it) is not recorded: a retry of the id is checked again.
+          if (refusal.code === 'COMMAND_REJECTED' || refusal.code === 'INVALID_PARAMS') refuse(queued, print, refusal);
+          else outcomes.push(() => queued.reject(refusal));
+          continue;
+        }
+      }
       let produced: Event[];
       try {
         produced = decided.apply(queued, { now: time, version, clientId: queued.clientId });
@@ -328,6 +354,25 @@ export class StreamHost {
     if (events.length > 0) {
       this.options.onCommitted(this, events);
       if (this.version - this.#lastSnapshot >= this.options.snapshotEvery) await this.#snapshot();
+    }
+  }
+
+  /** The application's check of a new command (its payload validated first): its refusal, if any. */
+  async #check(queued: QueuedCommand, check: (command: CommandCheck) => void | Promise<void>): Promise<LockstepError | undefined> {
+    let payload: unknown;
+    try {
+      payload = this.domain.parseCommand(queued.type, queued.payload).payload;
+    } catch (error) {
+      return LockstepError.from(error);
+    }
+    try {
+      const { id, type, clientId } = queued;
+      await check({ id, stream: this.name, domain: this.domain.name, key: this.key, type, payload, clientId });
+      return undefined;
+    } catch (error) {
+      if (error instanceof DomainRejection || error instanceof LockstepError) return LockstepError.from(error);
+      this.options.onError(error, `checking ${queued.type} on ${this.name}`);
+      return new LockstepError('INTERNAL_ERROR', `the check of ${queued.type} on ${this.name} failed`);
     }
   }
 

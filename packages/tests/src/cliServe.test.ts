@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createClient } from '@lockstep/client';
-import { tasksDomain } from '@lockstep/core';
+import { ErrorCodes, tasksDomain } from '@lockstep/core';
 import { createSidecar } from '@lockstep/stdio';
 import { webSocketConnector } from '@lockstep/ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVE_TOKEN, serveEnv } from './serveEnv.js';
 import { upgradeStatus } from './upgradeStatus.js';
+import { RawPeer } from './wsPeer.js';
 
 /** `lockstep serve`, run as users run it: a real process, real sockets and pipes, real signals. */
 const require = createRequire(import.meta.url);
@@ -138,6 +139,41 @@ describe('lockstep serve', () => {
     expect(await upgradeStatus(url!, {})).toBe(101);
     open.child.kill('SIGTERM');
     expect(await open.exited).toBe(0);
+  });
+
+  it('applies the limits it is given: subscriptions per connection, connections per address, messages a second', async () => {
+    const server = lockstep('serve', '--port', '0', '--max-subscriptions', '1', '--max-connections-per-address', '2', '--rate-limit', '5');
+    const [, url] = await server.line(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const auth = { headers: { Authorization: `Bearer ${SERVE_TOKEN}` } };
+
+    const reader = await RawPeer.connect(url!, ['lockstep.v1.json'], auth);
+    expect((await reader.call('hello', { protocol: 1, clientId: 'reader' })).result).toMatchObject({ protocol: 1 });
+    expect((await reader.call('subscribe', { stream: 'tasks/a' })).result).toMatchObject({ stream: 'tasks/a' });
+    expect((await reader.call('subscribe', { stream: 'tasks/b' })).error).toMatchObject({
+      code: ErrorCodes.LIMIT_EXCEEDED,
+      data: { limit: 'maxSubscriptionsPerConnection', max: 1 },
+    });
+
+    // Two connections from this address are open: a third is refused at the upgrade.
+    const flooder = await RawPeer.connect(url!, ['lockstep.v1.json'], auth);
+    expect(await upgradeStatus(url!, auth.headers)).toBe(429);
+
+    // 5 messages a second, bursts of 10: forty pings at once cannot all be served (the default, 1,000
+    // a second, would serve them all).
+    expect((await flooder.call('hello', { protocol: 1, clientId: 'flooder' })).result).toMatchObject({ protocol: 1 });
+    const answers: Array<{ id: number; result?: unknown; error?: { code: number } }> = [];
+    flooder.socket.on('message', (data) => answers.push(JSON.parse(data.toString())));
+    for (let id = 100; id < 140; id++) flooder.sendRaw(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping', params: {} }));
+    await flooder.closed;
+    const limited = answers.filter((answer) => answer.error?.code === ErrorCodes.RATE_LIMITED);
+    const served = answers.filter((answer) => answer.result !== undefined);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(served.length).toBeGreaterThan(0);
+    expect(served.length).toBeLessThan(40);
+
+    await reader.close();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
   });
 
   it('prints its help', async () => {

@@ -7,8 +7,10 @@ import type { RateLimiter } from '../http/rateLimiter.js';
 import { sendJson } from '../http/reply.js';
 import { Router } from '../http/router.js';
 import type { ApiContext, ApiDeps, ApiRoute } from './context.js';
+import { daemonRoutes } from './daemonRoutes.js';
 import { orchestrationRoutes } from './orchestrationRoutes.js';
 import { STREAM_PARAM_PATTERN, streamRoutes } from './streamRoutes.js';
+import { projectRoutes } from './projectRoutes.js';
 import { taskRoutes } from './taskRoutes.js';
 
 export interface ApiHandlerOptions {
@@ -22,7 +24,7 @@ export interface ApiHandlerOptions {
 
 /** Every route of the REST API, in the order they are matched. */
 export function apiRoutes(deps: ApiDeps): ApiRoute[] {
-  const routes: ApiRoute[] = [...orchestrationRoutes(deps), ...taskRoutes(deps), ...streamRoutes(deps)];
+  const routes: ApiRoute[] = [...orchestrationRoutes(deps), ...taskRoutes(deps), ...projectRoutes(deps), ...daemonRoutes(deps), ...streamRoutes(deps)];
   const index: ApiRoute = {
     method: 'GET',
     path: '/api',

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { protocol } from '@lockstep/core';
 import type { Hub, Identity } from '@lockstep/server';
+import type { DaemonStatus } from '../daemonStatus.js';
 import type { EventStream } from '../http/eventStream.js';
 import type { JsonReply } from '../http/reply.js';
 import type { Route } from '../http/router.js';
@@ -31,6 +32,10 @@ export interface ApiDeps {
   hub: Hub;
   /** Starts a `text/event-stream` answer (heartbeats, bounded buffer), closed with the server. */
   openEventStream(request: IncomingMessage, response: ServerResponse): EventStream;
+  /** The sessions' programs: profiles, stop, status (`/api/status`, `/api/profiles`, `/api/sessions/:id/stop`). */
+  daemon?: DaemonStatus;
+  /** How often a `GET /api/status` event stream is sent the status when nothing else moved it. Default 5 s. */
+  statusIntervalMs?: number;
 }
 
 /**

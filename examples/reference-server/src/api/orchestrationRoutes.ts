@@ -3,18 +3,33 @@ import { z } from 'zod';
 import { ORCHESTRATION_KEY, PROJECT_ID } from '../contract.js';
 import type { JsonReply } from '../http/reply.js';
 import { commandReply, readReply, readStream, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
-import { parse, parseQuery, payloadWithPathIds, projectIdSchema } from './requests.js';
+import { parse, parseQuery, payloadWithPathIds, projectIdSchema, projectOf } from './requests.js';
 import { focusView, orchestrationView, workspaceView } from './views.js';
 
 const ORCHESTRATION_STREAM = `orchestration/${ORCHESTRATION_KEY}`;
 
-/** `focused` picks the command; `sessionId` is checked by the focus domain, like any focus command. */
-const focusBodySchema = z.strictObject({
-  projectId: projectIdSchema.optional(),
-  sessionId: z.unknown(),
-  focused: z.boolean(),
-});
+/**
+ * `PUT /api/focus` bodies. One session: `focused` picks the command (`focus.set` / `focus.blur`). The
+ * whole set (grid layout): `sessionIds` → `focus.setMany`. Session ids are checked by the focus domain
+ * (and that they exist, by the server's `checkCommand`), like any focus command's.
+ */
+const focusOneSchema = z.strictObject({ projectId: projectIdSchema.optional(), sessionId: z.unknown(), focused: z.boolean() });
+const focusManySchema = z.strictObject({ projectId: projectIdSchema.optional(), sessionIds: z.unknown() });
+/** `PUT /api/focus/config`: `maxFocused` is checked by the focus domain (1–64). */
+const focusConfigSchema = z.strictObject({ projectId: projectIdSchema.optional(), maxFocused: z.unknown() });
 const projectQuery = z.strictObject({ projectId: projectIdSchema.optional() });
+
+type FocusCommand = { type: 'focus.set' | 'focus.blur'; payload: { sessionId: unknown } } | { type: 'focus.setMany'; payload: { sessionIds: unknown } };
+
+/** The focus command a `PUT /api/focus` body asks for, and its project. */
+function focusCommandOf(body: unknown, query: URLSearchParams): { projectId: string; command: FocusCommand } {
+  if (typeof body === 'object' && body !== null && Object.hasOwn(body, 'sessionIds')) {
+    const { projectId, sessionIds } = parse(focusManySchema, body, 'body');
+    return { projectId: projectOf(query, projectId), command: { type: 'focus.setMany', payload: { sessionIds } } };
+  }
+  const { projectId, sessionId, focused } = parse(focusOneSchema, body, 'body');
+  return { projectId: projectOf(query, projectId), command: { type: focused ? 'focus.set' : 'focus.blur', payload: { sessionId } } };
+}
 
 /**
  * Seed 000's orchestration counts (`orchestration/default`: per-workspace running and desired, with
@@ -74,9 +89,20 @@ export function orchestrationRoutes({ hub }: ApiDeps): ApiRoute[] {
       method: 'PUT',
       path: '/api/focus',
       handler: async (context) => {
-        const { projectId = PROJECT_ID, sessionId, focused } = parse(focusBodySchema, await context.body(), 'body');
-        const ack = await runCommand(hub, context, `focus/${projectId}`, focused ? 'focus.set' : 'focus.blur', { sessionId });
+        const { projectId, command } = focusCommandOf(await context.body(), context.query);
+        const ack = await runCommand(hub, context, `focus/${projectId}`, command.type, command.payload);
         const view = await readFocus(context, projectId);
+        return commandReply(ack, view.version, view);
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/api/focus/config',
+      handler: async (context) => {
+        const { projectId, maxFocused } = parse(focusConfigSchema, await context.body(), 'body');
+        const project = projectOf(context.query, projectId);
+        const ack = await runCommand(hub, context, `focus/${project}`, 'focus.configure', { maxFocused });
+        const view = await readFocus(context, project);
         return commandReply(ack, view.version, view);
       },
     },

@@ -1,6 +1,6 @@
 import { orchestrationDomain, type OrchestrationState } from '@lockstep/core';
 import { useCommand, useStream, useStreamStatus } from '@lockstep/react';
-import { useState, type FormEvent } from 'react';
+import { Fragment, useState, type FormEvent } from 'react';
 import { ORCHESTRATION_KEY } from '../contract.js';
 import { CountField } from './CountField.js';
 import { useReport } from './toasts.js';
@@ -53,9 +53,13 @@ export function Orchestration() {
               const entry = workspaces[id]!;
               return (
                 <tr key={id} data-testid="workspace-row" data-workspace-id={id} data-desired={entry.desired} data-running={entry.running}>
-                  <td className="workspace-id" title={entry.leasedTo ? `${id} — held by ${entry.leasedTo} (removed when it disconnects)` : id}>
-                    {id}
-                    {entry.leasedTo && <span className="badge">leased</span>}
+                  <td className="workspace-id" title={entry.leasedTo ? `${id} — held by ${entry.leasedTo} (removed when it disconnects)` : id} data-testid="workspace-id">
+                    <WorkspaceName id={id} />
+                    {entry.leasedTo && (
+                      <span className="badge" data-testid="workspace-leased">
+                        leased
+                      </span>
+                    )}
                   </td>
                   <td>
                     <CountField value={entry.desired} label={`Desired agents in ${id}`} onCommit={(value) => setDesired(id, value)} testId="workspace-desired" />
@@ -76,6 +80,25 @@ export function Orchestration() {
       )}
       <AddWorkspace onAdd={setDesired} />
     </section>
+  );
+}
+
+/** A workspace id (often a path) that wraps after its slashes rather than being cut off. */
+function WorkspaceName({ id }: { id: string }) {
+  const parts = id.split('/');
+  return (
+    <span className="workspace-name">
+      {parts.map((part, index) => (
+        <Fragment key={index}>
+          {part}
+          {index < parts.length - 1 && (
+            <>
+              /<wbr />
+            </>
+          )}
+        </Fragment>
+      ))}
+    </span>
   );
 }
 

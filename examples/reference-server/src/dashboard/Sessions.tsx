@@ -1,8 +1,9 @@
 import { focusDomain, isFocused, tasksDomain, type Session, type TasksState } from '@lockstep/core';
 import { useCommand, useStream } from '@lockstep/react';
 import { useState, type FormEvent } from 'react';
-import { PROJECT_ID } from '../contract.js';
 import { newId } from './ids.js';
+import { TERMINALS_PROJECT, useProject } from './project.js';
+import { profileFields, useProfiles, useSelectedProfile } from './profiles.js';
 import { useReport } from './toasts.js';
 import { useLoaded } from './useLoaded.js';
 
@@ -11,24 +12,31 @@ const byTasks = (state: TasksState) => state.tasks;
 const sessionOrder = (a: Session, b: Session) => a.createdAt - b.createdAt || a.id.localeCompare(b.id);
 
 /**
- * The project's sessions, each with its terminal: click one to focus it (at most four are; the
- * least active one makes room), link it to tasks, or delete it (its terminal is closed).
+ * The project's sessions: click one to focus it (at most four are; the least active one makes
+ * room), link it to tasks, or delete it. In the terminals project each has a terminal on the server
+ * (closed with it), running the profile picked when it was created, if the server has profiles; in
+ * the others a session is a record whose status its own client reports.
  */
 export function Sessions() {
-  const sessions = useStream(tasksDomain, PROJECT_ID, bySessions);
-  const tasks = useStream(tasksDomain, PROJECT_ID, byTasks);
-  const focus = useStream(focusDomain, PROJECT_ID);
-  const dispatchTasks = useCommand(tasksDomain, PROJECT_ID);
-  const dispatchFocus = useCommand(focusDomain, PROJECT_ID);
+  const project = useProject();
+  const sessions = useStream(tasksDomain, project, bySessions);
+  const tasks = useStream(tasksDomain, project, byTasks);
+  const focus = useStream(focusDomain, project);
+  const dispatchTasks = useCommand(tasksDomain, project);
+  const dispatchFocus = useCommand(focusDomain, project);
   const report = useReport();
-  const loaded = useLoaded(tasksDomain, PROJECT_ID);
+  const loaded = useLoaded(tasksDomain, project);
+  const terminals = project === TERMINALS_PROJECT;
+  const profiles = useProfiles();
+  const [profile, setProfile] = useSelectedProfile(profiles);
   const [name, setName] = useState('');
   const list = Object.values(sessions).sort(sessionOrder);
 
   const create = (event: FormEvent) => {
     event.preventDefault();
     const id = newId('sess');
-    const payload = name.trim() ? { id, name: name.trim(), kind: 'terminal' as const } : { id, kind: 'terminal' as const };
+    const kind = terminals ? ('terminal' as const) : ('other' as const);
+    const payload = { id, kind, ...(name.trim() && { name: name.trim() }), ...(terminals && profileFields(profile)) };
     report(dispatchTasks({ type: 'session.create', payload }));
     setName('');
   };
@@ -49,11 +57,33 @@ export function Sessions() {
       </header>
       <form className="inline-form" onSubmit={create} data-testid="session-create-form">
         <input placeholder="Session name (optional)" aria-label="Session name" value={name} maxLength={200} onChange={(event) => setName(event.target.value)} data-testid="session-create-name" />
+        {terminals && profiles.length > 1 && (
+          <select
+            aria-label="Profile: what the session runs"
+            title={profile?.description}
+            value={profile?.name ?? ''}
+            onChange={(event) => setProfile(event.target.value)}
+            data-testid="session-create-profile"
+          >
+            {profiles.map((option) => (
+              <option key={option.name} value={option.name} title={option.description}>
+                {option.name}
+              </option>
+            ))}
+          </select>
+        )}
         <button type="submit" data-testid="session-create-submit">
           New session
         </button>
       </form>
-      {list.length === 0 && <p className="empty">{loaded ? 'No sessions. Each new session gets a shell on the server.' : 'Loading…'}</p>}
+      {!terminals && (
+        <p className="note" data-testid="no-terminals-note">
+          Sessions of <code>{project}</code> have no terminal on this server (it runs them for <code>{TERMINALS_PROJECT}</code> only): each shows the status its own client reports.
+        </p>
+      )}
+      {list.length === 0 && (
+        <p className="empty">{loaded ? (terminals ? 'No sessions. Each new session gets a terminal on the server.' : 'No sessions.') : 'Loading…'}</p>
+      )}
       <ul className="session-list">
         {list.map((session) => {
           const focused = isFocused(focus, session.id);
@@ -74,9 +104,14 @@ export function Sessions() {
                     {session.name}
                   </span>
                 </button>
-                <span className="badge" data-testid="session-status">
+                {session.profile !== undefined && (
+                  <span className="badge" title={session.prompt === undefined ? 'Profile' : `Profile, given the prompt: ${session.prompt}`} data-testid="session-profile">
+                    {session.profile}
+                  </span>
+                )}
+                <span className="badge" title={session.reason} data-testid="session-status">
                   {session.status}
-                  {session.exitCode !== undefined && ` (${session.exitCode})`}
+                  {session.exitCode !== undefined ? ` (${session.exitCode})` : session.signal !== undefined && ` (${session.signal})`}
                 </span>
                 <button
                   type="button"

@@ -10,9 +10,11 @@ import {
 } from '@lockstep/core';
 import { useCommand, useStream, type Dispatch } from '@lockstep/react';
 import { memo, useState, type FormEvent } from 'react';
-import { PROJECT_ID } from '../contract.js';
 import { newId } from './ids.js';
+import { TERMINALS_PROJECT, useProject } from './project.js';
+import { profileFields, useProfiles, useSelectedProfile, type Profile } from './profiles.js';
 import { useReport } from './toasts.js';
+import { useLoaded } from './useLoaded.js';
 
 export const STATUS_LABELS: Record<TaskStatus, string> = {
   pending: 'Pending',
@@ -27,11 +29,20 @@ const bySessions = (state: TasksState) => state.sessions;
 const PRIORITY_RANK: Record<TaskPriority, number> = { urgent: 0, high: 1, medium: 2, low: 3 };
 const boardOrder = (a: Task, b: Task) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || a.createdAt - b.createdAt;
 
-/** The project's tasks in one column per status, with the sessions working on each. */
+/**
+ * The project's tasks in one column per status, with the sessions working on each. However many
+ * there are, the board keeps its place on the page: the columns scroll inside it.
+ */
 export function TaskBoard() {
-  const tasks = useStream(tasksDomain, PROJECT_ID, byTasks);
-  const sessions = useStream(tasksDomain, PROJECT_ID, bySessions);
-  const dispatch = useCommand(tasksDomain, PROJECT_ID);
+  const project = useProject();
+  const tasks = useStream(tasksDomain, project, byTasks);
+  const sessions = useStream(tasksDomain, project, bySessions);
+  const dispatch = useCommand(tasksDomain, project);
+  const loaded = useLoaded(tasksDomain, project);
+  const profiles = useProfiles();
+  const [profile] = useSelectedProfile(profiles);
+  // "Start session" runs the picked profile where the server gives sessions a terminal.
+  const startWith = project === TERMINALS_PROJECT ? profile : undefined;
   const columns = Object.fromEntries(TASK_STATUSES.map((status) => [status, [] as Task[]])) as Record<TaskStatus, Task[]>;
   for (const task of Object.values(tasks)) columns[task.status].push(task);
   const total = Object.keys(tasks).length;
@@ -40,19 +51,19 @@ export function TaskBoard() {
     <section className="panel board" data-testid="task-board" aria-labelledby="board-title">
       <header className="panel-header">
         <h2 id="board-title">Tasks</h2>
-        <span className="muted" data-testid="task-count">
-          {total} {total === 1 ? 'task' : 'tasks'}
+        <span className="muted" data-testid="task-count" title={`The stream tasks/${project}`}>
+          {loaded ? `${total} ${total === 1 ? 'task' : 'tasks'}` : 'Loading…'}
         </span>
       </header>
       <CreateTask dispatch={dispatch} />
-      <div className="columns">
+      <div className="columns" data-testid="task-columns">
         {TASK_STATUSES.map((status) => (
           <div key={status} className={`column column-${status}`} data-testid="task-column" data-status={status}>
             <h3>
               {STATUS_LABELS[status]} <span className="muted">{columns[status].length}</span>
             </h3>
             {columns[status].sort(boardOrder).map((task) => (
-              <TaskCard key={task.id} task={task} sessions={sessions} dispatch={dispatch} />
+              <TaskCard key={task.id} task={task} sessions={sessions} dispatch={dispatch} project={project} profile={startWith} />
             ))}
           </div>
         ))}
@@ -93,15 +104,22 @@ interface TaskCardProps {
   task: Task;
   sessions: Record<string, Session>;
   dispatch: Dispatch<typeof tasksDomain>;
+  project: string;
+  /** What "Start session" runs: this profile (given the task's prompt), else the server's shell. */
+  profile: Profile | undefined;
 }
 
-const TaskCard = memo(function TaskCard({ task, sessions, dispatch }: TaskCardProps) {
+/** What an agent working on the task is told: its prompt, else its title and description. */
+const promptOf = (task: Task) => task.prompt || [task.title, task.description].filter(Boolean).join('\n\n');
+
+const TaskCard = memo(function TaskCard({ task, sessions, dispatch, project, profile }: TaskCardProps) {
   const report = useReport();
   const linked = task.sessionIds.flatMap((id) => sessions[id] ?? []);
   const linkable = Object.values(sessions).filter((session) => !task.sessionIds.includes(session.id));
   const startSession = () => {
     const id = newId('sess');
-    report(dispatch({ type: 'session.create', payload: { id, name: task.title.slice(0, 60), kind: 'terminal' } }));
+    const kind = project === TERMINALS_PROJECT ? ('terminal' as const) : ('other' as const);
+    report(dispatch({ type: 'session.create', payload: { id, name: task.title.slice(0, 60), kind, ...profileFields(profile, promptOf(task)) } }));
     report(dispatch({ type: 'session.addTask', payload: { sessionId: id, taskId: task.id } }));
     if (task.status === 'pending') report(dispatch({ type: 'task.update', payload: { id: task.id, status: 'in_progress' } }));
   };
@@ -177,7 +195,13 @@ const TaskCard = memo(function TaskCard({ task, sessions, dispatch }: TaskCardPr
             ))}
           </select>
         )}
-        <button type="button" className="small" onClick={startSession} data-testid="task-start-session">
+        <button
+          type="button"
+          className="small"
+          onClick={startSession}
+          title={profile ? `A session running ${profile.name}${profile.acceptsPrompt ? ", given the task's prompt" : ''}, linked to this task` : 'A session linked to this task'}
+          data-testid="task-start-session"
+        >
           Start session
         </button>
       </div>

@@ -1,7 +1,6 @@
 import { focusDomain } from '@lockstep/core';
-import { useStream } from '@lockstep/react';
+import { useLockstepClient, useStream } from '@lockstep/react';
 import { useEffect, useRef, useState } from 'react';
-import { PROJECT_ID } from '../contract.js';
 
 export interface Eviction {
   /** The session that lost focus to make room. */
@@ -12,16 +11,18 @@ export interface Eviction {
 }
 
 const SHOW_MS = 10_000;
+const nothing = () => undefined;
 
 /**
- * Evictions from the focus set as they happen, from whichever client caused them: a change in which
- * sessions left the set while others joined it, with the set full before, is the hub evicting the
- * least active session (`focus.lost` with reason `evicted`; blur and close only remove). Each one is
- * shown for a while.
+ * Evictions from the focus set of `focus/<project>` as the hub records them, whichever client caused
+ * them: `focus.lost` events with reason `evicted` (never a blur, a grid replaced with `focus.setMany`
+ * or a smaller grid size). Only live ones: the events a (re)subscription catches up with are history.
+ * Each one is shown for a while.
  */
-export function useFocusEvictions(): readonly Eviction[] {
-  const focus = useStream(focusDomain, PROJECT_ID);
-  const previous = useRef(focus);
+export function useFocusEvictions(project: string): readonly Eviction[] {
+  const client = useLockstepClient();
+  // Keeps the stream open and subscribed while the component is mounted (nothing re-renders for it).
+  useStream(focusDomain, project, nothing);
   const [evictions, setEvictions] = useState<readonly Eviction[]>([]);
   const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
   useEffect(() => {
@@ -33,21 +34,27 @@ export function useFocusEvictions(): readonly Eviction[] {
   }, []);
 
   useEffect(() => {
-    const before = previous.current;
-    previous.current = focus;
-    if (before === focus) return;
-    const left = before.focused.filter((id) => !focus.focused.includes(id));
-    const joined = focus.focused.filter((id) => !before.focused.includes(id));
-    if (left.length === 0 || joined.length === 0 || before.focused.length < before.maxFocused) return;
-    const at = Date.now();
-    const fresh = left.map((sessionId) => ({ sessionId, bySessionId: joined[joined.length - 1]!, at }));
-    setEvictions((list) => [...list.filter((eviction) => !left.includes(eviction.sessionId)), ...fresh].slice(-4));
-    const timer = setTimeout(() => {
-      timers.current.delete(timer);
-      setEvictions((list) => list.filter((eviction) => !fresh.includes(eviction)));
-    }, SHOW_MS);
-    timers.current.add(timer);
-  }, [focus]);
+    const stream = client.stream(focusDomain, project);
+    const subscription = stream.changes$.subscribe((change) => {
+      // Catching up (first subscription, reconnect): those evictions happened a while ago.
+      if (change.kind !== 'events' || !stream.synced) return;
+      const fresh: Eviction[] = [];
+      for (const event of change.events) {
+        if (event.type !== 'focus.lost') continue;
+        const lost = event.data as { sessionId: string; reason: string; bySessionId?: string };
+        if (lost.reason === 'evicted' && lost.bySessionId !== undefined) fresh.push({ sessionId: lost.sessionId, bySessionId: lost.bySessionId, at: event.time });
+      }
+      if (fresh.length === 0) return;
+      const left = new Set(fresh.map((eviction) => eviction.sessionId));
+      setEvictions((list) => [...list.filter((eviction) => !left.has(eviction.sessionId)), ...fresh].slice(-4));
+      const timer = setTimeout(() => {
+        timers.current.delete(timer);
+        setEvictions((list) => list.filter((eviction) => !fresh.includes(eviction)));
+      }, SHOW_MS);
+      timers.current.add(timer);
+    });
+    return () => subscription.unsubscribe();
+  }, [client, project]);
 
   return evictions;
 }

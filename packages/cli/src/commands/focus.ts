@@ -1,6 +1,7 @@
-import { evictionOrder, focusDomain, nextEviction, type FocusState } from '@lockstep/core';
-import { eventsOf, writeJson } from './report.js';
-import { domainRead, domainWrite, table, type CommandOutcome, type Subcommand } from './spec.js';
+import { DEFAULT_MAX_FOCUSED, MAX_FOCUSED_LIMIT, evictionOrder, focusDomain, nextEviction, type FocusState } from '@lockstep/core';
+import { UsageError } from '../options.js';
+import { eventsOf, writeJson, writeLine } from './report.js';
+import { domainRead, domainWrite, integerArgument, parseValue, table, type CommandOutcome, type Subcommand } from './spec.js';
 
 function focusJson(outcome: CommandOutcome<FocusState>, fields: Record<string, unknown>) {
   return writeJson(outcome, { ...fields, focused: outcome.state.focused, maxFocused: outcome.state.maxFocused });
@@ -46,6 +47,46 @@ const blur: Subcommand = {
   },
 };
 
+/** The sessions this command took the focus from. */
+const lostBy = (outcome: CommandOutcome) => eventsOf<{ sessionId: string }>(outcome, 'focus.lost').map((lost) => lost.sessionId);
+
+const setMany: Subcommand = {
+  words: ['focus', 'set-many'],
+  summary: 'Focus exactly these sessions, in this order (a grid layout): the others lose focus; none clears the focus.',
+  positionals: [{ name: 'sessionIds', help: `the sessions, at most maxFocused (${DEFAULT_MAX_FOCUSED} unless configured)`, variadic: true }],
+  flags: {},
+  scope: 'project',
+  write: true,
+  build(input, key) {
+    const sessionIds = [...(input['sessionIds'] as readonly string[])];
+    return domainWrite(focusDomain, this, key, 'focus.setMany', { sessionIds }, (outcome) => {
+      const replaced = lostBy(outcome);
+      const done = sessionIds.length === 0 ? 'cleared the focus' : `focused ${sessionIds.join(', ')}`;
+      const line = writeLine(outcome, `${done}${replaced.length > 0 ? ` (unfocused ${replaced.join(', ')})` : ''}`, `${done}, unchanged`);
+      return { lines: [line], json: focusJson(outcome, { sessionIds, replaced }) };
+    });
+  },
+};
+
+const configure: Subcommand = {
+  words: ['focus', 'configure'],
+  summary: 'Set how many sessions may be focused at once; a smaller limit unfocuses the least recently active.',
+  positionals: [],
+  flags: { max: { type: 'string', value: 'N', help: `at most N sessions focused at once, 1–${MAX_FOCUSED_LIMIT} (default ${DEFAULT_MAX_FOCUSED})` } },
+  scope: 'project',
+  write: true,
+  build(input, key) {
+    if (input['max'] === undefined) throw new UsageError('--max N is required');
+    const maxFocused = parseValue(integerArgument(1, MAX_FOCUSED_LIMIT), input['max'], '--max');
+    return domainWrite(focusDomain, this, key, 'focus.configure', { maxFocused }, (outcome) => {
+      const unfocused = lostBy(outcome);
+      const done = `at most ${maxFocused} sessions focused`;
+      const line = writeLine(outcome, `${done}${unfocused.length > 0 ? ` (unfocused ${unfocused.join(', ')})` : ''}`, `${done}, unchanged`);
+      return { lines: [line], json: focusJson(outcome, { unfocused }) };
+    });
+  },
+};
+
 const show: Subcommand = {
   words: ['focus', 'show'],
   summary: 'Show the focused sessions, in focus order, and which one goes next.',
@@ -70,4 +111,4 @@ const show: Subcommand = {
   },
 };
 
-export const focusSubcommands: readonly Subcommand[] = [set, blur, show];
+export const focusSubcommands: readonly Subcommand[] = [set, setMany, blur, configure, show];

@@ -58,16 +58,16 @@ export interface Flag {
   help: string;
 }
 
-/** The arguments of one subcommand, by name: positionals by their name, flags by their camelCase name. */
-export type Input = Record<string, string | boolean | undefined>;
+/** The arguments of one subcommand, by name: positionals by their name (a `variadic` one as a list), flags by their camelCase name. */
+export type Input = Record<string, string | readonly string[] | boolean | undefined>;
 
 /** One client subcommand: its words, its arguments and what it does with them. */
 export interface Subcommand {
   /** `['task', 'create']`, or `['watch']`. */
   words: readonly string[];
   summary: string;
-  /** Positional arguments, in order; each is required. Names are camelCase (`sessionId` shows as SESSION_ID). */
-  positionals: ReadonlyArray<{ name: string; help: string }>;
+  /** Positional arguments, in order; each is required, but a last `variadic` one takes any number (none too). Names are camelCase (`sessionId` shows as SESSION_ID). */
+  positionals: ReadonlyArray<{ name: string; help: string; variadic?: boolean }>;
   /** Options of this subcommand only, by camelCase name (`exitCode` is `--exit-code`). */
   flags: Readonly<Record<string, Flag>>;
   /** The stream key it takes: `--project` (tasks, focus) or `--tenant` (orchestration). */

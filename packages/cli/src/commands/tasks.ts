@@ -120,19 +120,21 @@ const taskList: Subcommand = {
 
 const sessionCreate: Subcommand = {
   words: ['session', 'create'],
-  summary: 'Create an agent session; prints its id.',
+  summary: 'Create an agent session; prints its id. On the reference server it runs a profile (a shell by default).',
   positionals: [],
   flags: {
     id: { type: 'string', value: 'ID', help: 'its id (default: assigned by the hub)' },
     name: { type: 'string', value: 'NAME', help: 'its name (default: its id)' },
     kind: { type: 'string', value: 'K', help: `${list(SESSION_KINDS)} (default agent)` },
     status: { type: 'string', value: 'S', help: `${list(SESSION_STATUSES)} (default starting)` },
+    profile: { type: 'string', value: 'NAME', help: "what it runs: one of the server's profiles (GET /api/profiles; default: the server's default)" },
+    prompt: { type: 'string', value: 'TEXT', help: "the prompt for its program, if its profile takes one (e.g. a task's prompt)" },
   },
   scope: 'project',
   write: true,
   build(input, key) {
-    const { id, name, kind, status } = input;
-    return tasksWrite(this, key, 'session.create', { id, name, kind, status }, (outcome) => {
+    const { id, name, kind, status, profile, prompt } = input;
+    return tasksWrite(this, key, 'session.create', { id, name, kind, status, profile, prompt }, (outcome) => {
       const sessionId = assignedId(outcome, id, 'sess');
       return { lines: [sessionId], json: writeJson(outcome, { id: sessionId, session: outcome.state.sessions[sessionId] ?? null }) };
     });
@@ -141,7 +143,7 @@ const sessionCreate: Subcommand = {
 
 const sessionUpdate: Subcommand = {
   words: ['session', 'update'],
-  summary: "Change a session's name, status or exit code.",
+  summary: "Change a session's name, status or exit code (on the reference server a session's program records its status: only --name).",
   positionals: [{ name: 'id', help: 'the session' }],
   flags: {
     name: { type: 'string', value: 'NAME', help: 'a new name' },
@@ -220,7 +222,7 @@ const sessionList: Subcommand = {
               sessions.map((session) => [
                 session.id,
                 session.kind,
-                session.exitCode === undefined ? session.status : `${session.status} (${session.exitCode})`,
+                session.exitCode === undefined ? session.status : `${session.status} (${session.exitCode}${session.signal === undefined ? '' : ` ${session.signal}`})`,
                 String(session.taskIds.length),
                 session.name,
               ]),

@@ -36,7 +36,7 @@ function checkLinks(state: TasksState): void {
     expect(session.id).toBe(id);
     expect(new Set(session.taskIds).size).toBe(session.taskIds.length);
     for (const taskId of session.taskIds) expect(state.tasks[taskId]?.sessionIds).toContain(id);
-    if (session.exitCode !== undefined) expect(['exited', 'failed']).toContain(session.status);
+    if (session.exitCode !== undefined || session.signal !== undefined || session.reason !== undefined) expect(['exited', 'failed']).toContain(session.status);
   }
 }
 
@@ -205,6 +205,41 @@ describe('tasks domain: sessions and links', () => {
     expect(rejectionOf(() => stream.runBrief('session.update', { id: 'nope', name: 'x' })).reason).toBe('session.notFound');
   });
 
+  it('records how a session ended (exit code, signal, reason) only while ended, and clears it all on leaving', () => {
+    const stream = board();
+    stream.runBrief('session.update', { id: 's1', status: 'running' });
+    const active = rejectionOf(() => stream.runBrief('session.update', { id: 's1', signal: 'SIGHUP', reason: 'stopped' }));
+    expect(active.reason).toBe('session.exitCodeWhileActive');
+    expect(active.details).toMatchObject({ fields: ['signal', 'reason'], status: 'running' });
+    expect(stream.runBrief('session.update', { id: 's1', status: 'exited', exitCode: 129, signal: 'SIGHUP', reason: 'stopped' })).toEqual([
+      { type: 'session.updated', data: { id: 's1', changes: { status: 'exited', exitCode: 129, signal: 'SIGHUP', reason: 'stopped' }, at: 1_000 } },
+    ]);
+    expect(stream.state.sessions['s1']).toMatchObject({ status: 'exited', exitCode: 129, signal: 'SIGHUP', reason: 'stopped' });
+    expect(stream.runBrief('session.update', { id: 's1', status: 'running' })).toEqual([
+      { type: 'session.updated', data: { id: 's1', changes: { status: 'running', exitCode: null, signal: null, reason: null }, at: 1_000 } },
+    ]);
+    for (const field of ['exitCode', 'signal', 'reason']) expect(stream.state.sessions['s1']).not.toHaveProperty(field);
+    expect(() => stream.runBrief('session.update', { id: 's1', status: 'exited', signal: 'hup' })).toThrow(LockstepError);
+  });
+
+  it('keeps the profile and prompt a session was created with; stored sessions without them still replay', () => {
+    const stream = createStream();
+    expect(stream.runBrief('session.create', { id: 'a1', profile: 'agent', prompt: 'Summarise the README' })).toEqual([
+      { type: 'session.created', data: { id: 'a1', name: 'a1', kind: 'agent', status: 'starting', profile: 'agent', prompt: 'Summarise the README', at: 1_000 } },
+    ]);
+    expect(stream.state.sessions['a1']).toMatchObject({ profile: 'agent', prompt: 'Summarise the README' });
+    expect(() => stream.runBrief('session.create', { id: 'a2', profile: '-bad name' })).toThrow(LockstepError);
+    // An event stored before these fields existed.
+    const stored = { id: 'old', name: 'old', kind: 'terminal', status: 'running', at: 5 };
+    expect(domain.eventVersion('session.created')).toBe(1);
+    expect(domain.parseEvent('session.created', stored)).toEqual(stored);
+    const state = domain.evolveAll(domain.initialState(), [
+      { version: 1, type: 'session.created', data: stored, time: 5 },
+      { version: 2, type: 'session.updated', data: { id: 'old', changes: { status: 'exited', exitCode: 129 }, at: 6 }, time: 6 },
+    ]);
+    expect(state.sessions['old']).toEqual({ id: 'old', name: 'old', kind: 'terminal', status: 'exited', exitCode: 129, taskIds: [], createdAt: 5, updatedAt: 6 });
+  });
+
   it('caps the links of one entity with link.limit', () => {
     const stream = createStream();
     stream.runBrief('session.create', { id: 's' });
@@ -297,7 +332,14 @@ const commandArb = fc.oneof(
   fc.record({ type: fc.constant('session.create'), payload: fc.record({ id: maybe(sessionIdArb), kind: maybe(fc.constantFrom('cli', 'other')) }) }),
   fc.record({
     type: fc.constant('session.update'),
-    payload: fc.record({ id: sessionIdArb, status: maybe(sessionStatusArb), exitCode: maybe(fc.constantFrom(0, 1)), name: maybe(fc.constant('n')) }),
+    payload: fc.record({
+      id: sessionIdArb,
+      status: maybe(sessionStatusArb),
+      exitCode: maybe(fc.constantFrom(0, 1)),
+      signal: maybe(fc.constantFrom('SIGHUP', 'bad')),
+      reason: maybe(fc.constantFrom('stopped', '')),
+      name: maybe(fc.constant('n')),
+    }),
   }),
   fc.record({ type: fc.constant('session.delete'), payload: fc.record({ id: sessionIdArb }) }),
   fc.record({ type: fc.constantFrom('session.addTask', 'session.addTask', 'session.removeTask'), payload: fc.record({ sessionId: sessionIdArb, taskId: taskIdArb }) }),

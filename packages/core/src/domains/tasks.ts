@@ -21,7 +21,18 @@ export const TASK_LIMITS = {
   sessionName: 200,
   /** Links per task and per session; one more is rejected with `link.limit`. */
   links: 1_000,
+  /** A session's status `reason` (why it ended). */
+  reason: 500,
 } as const;
+
+/**
+ * Names of session profiles (what program a session runs, chosen by the application that runs the
+ * sessions' processes): a letter or digit, then up to 63 letters, digits, `.`, `_` or `-`.
+ */
+export const SESSION_PROFILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Signal names as a session records them: `SIGHUP`, `SIGTERM`, `SIGKILL`, … */
+export const SIGNAL_NAME_PATTERN = /^SIG[A-Z0-9+-]{1,16}$/;
 
 export interface Task {
   id: string;
@@ -46,6 +57,14 @@ export interface Session {
   status: SessionStatus;
   /** Set while the session is `exited` or `failed`, when its exit code is known. */
   exitCode?: number;
+  /** Set while the session is `exited` or `failed`, when a signal ended its process (`SIGHUP`, …). */
+  signal?: string;
+  /** Set while the session is `exited` or `failed`: why, in a word or a sentence (`stopped`, a spawn error). */
+  reason?: string;
+  /** The profile the session runs (what program), when the client named one: see {@link SESSION_PROFILE_PATTERN}. */
+  profile?: string;
+  /** The prompt given to the session's program at start. */
+  prompt?: string;
   /** Linked tasks, in link order. Mirrors `Task.sessionIds`. */
   taskIds: string[];
   createdAt: number;
@@ -71,8 +90,10 @@ export interface TaskChanges {
 export interface SessionChanges {
   name?: string;
   status?: SessionStatus;
-  /** `null` when the session leaves `exited`/`failed` (a restart). */
+  /** `null` when the session leaves `exited`/`failed` (a restart); so are `signal` and `reason`. */
   exitCode?: number | null;
+  signal?: string | null;
+  reason?: string | null;
 }
 
 export type LinkRemovalReason = 'removed' | 'taskDeleted' | 'sessionDeleted';
@@ -114,6 +135,9 @@ const priority = z.enum(TASK_PRIORITIES);
 const sessionKind = z.enum(SESSION_KINDS);
 const sessionStatus = z.enum(SESSION_STATUSES);
 const exitCode = z.number().int().min(-(2 ** 31)).max(2 ** 32 - 1);
+const signal = z.string().regex(SIGNAL_NAME_PATTERN, 'a signal name: SIG followed by capitals or digits');
+const statusReason = z.string().trim().min(1).max(TASK_LIMITS.reason);
+const profileName = z.string().regex(SESSION_PROFILE_PATTERN, 'a profile name: a letter or digit, then up to 63 of A-Z a-z 0-9 . _ -');
 const time = z.number();
 
 const taskCreatedV2 = z.object({
@@ -193,12 +217,16 @@ export const tasksDomain = defineDomain({
       name: sessionName.optional(),
       kind: sessionKind.optional(),
       status: sessionStatus.optional(),
+      profile: profileName.optional(),
+      prompt: text.optional(),
     }),
     'session.update': z.strictObject({
       id,
       name: sessionName.optional(),
       status: sessionStatus.optional(),
       exitCode: exitCode.optional(),
+      signal: signal.optional(),
+      reason: statusReason.optional(),
     }),
     'session.delete': z.strictObject({ id }),
     'session.addTask': z.strictObject({ sessionId: id, taskId: id }),
@@ -220,10 +248,26 @@ export const tasksDomain = defineDomain({
       at: time,
     }),
     'task.deleted': z.object({ id }),
-    'session.created': z.object({ id, name: z.string(), kind: sessionKind, status: sessionStatus, at: time }),
+    // `profile` and `prompt` came later: optional, so every stored event still replays.
+    'session.created': z.object({
+      id,
+      name: z.string(),
+      kind: sessionKind,
+      status: sessionStatus,
+      profile: z.string().optional(),
+      prompt: z.string().optional(),
+      at: time,
+    }),
     'session.updated': z.object({
       id,
-      changes: z.object({ name: z.string().optional(), status: sessionStatus.optional(), exitCode: exitCode.nullable().optional() }),
+      changes: z.object({
+        name: z.string().optional(),
+        status: sessionStatus.optional(),
+        exitCode: exitCode.nullable().optional(),
+        // Later additions, optional like the rest.
+        signal: z.string().nullable().optional(),
+        reason: z.string().nullable().optional(),
+      }),
       at: time,
     }),
     'session.deleted': z.object({ id }),
@@ -290,6 +334,8 @@ export const tasksDomain = defineDomain({
         name: payload.name ?? sessionId,
         kind: payload.kind ?? ('agent' as const),
         status: payload.status ?? ('starting' as const),
+        ...(payload.profile !== undefined && { profile: payload.profile }),
+        ...(payload.prompt !== undefined && { prompt: payload.prompt }),
         at: ctx.now,
       };
       return [{ type: 'session.created', data }];
@@ -297,17 +343,22 @@ export const tasksDomain = defineDomain({
     'session.update': ({ id, ...patch }, state, ctx) => {
       const session = getSession(state, id);
       if (Object.values(patch).every((value) => value === undefined)) {
-        reject('session.noChanges', 'session.update needs at least one of name, status, exitCode', { id });
+        reject('session.noChanges', 'session.update needs at least one of name, status, exitCode, signal, reason', { id });
       }
       const status = patch.status ?? session.status;
-      if (patch.exitCode !== undefined && !ENDED.has(status)) {
-        reject('session.exitCodeWhileActive', `an exit code needs status exited or failed, not ${status}`, { id, status });
+      const endInfo = (['exitCode', 'signal', 'reason'] as const).filter((field) => patch[field] !== undefined);
+      if (endInfo.length > 0 && !ENDED.has(status)) {
+        reject('session.exitCodeWhileActive', `${endInfo.join(', ')} need status exited or failed, not ${status}`, { id, status, fields: endInfo });
       }
       const changes: SessionChanges = {};
       if (patch.name !== undefined && patch.name !== session.name) changes.name = patch.name;
       if (status !== session.status) changes.status = status;
-      if (patch.exitCode !== undefined && patch.exitCode !== session.exitCode) changes.exitCode = patch.exitCode;
-      else if (!ENDED.has(status) && session.exitCode !== undefined) changes.exitCode = null;
+      for (const field of ['exitCode', 'signal', 'reason'] as const) {
+        const value = patch[field];
+        // Leaving exited/failed clears what said how it ended.
+        if (value !== undefined && value !== session[field]) (changes as Record<string, unknown>)[field] = value;
+        else if (!ENDED.has(status) && session[field] !== undefined) changes[field] = null;
+      }
       if (Object.keys(changes).length === 0) return [];
       return [{ type: 'session.updated', data: { id, changes, at: ctx.now } }];
     },
@@ -370,8 +421,11 @@ export const tasksDomain = defineDomain({
       }
       delete draft.tasks[id];
     },
-    'session.created': (draft, { id, name, kind, status, at }) => {
-      draft.sessions[id] = { id, name, kind, status, taskIds: [], createdAt: at, updatedAt: at };
+    'session.created': (draft, { id, name, kind, status, profile, prompt, at }) => {
+      const session: Session = { id, name, kind, status, taskIds: [], createdAt: at, updatedAt: at };
+      if (profile !== undefined) session.profile = profile;
+      if (prompt !== undefined) session.prompt = prompt;
+      draft.sessions[id] = session;
     },
     'session.updated': (draft, { id, changes, at }) => {
       const session = own(draft.sessions, id);
@@ -380,6 +434,10 @@ export const tasksDomain = defineDomain({
       if (changes.status !== undefined) session.status = changes.status;
       if (changes.exitCode === null) delete session.exitCode;
       else if (changes.exitCode !== undefined) session.exitCode = changes.exitCode;
+      if (changes.signal === null) delete session.signal;
+      else if (changes.signal !== undefined) session.signal = changes.signal;
+      if (changes.reason === null) delete session.reason;
+      else if (changes.reason !== undefined) session.reason = changes.reason;
       session.updatedAt = at;
     },
     'session.deleted': (draft, { id }) => {
