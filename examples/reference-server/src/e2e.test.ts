@@ -371,7 +371,8 @@ describe('reference server end to end', () => {
       expect(await picker.inputValue()).toBe('shell');
       await picker.selectOption('agent');
       await tab.page.locator(`[data-testid=task-card][data-task-id="${taskId}"] [data-testid=task-start-session]`).click();
-      const [withSession] = await everywhere([tab], 'the agent session, linked', (view) => view.tasks[taskId]?.sessionCount === 1);
+      // Confirmed, not just optimistic: the dashboard shows the link before the server has the session.
+      const [withSession] = await everywhere([tab], 'the agent session, linked and confirmed', (view) => view.tasks[taskId]?.sessionCount === 1 && view.pending === 0);
       const sessionId = withSession!.tasks[taskId]!.sessions[0]!;
       const row = tab.page.locator(`[data-testid=session-row][data-session-id="${sessionId}"]`);
       expect(await row.locator('[data-testid=session-profile]').textContent()).toBe('agent');
