@@ -14,12 +14,16 @@
  * - raw ws broadcast: the server parses each command and sends one JSON event per frame to every
  *   subscriber (stringified once per message).
  * - Socket.IO: `io.to(room).emit(…)` per command (WebSocket transport only).
+ * - Logux: `@logux/server` 0.14 (bench/logux.ts): the subscribers are in the stream's channel, each
+ *   action is checked in `access` (the tasks domain's zod schema) and resent to the channel, one
+ *   `sync` message per action and subscriber, each answered by `synced`.
  */
 import { fork } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { WARM_UP, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer } from './harness.js';
 import type { FanoutResult, FanoutRun, FanoutSubject } from './fanoutLoad.js';
+import { loguxServer } from './logux.js';
 import { report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : 3;
@@ -107,7 +111,8 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
   const warmUp = run === WARM_UP;
   const tag = `${warmUp ? 'warm' : `r${run}`}n${subject.subscribers}`;
   const stream = `tasks/fanout-${tag}`;
-  const server = subject.kind === 'lockstep' ? await lockstepSide() : subject.kind === 'raw' ? await rawSide() : await socketIoSide(stream);
+  const server =
+    subject.kind === 'lockstep' ? await lockstepSide() : subject.kind === 'raw' ? await rawSide() : subject.kind === 'logux' ? await loguxServer() : await socketIoSide(stream);
   try {
     const cpu = process.cpuUsage();
     const request: FanoutRun = {
@@ -148,6 +153,7 @@ const subjects: Subject[] = SIZES.flatMap((subscribers) => [
   { name: `lockstep ×${subscribers}`, kind: 'lockstep' as const, subscribers },
   { name: `raw ws broadcast ×${subscribers}`, kind: 'raw' as const, subscribers },
   { name: `Socket.IO room ×${subscribers}`, kind: 'socketio' as const, subscribers },
+  { name: `Logux channel ×${subscribers}`, kind: 'logux' as const, subscribers },
 ]);
 console.error(`fan-out: ${COMMANDS} commands at ${RATE}/s to ${SIZES.join(' and ')} subscribers × ${RUNS} runs${smoke ? ' (smoke)' : ''}; load process ${pinLoad.length ? 'on core 1' : 'on the same core'}`);
 const results = new Map<Subject, { medians: Metrics; samples: Metrics[] }>();
@@ -160,9 +166,11 @@ load.send({ type: 'exit' });
 const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
 const ratios: Record<string, number> = {};
 for (const size of SIZES) {
-  const [lockstep, raw, socketIo] = subjects.filter((subject) => subject.subscribers === size) as [Subject, Subject, Subject];
+  const [lockstep, raw, socketIo, logux] = subjects.filter((subject) => subject.subscribers === size) as [Subject, Subject, Subject, Subject];
   ratios[`×${size}: lockstep / raw ws deliveries/s (target ≥ 1)`] = pairedRatio(results, lockstep, raw, 'deliveriesPerSecond');
   ratios[`×${size}: lockstep / Socket.IO p99 (target < 1, and p99 ≤ 25 ms)`] = pairedRatio(results, lockstep, socketIo, 'p99');
+  ratios[`×${size}: lockstep / Logux p99 (target < 1)`] = pairedRatio(results, lockstep, logux, 'p99');
+  ratios[`×${size}: lockstep / Logux deliveries/s`] = pairedRatio(results, lockstep, logux, 'deliveriesPerSecond');
   ratios[`×${size}: lockstep / raw ws server CPU per delivery`] = pairedRatio(results, lockstep, raw, 'serverCpuPerDelivery');
 }
 for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
@@ -175,6 +183,8 @@ report({
   notes: [
     `Offered load: ${RATE} × subscribers deliveries/s. A server that keeps up delivers about that; one that falls behind delivers its capacity, and its latency grows for as long as the run lasts.`,
     'Latency: from the writer sending a command to a subscriber reading the frame that holds its event, over every delivery. Server CPU per delivery includes accepting the connections (the same work for every subject).',
+    `A run gives up 60 s after its last command; a delivery that had not come by then counts with the time until then, so for a subject with \`complete\` below 1 the p50 and p99 are lower bounds.`,
+    'Logux: `@logux/server` 0.14, a channel per stream, `access` with the tasks domain’s zod schema, `resend` to the channel; its subscribers speak its protocol directly (each `sync` answered by `synced`), as the other subjects’ do. Logux has no stream version: the writer numbers its actions.',
     '`loadCpu` is the load process’s CPU use in cores: near 1 means the subscribers, not the server, were the limit.',
   ],
 });

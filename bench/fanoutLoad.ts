@@ -1,8 +1,9 @@
 /**
  * The load side of bench/fanout.bench.ts, in a process of its own (on another core when there is
  * one): N subscribers and one writer over plain `ws` sockets, speaking each subject's wire protocol
- * directly — lockstep/1 JSON-RPC, a hand-written JSON relay, or Socket.IO's engine.io protocol — so
- * every subject gets the same cheap receivers and the hub process is what is measured.
+ * directly — lockstep/1 JSON-RPC, a hand-written JSON relay, Socket.IO's engine.io protocol, or
+ * Logux's protocol (version 5: `connect`, `sync`, `synced`, `ping`) — so every subject gets the same
+ * cheap receivers and the hub process is what is measured.
  *
  * A receiver does not parse frames, nor even turn them into strings: it finds each `"version":N` in
  * the bytes of an events frame and records the time since the command that produced that version
@@ -12,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
-export type FanoutSubject = 'lockstep' | 'raw' | 'socketio';
+export type FanoutSubject = 'lockstep' | 'raw' | 'socketio' | 'logux';
 
 export interface FanoutRun {
   type: 'run';
@@ -63,6 +64,18 @@ function scanVersions(frame: Buffer, found: (version: number) => void): void {
   }
 }
 
+const LOGUX_SYNC = Buffer.from('["sync",');
+const isLoguxSync = (frame: Buffer) => frame.length > LOGUX_SYNC.length && frame.compare(LOGUX_SYNC, 0, LOGUX_SYNC.length, 0, LOGUX_SYNC.length) === 0;
+/** The `added` number of a Logux `sync` message: what its `synced` answer must carry. */
+function loguxAdded(frame: Buffer): number {
+  let added = 0;
+  for (let i = LOGUX_SYNC.length, c = frame[i]!; c >= 48 && c <= 57; c = frame[++i]!) added = added * 10 + (c - 48);
+  return added;
+}
+let loguxNodes = 0;
+/** The writer's `connected` time from the Logux server: its meta times are relative to it. */
+let loguxBaseTime = 0;
+
 const isEvents = (frame: Buffer) => frame.length >= EVENTS_PREFIX.length && frame.compare(EVENTS_PREFIX, 0, EVENTS_PREFIX.length, 0, EVENTS_PREFIX.length) === 0;
 
 /** Opens a socket; `onMessage` is attached at once (a server may speak first, in the upgrade's own packet). */
@@ -105,6 +118,37 @@ async function connect(run: FanoutRun, role: 'writer' | 'sub', onFrame: (frame: 
     const socket = await open(`${run.url}/${role}`, undefined, onFrame);
     return { socket, ready: Promise.resolve() };
   }
+  if (run.subject === 'logux') {
+    // Logux: `connect` → `connected`; a subscriber then syncs a `logux/subscribe` and is ready at its
+    // `logux/processed`. Every `sync` the server sends is answered with `synced` (the server keeps a
+    // timer per unanswered one), every `ping` with `pong`.
+    const node = `bench:${role}${++loguxNodes}`;
+    let subscribeId = '';
+    const socket = await open(run.url, undefined, (frame, socket) => {
+      if (isLoguxSync(frame)) {
+        socket.send(`["synced",${loguxAdded(frame)}]`);
+        if (subscribeId && frame.includes('"logux/processed"') && frame.includes(subscribeId)) {
+          subscribeId = '';
+          ready();
+        }
+        return onFrame(frame);
+      }
+      const message = JSON.parse(frame.toString()) as [string, ...unknown[]];
+      if (message[0] === 'connected') {
+        const baseTime = (message[3] as [number, number])[1];
+        if (role === 'writer') {
+          loguxBaseTime = baseTime;
+          return ready();
+        }
+        const time = Date.now() - baseTime;
+        subscribeId = `${node} 1"`;
+        socket.send(JSON.stringify(['sync', 1, { type: 'logux/subscribe', channel: run.stream }, { id: [time, 1], time }]));
+      } else if (message[0] === 'ping') socket.send(JSON.stringify(['pong', message[1]]));
+      else if (message[0] === 'error') failed(new Error(`logux: ${frame.toString()}`));
+    });
+    socket.send(JSON.stringify(['connect', 5, node, 0, { subprotocol: 1 }]));
+    return { socket, ready: handshake };
+  }
   // Socket.IO over its WebSocket transport: engine.io packets (0 open, 2 ping, 3 pong, 4 message),
   // socket.io packets inside (0 connect, 2 event).
   const socket = await open(`${run.url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, undefined, (frame, socket) => {
@@ -122,6 +166,12 @@ function commandFrame(run: FanoutRun, seq: number, payload: unknown, type = 'tas
   const command = { id: `${run.tag}-${seq}`, stream: run.stream, type, payload };
   if (run.subject === 'lockstep') return JSON.stringify({ jsonrpc: '2.0', id: 100 + seq, method: 'command', params: command });
   if (run.subject === 'raw') return JSON.stringify(command);
+  if (run.subject === 'logux') {
+    // Logux has no stream version: the writer numbers its actions as the versions would go.
+    // Meta times are relative to the server's `connected` time; the id is [time, sequence].
+    const time = Date.now() - loguxBaseTime;
+    return JSON.stringify(['sync', seq + 2, { type, stream: run.stream, version: FIRST + seq, payload }, { id: [time, seq + 2], time }]);
+  }
   return `42${JSON.stringify(['command', command])}`;
 }
 
@@ -204,12 +254,20 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   await Promise.race([delivered, new Promise<void>((resolve) => (timer = setTimeout(resolve, run.drainTimeoutMs)))]);
   clearTimeout(timer);
   const used = process.cpuUsage(cpu);
-  const wall = (performance.now() - start) / 1_000;
+  const gaveUp = performance.now();
+  const wall = (gaveUp - start) / 1_000;
   const seconds = (lastDelivery - start) / 1_000;
 
   for (const sub of subscribers) sub.socket.terminate();
   writer.socket.terminate();
-  const recorded = latencies.subarray(0, deliveries).sort();
+  // A delivery that never came counts with the time until the run gave up on it (each subscriber
+  // receives in order, so what it misses is everything after its last version): with any missing,
+  // p50/p99 are lower bounds rather than the figures of the deliveries that happened to be fast.
+  let missing = 0;
+  for (let s = 0; s < run.subscribers && complete < run.subscribers; s++) {
+    for (let version = Math.max(last[s]! + 1, FIRST); version <= lastVersion; version++) latencies[deliveries + missing++] = gaveUp - sentAt[version - FIRST]!;
+  }
+  const recorded = latencies.subarray(0, deliveries + missing).sort();
   return {
     type: 'result',
     deliveries,

@@ -9,18 +9,23 @@
  *   of the state instead (a board of 1,000 tasks).
  * - Socket.IO connection-state recovery: the server replays every packet the client missed, one
  *   packet per frame (its in-memory adapter keeps them all for `maxDisconnectionDuration`).
+ * - Logux: a `@logux/core` client reconnects and subscribes again with `since` (the time of the last
+ *   action it has); the channel's `load` answers with the actions the stream's history holds after
+ *   it, which `@logux/server` sends one `sync` message each (bench/logux.ts).
  *
  * The stream: 1,000 `task.created`, then the missed `task.updated` events spread over those tasks.
  * The log is written to the store directly (the hub catches up with it, as from another hub), so
  * only the resync is timed. One process, one core; subjects alternate, several runs, medians.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type LockstepClient } from '@lockstep/client';
 import { tasksDomain, type Transport } from '@lockstep/core';
 import { MemoryEventStore, type Commit } from '@lockstep/server';
 import { webSocketTransport } from '@lockstep/ws';
 import { io as socketIoClient, type Socket } from 'socket.io-client';
 import { interleave, lockstepServer, rawEvent, round, socketIoServer, until } from './harness.js';
+import { loguxClient, loguxServer, type TaskAction } from './logux.js';
 import { report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : 3;
@@ -188,7 +193,61 @@ function socketIo(lag: number): Subject {
   };
 }
 
-const subjects: Subject[] = LAGS.flatMap((lag) => [lockstep(lag, 'delta'), lockstep(lag, 'snapshot'), socketIo(lag)]);
+function logux(lag: number): Subject {
+  return {
+    name: `Logux resubscribe with since, ${lag / 1_000}k behind`,
+    lag,
+    async run() {
+      const server = await loguxServer();
+      const history = server.history(STREAM);
+      // The stream's history, as another server would have written it: 1,000 creates, then the missed updates.
+      const record = (version: number, { type, data }: { type: string; data: { id: string; title?: string; changes?: { title?: string } } }) => {
+        const id = server.server.log.generateId();
+        const title = data.title ?? data.changes?.title ?? '';
+        history.push({ action: { type: type === 'task.created' ? 'task.create' : 'task.update', stream: STREAM, version, payload: { id: data.id, title } }, id, time: parseInt(id, 10) });
+      };
+      for (let version = 1; version <= TASKS; version++) record(version, created(version));
+      const client = loguxClient(server.url);
+      try {
+        let received = 0;
+        let last: TaskAction | undefined;
+        let lastSeen: { id: string; time: number } | undefined;
+        client.log.on('add', (action, meta) => {
+          if (action.type !== 'task.create' && action.type !== 'task.update') return;
+          received++;
+          last = action as TaskAction;
+          lastSeen = { id: meta.id, time: meta.time };
+        });
+        await client.synchronized();
+        await client.subscribe(STREAM);
+        if (received !== TASKS || !lastSeen) throw new Error(`Logux: ${received} of ${TASKS} actions on the first subscribe`);
+        client.disconnect();
+        // The server must have let the client go (and its subscription) before the stream moves on.
+        await until(() => server.server.clientIds.size === 0 && Object.keys(server.server.subscribers).length === 0, 10_000, 'the Logux server to drop the client');
+        // `since` is a time: keep the missed actions clear of the last one the client saw.
+        await sleep(20);
+        for (let version = TASKS + 1; version <= TASKS + lag; version++) record(version, updated(version));
+        const head = TASKS + lag;
+
+        received = 0;
+        const bytesBefore = server.http.bytesWritten();
+        const start = performance.now();
+        await client.reconnect();
+        // Resolves at its `logux/processed`, which the server sends after everything `load` sent back.
+        await client.subscribe(STREAM, lastSeen);
+        const caughtUpMs = performance.now() - start;
+        const bytes = server.http.bytesWritten() - bytesBefore;
+        if (received !== lag || last?.version !== head) throw new Error(`Logux: ${received} of ${lag} missed actions, the last at version ${last?.version} (head ${head})`);
+        return { caughtUpMs, bytes };
+      } finally {
+        client.close();
+        await server.close();
+      }
+    },
+  };
+}
+
+const subjects: Subject[] = LAGS.flatMap((lag) => [lockstep(lag, 'delta'), lockstep(lag, 'snapshot'), socketIo(lag), logux(lag)]);
 console.error(`resync: ${LAGS.join(' and ')} events behind, a board of ${TASKS} tasks, ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
 const results = new Map<Subject, { medians: Metrics; samples: Metrics[] }>();
 for (const lag of LAGS) {
@@ -200,8 +259,9 @@ for (const lag of LAGS) {
 const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
 const ratios: Record<string, number> = {};
 for (const lag of LAGS) {
-  const [delta, snapshot, recovery] = subjects.filter((subject) => subject.lag === lag).map((subject) => results.get(subject)?.medians);
+  const [delta, snapshot, recovery, loguxSince] = subjects.filter((subject) => subject.lag === lag).map((subject) => results.get(subject)?.medians);
   if (delta && recovery) ratios[`${lag / 1_000}k behind: lockstep delta / Socket.IO recovery, time`] = delta.caughtUpMs / recovery.caughtUpMs;
+  if (delta && loguxSince) ratios[`${lag / 1_000}k behind: lockstep delta / Logux since, time`] = delta.caughtUpMs / loguxSince.caughtUpMs;
   if (delta && snapshot) ratios[`${lag / 1_000}k behind: snapshot / delta, bytes`] = snapshot.bytes / delta.bytes;
 }
 for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
@@ -215,6 +275,7 @@ report({
     'Lockstep delta: the subscribe answer carries 1,000 events, the rest follow in pages of 1,000; the client validates and applies every page (immer, one draft per page).',
     'Lockstep snapshot: the hub no longer retains the client’s version, so it sends the state instead (`oldestRetained` tells the client why).',
     'Socket.IO: connection-state recovery replays the missed packets one per frame; the client only counts them (it has no state to apply them to).',
+    'Logux (`@logux/server` 0.14, `@logux/core` 0.10 client): the client subscribes again with `since`; the channel’s `load` returns the actions of the stream’s history after it, sent one `sync` message each and each answered by `synced`; the client’s log takes them, with no state to apply them to. Timed until the `logux/processed` of the subscribe, which follows them.',
   ],
 });
 process.exit(0);

@@ -32,7 +32,8 @@ for (const file of files) {
   const command = [...pin, process.execPath, '--conditions=lockstep-source', '--import', 'tsx', `${here}${file}`];
   console.error(`▶ ${file}${smoke ? ' (smoke)' : ''}${pin.length ? ' pinned to core 0' : ''}`);
   const child = spawnSync(command[0]!, command.slice(1), {
-    env: { ...process.env, LOCKSTEP_BENCH_SMOKE: smoke ? '1' : '' },
+    // Production mode, as deployed: Logux's log skips its development checks (immer's differ only in error messages).
+    env: { ...process.env, NODE_ENV: 'production', LOCKSTEP_BENCH_SMOKE: smoke ? '1' : '' },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 * 1024 * 1024,

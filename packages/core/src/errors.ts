@@ -21,6 +21,12 @@ export const ErrorCodes = {
   COMMAND_ID_CONFLICT: -32010,
   UNAVAILABLE: -32011,
   LIMIT_EXCEEDED: -32012,
+  /** `hello`: the peer's application (name and version) is not one this side accepts. */
+  INCOMPATIBLE_APP: -32013,
+  /** A call got no answer within its `timeoutMs`; whether the callee ran it is unknown. */
+  TIMEOUT: -32014,
+  /** The caller cancelled the call (`$/cancelRequest`); LSP's `RequestCancelled`. */
+  CANCELLED: -32800,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -32,6 +32,7 @@ const paramsSchemas: Record<string, z.ZodType> = {
   resync: protocol.resyncParamsSchema,
   shutdown: protocol.shutdownParamsSchema,
   unsubscribed: protocol.unsubscribedParamsSchema,
+  [protocol.CANCEL_REQUEST]: protocol.cancelRequestParamsSchema,
 };
 
 const resultSchemas: Record<string, z.ZodType> = {
@@ -51,7 +52,7 @@ const errorDataSchemas: Record<ErrorCode, z.ZodType> = {
   INTERNAL_ERROR: z.undefined(),
   UNSUPPORTED_PROTOCOL: z.object({ supported: z.array(z.number().int()) }),
   UNAUTHORIZED: z.undefined(),
-  FORBIDDEN: z.object({ stream: z.string(), action: z.enum(['read', 'write']) }),
+  FORBIDDEN: z.union([z.object({ stream: z.string(), action: z.enum(['read', 'write']) }), z.object({ method: z.string(), action: z.literal('call') })]),
   UNKNOWN_STREAM: z.object({ domains: z.array(z.string()) }),
   VERSION_CONFLICT: z.object({ currentVersion: protocol.subscribeResultSchema.shape.version }),
   COMMAND_REJECTED: z.looseObject({ reason: z.string() }),
@@ -61,7 +62,13 @@ const errorDataSchemas: Record<ErrorCode, z.ZodType> = {
   COMMAND_ID_CONFLICT: z.object({ id: z.string() }),
   UNAVAILABLE: z.undefined(),
   LIMIT_EXCEEDED: z.object({ limit: z.string(), max: z.number().int().nonnegative() }),
+  INCOMPATIBLE_APP: z.object({ app: protocol.appRequirementSchema, peer: protocol.appInfoSchema.nullable() }),
+  TIMEOUT: z.object({ method: z.string(), timeoutMs: z.number().int().nonnegative() }),
+  CANCELLED: z.undefined(),
 };
+
+/** A service method or notification's wire name: `<service>.<member>`. */
+const SERVICE_METHOD = /^[a-z][A-Za-z0-9_-]{0,62}\.[A-Za-z][A-Za-z0-9_]{0,62}$/;
 
 /** Parses with a schema and checks nothing was stripped, so a typo in a fixture cannot hide. */
 function expectAccepted(schema: z.ZodType, value: unknown, what: string): void {
@@ -83,7 +90,7 @@ describe('golden wire fixtures, lockstep/1', () => {
     }
     for (const notification of Object.values(protocol.Notifications)) expect(kinds).toContain(`${notification}.notification`);
     const codes = fixtures.filter((fixture) => fixture.kind === 'error').map((fixture) => fixture.code);
-    expect([...codes].sort()).toStrictEqual(Object.keys(ErrorCodes).sort());
+    expect([...new Set(codes)].sort()).toStrictEqual(Object.keys(ErrorCodes).sort());
   });
 
   it('have a msgpack frame for every JSON frame', () => {
@@ -145,6 +152,19 @@ describe('golden wire fixtures, lockstep/1', () => {
           expectAccepted(errorDataSchemas[fixture.code!], wire.data, `${fixture.code} data`);
           break;
         }
+        case 'app-request':
+          expect(message.method).toMatch(SERVICE_METHOD);
+          expectAccepted(protocol.requestIdSchema, message.id, 'request id');
+          break;
+        case 'app-notification':
+          expect(message.method).toMatch(SERVICE_METHOD);
+          expect('id' in message).toBe(false);
+          break;
+        case 'app-result':
+          expectAccepted(protocol.requestIdSchema, message.id, 'request id');
+          expect('error' in message || 'method' in message).toBe(false);
+          expect('result' in message).toBe(true);
+          break;
         default:
           throw new Error(`unknown fixture kind ${fixture.kind}`);
       }

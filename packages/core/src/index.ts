@@ -1,3 +1,5 @@
+export { createAbortController, type AbortControllerLike, type AbortSignalLike } from './abort.js';
+export { incompatibleApp } from './appVersion.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { FailureWindow, type FailureLimit } from './failureWindow.js';
 export {
@@ -52,6 +54,38 @@ export { PROTOCOL_VERSION } from './protocol.js';
 export { createRandom, type Random } from './random.js';
 export type { Transport, TransportListener, TransportState } from './transport.js';
 export { randomId } from './randomId.js';
+export { SEMVER_PATTERN, compareVersions, isRange, isVersion, parseVersion, satisfies, type SemVer } from './semver.js';
+export {
+  MEMBER_NAME_PATTERN,
+  SERVICE_NAME_PATTERN,
+  defineService,
+  isCompatibleVersion,
+  isServiceMethod,
+  method,
+  notServedError,
+  notification,
+  serviceInfo,
+  type AnyService,
+  type AnyServiceMethod,
+  type AnyServiceNotification,
+  type CallArguments,
+  type MethodHandler,
+  type MethodNames,
+  type MethodSpec,
+  type NotificationNames,
+  type NotificationSpec,
+  type ParamsInput,
+  type ParamsOutput,
+  type ResultInput,
+  type ResultOutput,
+  type Service,
+  type ServiceHandlers,
+  type ServiceIdentity,
+  type ServiceMember,
+  type ServiceMemberSpecs,
+  type ServiceMethod,
+  type ServiceNotification,
+} from './service.js';
 export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type CommandBatch } from './applyCommand.js';
 export {
   DEFAULT_MAX_FOCUSED,

@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { COMMAND_ID_PATTERN, commandIdSchema, commandSchema, eventSchema, parseStreamName, streamNameSchema, versionSchema, type Event } from './envelope.js';
 import type { WireError } from './errors.js';
+import { isRange, isVersion as isSemver } from './semver.js';
+import { SERVICE_NAME_PATTERN } from './service.js';
 
 /** The protocol version this release speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -52,11 +54,38 @@ export type Message = RequestMessage | NotificationMessage | ResponseMessage;
 // lockstep/1 methods: client → hub requests
 // ---------------------------------------------------------------------------------------------
 
+/** A semver version as `hello` carries them (`1.2.3`, at most 64 characters). */
+export const semverSchema = z.string().max(64).refine(isSemver, { message: 'not a semver version (1.2.3)' });
+
+/** A service one side serves, as announced in `hello`: its name and version. */
+export const serviceInfoSchema = z.object({
+  name: z.string().regex(SERVICE_NAME_PATTERN, 'service names are a lowercase letter, then up to 62 of A-Z a-z 0-9 _ -'),
+  version: semverSchema,
+});
+export type ServiceInfo = z.infer<typeof serviceInfoSchema>;
+
+/** The most services one side may announce. */
+export const MAX_ANNOUNCED_SERVICES = 256;
+
+/** The application on one side of a connection, as `hello` carries it. */
+export const appInfoSchema = z.object({ name: z.string().min(1).max(128), version: semverSchema });
+export type AppInfo = z.infer<typeof appInfoSchema>;
+
+/** An application and the versions of its peer it accepts (a semver range; none: any version of that name). */
+export const appRequirementSchema = appInfoSchema.extend({
+  accepts: z.string().max(256).refine(isRange, { message: 'not a semver range (^1.2.0, >=1.0.0 <3.0.0, …)' }).optional(),
+});
+export type AppRequirement = z.infer<typeof appRequirementSchema>;
+
 export const helloParamsSchema = z.object({
   protocol: z.number().int(),
   clientId: commandIdSchema.optional(),
   token: z.string().max(8192).optional(),
   capabilities: z.record(z.string().max(64), z.unknown()).optional(),
+  /** The services the client serves: the hub may call their methods on this connection. */
+  services: z.array(serviceInfoSchema).max(MAX_ANNOUNCED_SERVICES).optional(),
+  /** The client's application, checked against the hub's `app.accepts`. */
+  app: appInfoSchema.optional(),
 });
 export type HelloParams = z.infer<typeof helloParamsSchema>;
 
@@ -69,6 +98,10 @@ export const helloResultSchema = z.object({
   capabilities: z.record(z.string(), z.unknown()),
   heartbeatMs: z.number().int().nonnegative(),
   domains: z.array(z.string()),
+  /** The services the hub serves (absent: none). */
+  services: z.array(serviceInfoSchema).optional(),
+  /** The hub's application, when it names one. */
+  app: appInfoSchema.optional(),
 });
 export type HelloResult = z.infer<typeof helloResultSchema>;
 
@@ -161,6 +194,18 @@ export const Notifications = {
   shutdown: 'shutdown',
   unsubscribed: 'unsubscribed',
 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Both directions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * `$/cancelRequest {id}` (as in LSP), either way: the sender no longer wants the answer to its request
+ * `id`. The receiver aborts the handler's `signal`; the request is still answered (CANCELLED, or what
+ * the handler had), and the sender ignores that answer. Unknown ids are ignored.
+ */
+export const CANCEL_REQUEST = '$/cancelRequest';
+export const cancelRequestParamsSchema = z.object({ id: requestIdSchema });
 
 // ---------------------------------------------------------------------------------------------
 // Fast paths for the messages of the hot path

@@ -103,7 +103,7 @@ describePostgres('postgres event store', (db) => {
       expect(await store.loadSnapshot(stream)).toEqual({ stream, version: 4, state: { hostile, payload } });
       expect(await store.streams()).toEqual([stream]);
       const tables = await db.sql<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [store.schema]);
-      expect(tables.map((row) => row.table_name)).toEqual(['commands', 'events', 'heads', 'hubs', 'meta', 'migrations', 'presence', 'snapshots']);
+      expect(tables.map((row) => row.table_name)).toEqual(['commands', 'events', 'heads', 'holders', 'hubs', 'meta', 'migrations', 'presence', 'snapshots']);
     });
 
     it('refuses a NUL character in a text field (PostgreSQL text cannot hold one) and appends nothing', async () => {

@@ -267,8 +267,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * Lease holders per hub, in the `hubs` and `presence` tables, on the database's clock (the hubs'
-   * `now` is not used: their clocks may disagree).
+   * Lease holders per hub (the `hubs` and `presence` tables) and when each was last seen leaving one
+   * (`holders`), on the database's clock: the hubs' `now` is not used, their clocks may disagree.
    */
   readonly presence: PresenceRegistry = {
     enter: async (hubId, holder) => {
@@ -283,6 +283,11 @@ export class PostgresEventStore implements EventStore {
     isPresentElsewhere: async (hubId, holder, ttlMs) => {
       const [row] = await this.#query<{ present: boolean }>(this.#sql.presenceElsewhere, [hubId, holder, ttlMs]);
       return row?.present === true;
+    },
+    sinceLastSeen: async (hubId, holder, ttlMs) => {
+      const [row] = await this.#query<{ ago: number | null }>(this.#sql.presenceSinceLastSeen, [hubId, holder, ttlMs]);
+      // A departure committed while this statement started can be a hair in its future.
+      return row?.ago == null ? undefined : Math.max(0, row.ago);
     },
     forget: async (hubId) => {
       await this.#query(this.#sql.presenceForget, [hubId]);

@@ -67,6 +67,15 @@ function migrations(s: string): string[] {
     );
     CREATE INDEX presence_holder ON ${s}.presence (holder);
     `,
+    // 4: when each lease holder was last seen leaving a hub, so every hub times a holder's grace
+    // period from the same moment (the database's clock) rather than from its own view.
+    `
+    CREATE TABLE ${s}.holders (
+      holder text PRIMARY KEY,
+      last_seen timestamptz NOT NULL
+    );
+    CREATE INDEX holders_last_seen ON ${s}.holders (last_seen);
+    `,
   ];
 }
 

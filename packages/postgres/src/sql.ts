@@ -72,10 +72,12 @@ export function statements(s: string) {
     streams: `SELECT stream FROM ${s}.heads ORDER BY stream`,
     heads: `SELECT stream, head FROM ${s}.heads`,
     // Presence uses the database's clock, the same for every hub. A heartbeat also drops hubs silent
-    // for a day (crashed processes), with their rows.
+    // for a day (crashed processes), with their rows, and holders nobody has seen for a day.
     presenceHeartbeat: `
       WITH beat AS (
         INSERT INTO ${s}.hubs AS h (hub_id) VALUES ($1) ON CONFLICT (hub_id) DO UPDATE SET seen_at = now()
+      ), stale AS (
+        DELETE FROM ${s}.holders WHERE last_seen < now() - interval '1 day'
       )
       DELETE FROM ${s}.hubs WHERE seen_at < now() - interval '1 day' AND hub_id <> $1`,
     presenceEnter: `
@@ -83,13 +85,36 @@ export function statements(s: string) {
         INSERT INTO ${s}.hubs AS h (hub_id) VALUES ($1) ON CONFLICT (hub_id) DO UPDATE SET seen_at = now() RETURNING hub_id
       )
       INSERT INTO ${s}.presence (hub_id, holder) SELECT hub_id, $2 FROM hub ON CONFLICT DO NOTHING`,
-    presenceLeave: `DELETE FROM ${s}.presence WHERE hub_id = $1 AND holder = $2`,
+    presenceLeave: `
+      WITH gone AS (
+        DELETE FROM ${s}.presence WHERE hub_id = $1 AND holder = $2
+      )
+      INSERT INTO ${s}.holders AS o (holder, last_seen) VALUES ($2, now())
+      ON CONFLICT (holder) DO UPDATE SET last_seen = greatest(o.last_seen, excluded.last_seen)`,
     presenceElsewhere: `
       SELECT EXISTS (
         SELECT FROM ${s}.presence AS p JOIN ${s}.hubs AS h USING (hub_id)
         WHERE p.holder = $2 AND p.hub_id <> $1 AND h.seen_at > now() - make_interval(secs => $3::float8 / 1000)
       ) AS present`,
-    presenceForget: `DELETE FROM ${s}.hubs WHERE hub_id = $1`,
+    // The latest sighting: a hub that has the holder vouches for it until it stops counting (ttl
+    // after its last heartbeat; now, while it beats), a departure is a sighting at that moment.
+    // NULL when there is none.
+    presenceSinceLastSeen: `
+      SELECT (extract(epoch FROM now() - max(seen)) * 1000)::float8 AS ago FROM (
+        SELECT least(now(), h.seen_at + make_interval(secs => $3::float8 / 1000)) AS seen
+        FROM ${s}.presence AS p JOIN ${s}.hubs AS h USING (hub_id)
+        WHERE p.holder = $2 AND p.hub_id <> $1
+        UNION ALL
+        SELECT last_seen FROM ${s}.holders WHERE holder = $2
+      ) AS sightings`,
+    // The hub's holders were last seen now; its rows go with it (ON DELETE CASCADE). Every part of
+    // the statement reads the rows as they were before it.
+    presenceForget: `
+      WITH gone AS (
+        DELETE FROM ${s}.hubs WHERE hub_id = $1
+      )
+      INSERT INTO ${s}.holders AS o (holder, last_seen) SELECT holder, now() FROM ${s}.presence WHERE hub_id = $1
+      ON CONFLICT (holder) DO UPDATE SET last_seen = greatest(o.last_seen, excluded.last_seen)`,
     pruneCommands: `
       WITH deleted AS (DELETE FROM ${s}.commands WHERE recorded_at < $1 RETURNING 1)
       SELECT count(*) AS deleted FROM deleted`,

@@ -110,7 +110,7 @@ function viewers(count: number): Measure {
   return async () => {
     let hub: Hub | undefined;
     const extension: TerminalExtension = createTerminalExtension({ hub: () => hub!, scrollbackBytes: 32 * 1024 * 1024, policy: { sourceEnv: env } });
-    hub = new Hub({ domains: builtInDomains, extensions: [extension] });
+    hub = new Hub({ domains: builtInDomains, services: [extension] });
     const server = createWebSocketServer(hub, { port: 0 });
     await server.ready;
     const terminal = await extension.terminals.spawn({ id: 'bench', file: '/bin/sh', args: ['-c', SCRIPT], cwd: '/' });

@@ -1,4 +1,5 @@
-import type { ExtensionSession } from '@lockstep/server';
+import type { AnyServiceNotification } from '@lockstep/core';
+import type { AttachmentPeer } from './attachment.js';
 import { FakeClock } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
 import { Attachment } from './attachment.js';
@@ -74,16 +75,14 @@ function fakeSession() {
   const session = {
     sessionId: 's1',
     clientId: 'c1',
-    identity: undefined,
     bufferedAmount: 0 as number,
     closed: false as boolean,
-    notify(method: string, params: unknown) {
+    notify(notification: AnyServiceNotification, params: unknown) {
       if (session.closed) return false;
-      sent.push({ method, params });
+      sent.push({ method: notification.method, params });
       return true;
     },
-    authorize: async () => {},
-  } satisfies ExtensionSession & { bufferedAmount: number; closed: boolean };
+  } satisfies AttachmentPeer & { bufferedAmount: number; closed: boolean };
   const outputs = () => sent.filter((m) => m.method === 'terminal.output').map((m) => m.params as OutputNotification);
   const exits = () => sent.filter((m) => m.method === 'terminal.exit').map((m) => m.params as ExitNotification);
   /** The bytes received, checked to be contiguous except where marked truncated. */

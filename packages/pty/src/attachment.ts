@@ -1,8 +1,11 @@
-import type { Clock, TimerHandle } from '@lockstep/core';
-import type { ExtensionSession } from '@lockstep/server';
+import type { AnyServiceNotification, Clock, ParamsInput, TimerHandle } from '@lockstep/core';
+import type { Peer } from '@lockstep/server';
 import { describeMode, type DeliveryMode } from './deliveryPolicy.js';
-import { TerminalNotifications, type ExitNotification, type OutputNotification } from './protocol.js';
+import { terminalService, type ExitNotification, type OutputNotification } from './protocol.js';
 import type { TerminalSource } from './terminal.js';
+
+/** What an attachment needs of its viewer's connection. */
+export type AttachmentPeer = Pick<Peer, 'sessionId' | 'clientId' | 'bufferedAmount' | 'closed' | 'notify'>;
 
 export interface AttachmentSettings {
   chunkBytes: number;
@@ -55,7 +58,7 @@ export class Attachment {
 
   constructor(
     readonly terminal: TerminalSource,
-    readonly session: ExtensionSession,
+    readonly session: AttachmentPeer,
     from: number,
     mode: DeliveryMode,
     private readonly settings: AttachmentSettings,
@@ -67,7 +70,7 @@ export class Attachment {
       terminal.onOutput(() => this.pump()),
       terminal.onExit(() => this.pump()),
       terminal.onResize(({ cols, rows }) => {
-        if (this.#started) this.#notify(TerminalNotifications.resized, { terminalId: terminal.id, cols, rows });
+        if (this.#started) this.#notify(terminalService.resized, { terminalId: terminal.id, cols, rows });
       }),
       terminal.onDispose(() => {
         // The last chance to tell this viewer how its program ended: whatever held the rest back.
@@ -163,7 +166,7 @@ export class Attachment {
       const to = Math.min(end, this.#cursor + settings.chunkBytes);
       const params: OutputNotification = { terminalId: terminal.id, offset: this.#cursor, data: terminal.readBase64(this.#cursor, to) };
       if (truncated || this.#pendingTruncation) params.truncated = true;
-      if (!this.#notify(TerminalNotifications.output, params)) return;
+      if (!this.#notify(terminalService.output, params)) return;
       this.#pendingTruncation = false;
       this.#cursor = to;
       sent = true;
@@ -174,7 +177,7 @@ export class Attachment {
       this.#exitSent = true;
       const params: ExitNotification = { terminalId: terminal.id, exitCode: exit.exitCode };
       if (exit.signal !== undefined) params.signal = exit.signal;
-      this.#notify(TerminalNotifications.exit, params);
+      this.#notify(terminalService.exit, params);
     }
   }
 
@@ -197,9 +200,9 @@ export class Attachment {
   }
 
   /** False (and the attachment closes) once the connection is gone. */
-  #notify(method: string, params: unknown): boolean {
+  #notify<N extends AnyServiceNotification>(notification: N, params: ParamsInput<N>): boolean {
     if (this.#closed) return false;
-    if (this.session.closed || !this.session.notify(method, params)) {
+    if (this.session.closed || !this.session.notify(notification, params)) {
       this.close();
       return false;
     }

@@ -1,4 +1,4 @@
-export { Attachment, type AttachmentInfo, type AttachmentSettings } from './attachment.js';
+export { Attachment, type AttachmentInfo, type AttachmentPeer, type AttachmentSettings } from './attachment.js';
 export { DELIVERY_DEFAULTS, resolveDeliveryPolicy, throttle, type DeliveryMode, type DeliveryPolicy, type ResolvedDeliveryPolicy } from './deliveryPolicy.js';
 export { FOCUS_WATCHER_IDENTITY } from './focusTracker.js';
 export { isAlive, killSession, sessionMembers, signalGroup } from './processTree.js';
@@ -11,14 +11,18 @@ export {
   attachParamsSchema,
   attachResultSchema,
   detachParamsSchema,
+  detachResultSchema,
   detachedNotificationSchema,
   exitNotificationSchema,
   inputParamsSchema,
+  inputResultSchema,
   outputNotificationSchema,
   resizeParamsSchema,
+  resizeResultSchema,
   resizedNotificationSchema,
   terminalIdSchema,
   terminalResource,
+  terminalService,
   terminalSizeSchema,
   type AttachParams,
   type AttachResult,
@@ -27,6 +31,7 @@ export {
   type InputParams,
   type OutputNotification,
   type ResizedNotification,
+  type TerminalService,
 } from './protocol.js';
 export { DEFAULT_SCROLLBACK_BYTES, Scrollback } from './scrollback.js';
 export {

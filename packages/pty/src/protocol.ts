@@ -2,6 +2,7 @@
  * The terminal methods and notifications of lockstep/1 (`@lockstep/pty/protocol`): schemas and types
  * only, with no Node imports, so a browser client can validate what it receives.
  */
+import { defineService, method, notification } from '@lockstep/core';
 import * as z from 'zod';
 
 /**
@@ -168,3 +169,25 @@ function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+export const detachResultSchema = z.object({});
+export const inputResultSchema = z.object({});
+export const resizeResultSchema = z.object({ cols: terminalSizeSchema, rows: terminalSizeSchema });
+
+/**
+ * The terminal service (`terminal.*`), defined once for both sides: the hub serves its methods
+ * (`createTerminalExtension`), a client calls them (`client.call(terminalService.attach, {terminalId})`)
+ * and listens to its notifications (`client.on(terminalService.output, …)`), all validated with these
+ * schemas. The wire names are those of {@link TerminalMethods} and {@link TerminalNotifications}.
+ */
+export const terminalService = defineService('terminal', '1.0.0', {
+  attach: method({ params: attachParamsSchema, result: attachResultSchema }),
+  detach: method({ params: detachParamsSchema, result: detachResultSchema, idempotent: true }),
+  input: method({ params: inputParamsSchema, result: inputResultSchema }),
+  resize: method({ params: resizeParamsSchema, result: resizeResultSchema, idempotent: true }),
+  output: notification({ params: outputNotificationSchema }),
+  exit: notification({ params: exitNotificationSchema }),
+  resized: notification({ params: resizedNotificationSchema }),
+  detached: notification({ params: detachedNotificationSchema }),
+});
+export type TerminalService = typeof terminalService;

@@ -1,26 +1,16 @@
-import { LockstepError, systemClock } from '@lockstep/core';
-import type { ExtensionSession, Hub, HubExtension, Identity } from '@lockstep/server';
+import { LockstepError, systemClock, type ParamsOutput } from '@lockstep/core';
+import type { Hub, Identity, Peer, ServeOptions, ServiceContext, ServiceImplementation } from '@lockstep/server';
 import { Attachment, type AttachmentInfo } from './attachment.js';
 import { resolveDeliveryPolicy, type DeliveryMode, type DeliveryPolicy } from './deliveryPolicy.js';
 import { FocusTracker } from './focusTracker.js';
-import {
-  attachParamsSchema,
-  detachParamsSchema,
-  inputParamsSchema,
-  resizeParamsSchema,
-  terminalResource,
-  TerminalMethods,
-  TerminalNotifications,
-  type AttachResult,
-  type DetachedNotification,
-} from './protocol.js';
+import { terminalResource, terminalService, type AttachResult, type DetachedNotification, type TerminalService } from './protocol.js';
 import { DEFAULT_CHUNK_BYTES, type Terminal } from './terminal.js';
 import { TerminalManager, WAITING_FOR_TERMINAL_SLOT, type TerminalManagerOptions } from './terminalManager.js';
 
 export interface TerminalExtensionOptions extends Omit<TerminalManagerOptions, 'hub'> {
   /**
    * The hub the extension is installed in. A function, because the hub is constructed with the
-   * extension: `createTerminalExtension({ hub: () => hub })`, then `const hub = new Hub({ extensions: [ext] })`.
+   * extension: `createTerminalExtension({ hub: () => hub })`, then `const hub = new Hub({ services: [ext] })`.
    */
   hub: () => Hub;
   /** Who gets output how: focused sessions live, the others throttled by default. */
@@ -32,26 +22,25 @@ export interface TerminalExtensionOptions extends Omit<TerminalManagerOptions, '
   focusIdentity?: Identity;
 }
 
-/** The terminal extension: install it in a hub, spawn terminals through `terminals`. */
-export interface TerminalExtension extends HubExtension {
+/**
+ * The terminal extension: the terminal service's implementation — install it in a hub
+ * (`new Hub({ services: [extension] })`) — and the terminals it serves (spawn them through `terminals`).
+ */
+export interface TerminalExtension extends ServiceImplementation<TerminalService> {
   /** Spawns, lists and removes the terminals the extension serves. */
   readonly terminals: TerminalManager;
   /** Every attachment (viewer) right now: cursors, modes, skipped bytes, the connection's unsent bytes. */
   attachments(): AttachmentInfo[];
 }
 
-type Parser<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } };
-
-function parse<T>(schema: Parser<T>, params: unknown): T {
-  const result = schema.safeParse(params);
-  if (!result.success) throw new LockstepError('INVALID_PARAMS', 'invalid params', { issues: result.error.issues });
-  return result.data;
-}
+type Params<K extends 'attach' | 'detach' | 'input' | 'resize'> = ParamsOutput<TerminalService[K]>;
 
 /**
- * Terminals over lockstep/1, as a hub extension: `terminal.attach`, `terminal.detach`,
- * `terminal.input`, `terminal.resize`; notifications `terminal.output`, `terminal.exit`,
- * `terminal.resized`. See docs/terminals.md.
+ * Terminals over lockstep/1: the terminal service (`terminalService` of `@lockstep/pty/protocol`) served
+ * by the hub — `terminal.attach`, `terminal.detach`, `terminal.input`, `terminal.resize`; notifications
+ * `terminal.output`, `terminal.exit`, `terminal.resized`, `terminal.detached`. See docs/terminals.md.
+ * Params are validated by the service's schemas before a handler runs; the handler then authorizes the
+ * terminal it acts on (the service's own rule lets every greeted caller reach the handlers).
  *
  * Authorization: each terminal is the resource `terminal/<id>` for the hub's `authorize` hook —
  * `read` to attach, `write` to send input or resize. Unknown terminals are `UNKNOWN_STREAM`
@@ -74,8 +63,8 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
    * Per session, how many times its grants were re-checked (`onReauthorize`): an attach authorized
    * before the last re-check may have been answered with a grant since revoked, and asks again.
    */
-  const rechecks = new WeakMap<ExtensionSession, number>();
-  const rechecksOf = (session: ExtensionSession) => rechecks.get(session) ?? 0;
+  const rechecks = new WeakMap<Peer, number>();
+  const rechecksOf = (session: Peer) => rechecks.get(session) ?? 0;
   const focusTrackerOptions = {
     clock,
     onChange: (project: string) => {
@@ -122,8 +111,7 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     releases.delete(attachment);
   }
 
-  async function attach(params: unknown, session: ExtensionSession): Promise<AttachResult> {
-    const { terminalId, since = 0 } = parse(attachParamsSchema, params);
+  async function attach({ terminalId, since = 0 }: Params<'attach'>, { peer: session }: ServiceContext): Promise<AttachResult> {
     let checked = rechecksOf(session);
     await session.authorize(terminalResource(terminalId), 'read');
     const terminal = terminalFor(terminalId);
@@ -167,7 +155,7 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
   }
 
   /** Authorizes every attachment of the session again; a refused one is detached, and told so. */
-  async function reauthorize(session: ExtensionSession): Promise<void> {
+  async function reauthorize(session: Peer): Promise<void> {
     rechecks.set(session, rechecksOf(session) + 1);
     const attachments = [...(bySession.get(session.sessionId)?.values() ?? [])];
     await Promise.all(
@@ -180,27 +168,24 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
           if (attachment.closed) return;
           attachment.close();
           const detached: DetachedNotification = { terminalId, error: LockstepError.from(error).toJSON() };
-          session.notify(TerminalNotifications.detached, detached);
+          session.notify(terminalService.detached, detached);
         }
       }),
     );
   }
 
-  function detach(params: unknown, session: ExtensionSession): Record<string, never> {
-    const { terminalId } = parse(detachParamsSchema, params);
+  function detach({ terminalId }: Params<'detach'>, { peer: session }: ServiceContext): Record<string, never> {
     bySession.get(session.sessionId)?.get(terminalId)?.close();
     return {};
   }
 
-  async function input(params: unknown, session: ExtensionSession): Promise<Record<string, never>> {
-    const { terminalId, data, encoding } = parse(inputParamsSchema, params);
+  async function input({ terminalId, data, encoding }: Params<'input'>, { peer: session }: ServiceContext): Promise<Record<string, never>> {
     await session.authorize(terminalResource(terminalId), 'write');
     terminalFor(terminalId).write(encoding === 'base64' ? Buffer.from(data, 'base64') : data);
     return {};
   }
 
-  async function resize(params: unknown, session: ExtensionSession): Promise<{ cols: number; rows: number }> {
-    const { terminalId, cols, rows } = parse(resizeParamsSchema, params);
+  async function resize({ terminalId, cols, rows }: Params<'resize'>, { peer: session }: ServiceContext): Promise<{ cols: number; rows: number }> {
     await session.authorize(terminalResource(terminalId), 'write');
     const terminal = terminalFor(terminalId);
     if (terminal.exit) throw new LockstepError('COMMAND_REJECTED', `terminal ${terminalId} has exited`, { reason: 'terminal.exited', terminalId });
@@ -208,16 +193,10 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     return { cols: terminal.cols, rows: terminal.rows };
   }
 
-  return {
-    name: 'terminal',
-    terminals,
-    methods: {
-      [TerminalMethods.attach]: attach,
-      [TerminalMethods.detach]: detach,
-      [TerminalMethods.input]: input,
-      [TerminalMethods.resize]: resize,
-    },
-    onSessionClosed(session) {
+  const serveOptions: ServeOptions = {
+    // Every caller may call: each handler authorizes the terminal it acts on (`terminal/<id>`).
+    authorize: () => true,
+    onPeerClosed(session) {
       for (const attachment of [...(bySession.get(session.sessionId)?.values() ?? [])]) attachment.close();
     },
     onReauthorize: reauthorize,
@@ -226,6 +205,12 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
       for (const attachments of [...bySession.values()]) for (const attachment of [...attachments.values()]) attachment.close();
       await terminals.close();
     },
+  };
+  return {
+    service: terminalService,
+    handlers: { attach, detach, input, resize },
+    options: serveOptions,
+    terminals,
     attachments() {
       return [...bySession.values()].flatMap((attachments) => [...attachments.values()].map((attachment) => attachment.info()));
     },

@@ -4,6 +4,7 @@ import {
   LockstepError,
   MAX_BATCH_MESSAGES,
   PROTOCOL_VERSION,
+  incompatibleApp,
   protocol,
   writeBatched,
   type Codec,
@@ -15,8 +16,8 @@ import {
 } from '@lockstep/core';
 import type { Subscription as RxSubscription } from 'rxjs';
 import { CommandReply, type ReplyChannel } from './commandReply.js';
-import type { Hub, Identity } from './hub.js';
-import type { ExtensionSession } from './extension.js';
+import type { AccessAction, Hub, Identity } from './hub.js';
+import { ConnectionPeer, type PeerLink } from './peer.js';
 import { SubscribeGate } from './subscribeGate.js';
 import { Subscription, SubscriptionTable, type SubscriptionOwner } from './subscriptionTable.js';
 import { TokenBucket } from './tokenBucket.js';
@@ -44,7 +45,7 @@ interface Answer {
 }
 
 /** One client connection: the lockstep/1 session over a transport (and that transport's listener, when it has `listen`). */
-export class Connection implements TransportListener, SubscriptionOwner, ReplyChannel {
+export class Connection implements TransportListener, SubscriptionOwner, ReplyChannel, PeerLink {
   readonly sessionId = randomUUID();
   clientId: string | undefined;
   identity: Identity | undefined;
@@ -72,7 +73,11 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
   #helloTimer: TimerHandle | undefined;
   /** Streams dropped because the client stopped reading; resynced once its buffer has drained. */
   #overloaded: string[] | undefined;
-  #extensionSession: ExtensionSession | undefined;
+  /** This connection as services see it: made when one first needs it (most connections never do). */
+  #peer: ConnectionPeer | undefined;
+  /** What the client said it serves in hello (name → version), and its application. */
+  #peerServices: ReadonlyMap<string, string> | undefined;
+  #peerApp: protocol.AppInfo | undefined;
   /**
    * Exists only while subscribes hold or wait for a turn (`#gateUsers`): an idle gate holds nothing a
    * new one would not, and a hub keeps thousands of idle connections.
@@ -307,13 +312,25 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
       return;
     }
     const { id, method, params } = parsed.data;
-    // Responses (the hub sends no requests) and notifications (none are defined) are ignored.
-    if (method === undefined || id === undefined || id === null) return;
+    if (method === undefined) {
+      this.#onResponse(parsed.data);
+      return;
+    }
+    if (id === undefined) {
+      this.#onNotification(method, params);
+      return;
+    }
+    if (id === null) {
+      // A request (it has a method) whose id cannot be answered apart from others: JSON-RPC 2.0
+      // discourages it, lockstep/1 refuses it — but answers, as a request must be.
+      this.#sendError(null, new LockstepError('INVALID_REQUEST', 'a request id is a string or an integer, not null (leave id out for a notification)'));
+      return;
+    }
     if (method === protocol.Methods.command && this.#greeted) {
       this.#command(id, params);
       return;
     }
-    this.#dispatch(method, params).then(
+    this.#dispatch(method, id, params).then(
       (answer) => {
         this.reply(id, answer.result);
         answer.after?.();
@@ -323,6 +340,36 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
         if (this.#closeAfterReply !== undefined) this.close(this.#closeAfterReply);
       },
     );
+  }
+
+  /**
+   * A message without a method: the client's answer to a call of the hub (`result` or `error`), or
+   * not a JSON-RPC message at all (`{"jsonrpc":"2.0","id":5}`), answered INVALID_REQUEST — unless its
+   * id is one of the hub's calls, which then fails instead: an error answer with that id would read,
+   * to the client, as the answer to a request of its own with the same id.
+   */
+  #onResponse(message: { id?: RequestId | null | undefined; result?: unknown; error?: protocol.ErrorResponse['error'] | undefined }): void {
+    const { id } = message;
+    if (message.error !== undefined || Object.hasOwn(message, 'result')) {
+      // An error with id null is the client refusing a frame of ours it could not read: nothing to settle.
+      if (id !== undefined && id !== null) this.#peer?.settle(id, message);
+      return;
+    }
+    if (id !== undefined && id !== null && this.#peer?.awaits(id)) {
+      this.#peer.fail(id, new LockstepError('INTERNAL_ERROR', 'the client answered with neither result nor error', { reason: 'invalidResponse' }));
+      return;
+    }
+    this.#sendError(id ?? null, new LockstepError('INVALID_REQUEST', 'not a request, notification or response: method is missing, and so are result and error'));
+  }
+
+  /** A notification from the client: `$/cancelRequest`, or one of a service someone listens to. Never answered. */
+  #onNotification(method: string, params: unknown): void {
+    if (method === protocol.CANCEL_REQUEST) {
+      const cancel = protocol.cancelRequestParamsSchema.safeParse(params);
+      if (cancel.success) this.#peer?.cancelHandling(cancel.data.id);
+      return;
+    }
+    if (this.#greeted && this.hub.services.listens(method)) this.hub.services.deliver(method, params, this.peer(), (error, context) => this.hub.reportError(error, context));
   }
 
   /**
@@ -398,10 +445,11 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     this.#sendError(id, LockstepError.from(error));
   }
 
-  async #dispatch(method: string, params: unknown): Promise<Answer> {
+  async #dispatch(method: string, id: RequestId, params: unknown): Promise<Answer> {
     switch (method) {
       case protocol.Methods.hello:
-        return { result: await this.#hello(parse(protocol.helloParamsSchema, params)) };
+        // `hub.onPeer` listeners hear of the connection once the answer is on its way.
+        return { result: await this.#hello(parse(protocol.helloParamsSchema, params)), after: () => this.hub.greeted(this) };
       case protocol.Methods.ping:
         parse(protocol.pingParamsSchema, params);
         return { result: { time: this.hub.clock.now() } };
@@ -409,7 +457,7 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     // Requests pipelined behind a hello wait for it rather than being refused.
     if (!this.#greeted && this.#greeting) await this.#greeting.catch(() => {});
     if (!this.#greeted) {
-      if (Object.hasOwn(protocol.Methods, method) || this.hub.extensionFor(method)) throw new LockstepError('HANDSHAKE_REQUIRED', `send hello before ${method}`);
+      if (Object.hasOwn(protocol.Methods, method) || this.hub.services.has(method)) throw new LockstepError('HANDSHAKE_REQUIRED', `send hello before ${method}`);
       throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
     }
     switch (method) {
@@ -427,36 +475,45 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
         this.#admitStream(command.stream);
         return { result: await this.hub.submit(command, { clientId: this.clientId! }) };
       }
-      default: {
-        const extension = this.hub.extensionFor(method);
-        if (!extension) throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
-        return { result: await extension.methods[method]!(params, this.#session()) };
-      }
+      default:
+        if (!this.hub.services.has(method)) throw new LockstepError('METHOD_NOT_FOUND', `unknown method ${JSON.stringify(method)}`);
+        return { result: await this.hub.services.handle(method, id, params, this.peer(), this.hub) };
     }
   }
 
-  /** This connection as extensions see it (created on first use). */
-  #session(): ExtensionSession {
-    if (this.#extensionSession) return this.#extensionSession;
-    const connection = this;
-    this.#extensionSession = {
-      sessionId: this.sessionId,
-      clientId: this.clientId!,
-      identity: this.identity,
-      notify: (method, params) => {
-        if (connection.#closed) return false;
-        connection.#send({ jsonrpc: '2.0', method, params });
-        return true;
-      },
-      get bufferedAmount() {
-        return connection.transport.bufferedAmount ?? 0;
-      },
-      authorize: (stream, action) => connection.hub.authorize(connection.identity, stream, action),
-      get closed() {
-        return connection.#closed;
-      },
-    };
-    return this.#extensionSession;
+  // --- as a Peer's link (services) --------------------------------------------------------------
+
+  get greeted(): boolean {
+    return this.#greeted;
+  }
+
+  /** This connection as services see it (made on first use). */
+  peer(): ConnectionPeer {
+    return (this.#peer ??= new ConnectionPeer(this, this.hub.clock, this.hub.settings.callTimeoutMs));
+  }
+
+  get peerServices(): ReadonlyMap<string, string> {
+    return this.#peerServices ?? NO_SERVICES;
+  }
+
+  get peerApp(): protocol.AppInfo | undefined {
+    return this.#peerApp;
+  }
+
+  get bufferedAmount(): number {
+    return this.transport.bufferedAmount ?? 0;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  sendMessage(message: protocol.Message): void {
+    this.#send(message);
+  }
+
+  authorize(resource: string, action: AccessAction): Promise<void> {
+    return this.hub.authorize(this.identity, resource, action);
   }
 
   async #hello(params: protocol.HelloParams): Promise<protocol.HelloResult> {
@@ -485,11 +542,16 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
       this.#greeting = undefined;
     }
     if (this.#closed) throw new LockstepError('UNAVAILABLE', 'connection closed');
+    // After authentication: the refusal names the hub's application.
+    const refusal = incompatibleApp(this.hub.app, params.app, 'hub');
+    if (refusal) throw refusal;
     const clientId = params.clientId ?? `anon-${this.sessionId}`;
     // FORBIDDEN when the client id belongs to another identity: nothing is set, hello may be sent again.
     this.hub.clientPresent(clientId, identity);
     this.identity = identity;
     this.clientId = clientId;
+    if (params.services !== undefined && params.services.length > 0) this.#peerServices = new Map(params.services.map(({ name, version }) => [name, version]));
+    this.#peerApp = params.app;
     this.#greeted = true;
     this.#stopHelloTimer();
     const result = this.hub.helloResult(this.sessionId);
@@ -647,7 +709,7 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
    * connection — live, catching up, or prepared and not yet answered — is authorized again for
    * `read`, and those refused end with an `unsubscribed` notification (or, not yet answered, with the
    * refusal as their answer). Subscribes still being authorized ask again before they subscribe. The
-   * extensions the connection used re-check what they serve it. Resolves once every check is answered.
+   * services re-check what they give it. Resolves once every check is answered.
    */
   async reauthorize(): Promise<void> {
     if (this.#closed) return;
@@ -661,7 +723,7 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
         ),
       );
     }
-    if (this.#extensionSession) checks.push(this.hub.reauthorizeSession(this.#extensionSession));
+    if (this.#peer) checks.push(this.hub.reauthorizePeer(this.#peer));
     await Promise.all(checks);
   }
 
@@ -686,10 +748,15 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     this.#subscriptions.dropAll();
     if (this.#rx) for (const rx of this.#rx) rx.unsubscribe();
     else this.transport.listen?.(undefined);
-    if (this.#extensionSession) this.hub.sessionClosed(this.#extensionSession);
+    if (this.#peer) {
+      this.#peer.onClosed();
+      this.hub.peerClosed(this.#peer);
+    }
     this.hub.connectionClosed(this);
   }
 }
+
+const NO_SERVICES: ReadonlyMap<string, string> = new Map();
 
 function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, value: unknown): T {
   const result = schema.safeParse(value);

@@ -55,21 +55,34 @@ export interface StreamInfo {
 }
 
 /**
- * Where hubs sharing a store say which lease holders (client ids) are connected to them. Entries of
- * a hub that stopped sending heartbeats (a crashed process) stop counting after `ttlMs`. `now` is
- * the calling hub's clock, for registries without one of their own (a database uses its own time).
+ * Where hubs sharing a store say which lease holders (client ids) are connected to them, and when a
+ * holder was last seen. Entries of a hub that stopped sending heartbeats (a crashed process) stop
+ * counting after `ttlMs`. `now` is the calling hub's clock, for registries without one of their own (a
+ * database uses its own time, so the hubs' clocks never meet).
  */
 export interface PresenceRegistry {
   /** `hubId` has a connection of `holder` now (its first; also counts as a heartbeat of `hubId`). */
   enter(hubId: string, holder: string, now: number): Promise<void>;
-  /** `hubId` has no connection of `holder` any more. */
-  leave(hubId: string, holder: string): Promise<void>;
+  /** `hubId` has no connection of `holder` any more: the holder was last seen there now. */
+  leave(hubId: string, holder: string, now?: number): Promise<void>;
   /** `hubId` is alive: keeps its entries counting for another `ttlMs`. */
   heartbeat(hubId: string, now: number): Promise<void>;
   /** Whether a hub other than `hubId`, alive within the last `ttlMs`, has `holder` connected. */
   isPresentElsewhere(hubId: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
-  /** `hubId` shut down: its entries are gone at once. */
-  forget(hubId: string): Promise<void>;
+  /**
+   * How long ago (ms, on the registry's clock) `holder` was last seen on any hub: 0 while a hub other
+   * than `hubId` that heartbeat within `ttlMs` has it connected; the time since a hub left it (`hubId`
+   * included), or since a silent hub that had it connected stopped counting (`ttlMs` after its last
+   * heartbeat); `undefined` when the registry has no record of it. Hubs expire a holder's leases
+   * from this, so every hub counts the grace period from the same moment.
+   *
+   * Optional, for registries written before it: without it a hub times the grace period from its own
+   * view (when the holder left it, or when it learned of the lease), which across hubs can expire a
+   * holder that only moved or reconnected.
+   */
+  sinceLastSeen?(hubId: string, holder: string, ttlMs: number, now: number): Promise<number | undefined>;
+  /** `hubId` shut down: its entries are gone at once; its holders were last seen there now. */
+  forget(hubId: string, now?: number): Promise<void>;
 }
 
 /**

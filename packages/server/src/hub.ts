@@ -15,12 +15,27 @@ import {
   type TimerHandle,
   type Transport,
   protocol,
+  type AnyService,
+  type AnyServiceMethod,
+  type AnyServiceNotification,
+  type CallArguments,
+  type ParamsInput,
+  type ResultOutput,
+  type ServiceHandlers,
 } from '@lockstep/core';
 import { Connection } from './connection.js';
 import type { EventStore } from './eventStore.js';
-import type { ExtensionSession, HubExtension } from './extension.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { MemoryEventStore } from './memoryEventStore.js';
+import type { HubCallOptions, Peer, PeerTarget } from './peer.js';
+import {
+  ServiceRegistry,
+  implement,
+  type NotificationListener,
+  type ServeOptions,
+  type ServiceContext,
+  type ServiceImplementation,
+} from './serviceRegistry.js';
 import { StreamHost, type CommandCheck, type QueuedCommand } from './streamHost.js';
 
 /** Who is on the other end of a connection, as decided by `authenticate`. */
@@ -31,6 +46,8 @@ export interface Identity {
 }
 
 export type StreamAction = 'read' | 'write';
+/** What the `authorize` hook is asked about: a stream (`read`, `write`) or a service method (`call`). */
+export type AccessAction = StreamAction | 'call';
 
 export interface HubOptions {
   /** The domains this hub serves; streams of other domains are refused (UNKNOWN_STREAM). */
@@ -107,11 +124,15 @@ export interface HubOptions {
     | undefined
     | Promise<Identity | undefined>;
   /**
-   * Called per stream and action; answer false to refuse with FORBIDDEN. Default: everything allowed.
-   * Asked at every `subscribe` and `command`; when its answers change (a grant revoked), call
-   * {@link Hub.reauthorize} so live subscriptions and extension resources are checked again.
+   * Called per resource and action; answer false to refuse with FORBIDDEN. Default: everything allowed.
+   * Asked at every `subscribe` (`read`) and `command` (`write`) with the stream's name, and — for
+   * services served without an `authorize` rule of their own — at every call of a method with its
+   * wire name and `call` (`authorize(identity, "orchestrate.route", "call")`: no stream name has a
+   * `.` before a `/`, so the two never meet). When its answers change (a grant revoked), call
+   * {@link Hub.reauthorize} so live subscriptions and service resources are checked again.
    */
-  authorize?: (identity: Identity | undefined, stream: string, action: StreamAction) => boolean | Promise<boolean>;
+  // Method syntax: a hook written for `StreamAction` alone still fits.
+  authorize?(identity: Identity | undefined, resource: string, action: AccessAction): boolean | Promise<boolean>;
   /**
    * The application's own rule for commands, for what a domain's pure `decide` cannot see: another
    * stream, or anything outside the hub (the reference server refuses to focus a session its tasks
@@ -127,8 +148,19 @@ export interface HubOptions {
    * after. See docs/domains.md.
    */
   checkCommand?: (command: CommandCheck) => void | Promise<void>;
-  /** Extra lockstep/1 methods and notifications (for example the PTY streamer's `terminal.*`). */
-  extensions?: readonly HubExtension[];
+  /**
+   * Services the hub serves from the start (`implement(service, handlers, options)`), announced in
+   * every `hello` answer; `hub.serve` adds more. For example `@lockstep/pty`'s terminal service.
+   */
+  services?: readonly ServiceImplementation[];
+  /**
+   * The application this hub is, announced in `hello` answers; with `accepts` (a semver range), a
+   * `hello` whose `app` has another name, a version outside the range, or no `app` at all is refused
+   * with INCOMPATIBLE_APP (`data: {app, peer}`), and the connection may say `hello` again.
+   */
+  app?: protocol.AppRequirement;
+  /** How long `hub.call` (and `peer.call`) waits for a client's answer by default. Default 30 s. */
+  callTimeoutMs?: number;
   /** Errors the hub recovered from (store failures, bugs in a domain). Default: console.error. */
   onError?: (error: unknown, context: string) => void;
 }
@@ -146,6 +178,7 @@ export const HUB_DEFAULTS = {
   unloadIdleStreamsMs: 600_000,
   maxSubscriptionsPerConnection: 4_096,
   newStreamsPerMinute: 1_000,
+  callTimeoutMs: 30_000,
 } as const;
 
 /** How a connection is served. */
@@ -208,14 +241,19 @@ export class Hub {
       | 'unloadIdleStreamsMs'
       | 'maxSubscriptionsPerConnection'
       | 'newStreamsPerMinute'
+      | 'callTimeoutMs'
     >
   >;
+  /** @internal The services served and the notifications listened to. */
+  readonly services = new ServiceRegistry();
+  /** The application named in `HubOptions.app`, if any. */
+  readonly app: protocol.AppRequirement | undefined;
   readonly #domains: Map<string, AnyDomain>;
   readonly #streams = new Map<string, StreamHost>();
   readonly #connections = new Set<Connection>();
+  readonly #peerListeners = new Set<(peer: Peer) => void>();
   readonly #leases: LeaseKeeper;
   readonly #options: HubOptions;
-  readonly #extensionMethods = new Map<string, HubExtension>();
   readonly #unwatch: (() => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -240,18 +278,17 @@ export class Hub {
       unloadIdleStreamsMs: options.unloadIdleStreamsMs ?? HUB_DEFAULTS.unloadIdleStreamsMs,
       maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection ?? HUB_DEFAULTS.maxSubscriptionsPerConnection,
       newStreamsPerMinute: options.newStreamsPerMinute ?? HUB_DEFAULTS.newStreamsPerMinute,
+      callTimeoutMs: options.callTimeoutMs ?? HUB_DEFAULTS.callTimeoutMs,
     };
     const { authFailureLimit } = this.settings;
     this.authFailures = authFailureLimit ? new FailureWindow(this.clock, authFailureLimit) : undefined;
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
-    for (const extension of options.extensions ?? []) {
-      for (const method of Object.keys(extension.methods)) {
-        if (Object.hasOwn(protocol.Methods, method) || this.#extensionMethods.has(method)) {
-          throw new RangeError(`extension ${extension.name}: method ${method} is already taken`);
-        }
-        this.#extensionMethods.set(method, extension);
-      }
+    if (options.app !== undefined) {
+      const app = protocol.appRequirementSchema.safeParse(options.app);
+      if (!app.success) throw new RangeError(`HubOptions.app: ${app.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
     }
+    this.app = options.app;
+    for (const implementation of options.services ?? []) this.services.add(implementation);
     // With several hubs on the store, a holder absent here may be connected to another hub. A hub
     // that stops heartbeating (a crash) stops counting after one grace period.
     const presence = this.store.presence;
@@ -432,20 +469,23 @@ export class Hub {
     return this.#options.authorize !== undefined;
   }
 
-  async authorize(identity: Identity | undefined, stream: string, action: StreamAction): Promise<void> {
+  /** Throws FORBIDDEN unless the `authorize` hook allows it (`{stream, action}`, or `{method, action: "call"}`). */
+  async authorize(identity: Identity | undefined, resource: string, action: AccessAction): Promise<void> {
     const hook = this.#options.authorize;
     if (!hook) return;
     let allowed = false;
     try {
-      allowed = await hook(identity, stream, action);
+      allowed = await hook(identity, resource, action);
     } catch (error) {
-      this.reportError(error, `authorizing ${action} on ${stream}`);
+      this.reportError(error, `authorizing ${action} on ${resource}`);
     }
-    if (!allowed) throw new LockstepError('FORBIDDEN', `not allowed to ${action} ${stream}`, { stream, action });
+    if (allowed) return;
+    if (action === 'call') throw new LockstepError('FORBIDDEN', `not allowed to call ${resource}`, { method: resource, action });
+    throw new LockstepError('FORBIDDEN', `not allowed to ${action} ${resource}`, { stream: resource, action });
   }
 
   helloResult(sessionId: string): protocol.HelloResult {
-    return {
+    const result: protocol.HelloResult = {
       protocol: PROTOCOL_VERSION,
       serverId: this.serverId,
       sessionId,
@@ -454,11 +494,90 @@ export class Hub {
       heartbeatMs: this.settings.heartbeatMs,
       domains: this.domainNames,
     };
+    const services = this.services.announced();
+    if (services.length > 0) result.services = services;
+    if (this.app) result.app = { name: this.app.name, version: this.app.version };
+    return result;
   }
 
-  /** The extension that answers `method`, if any. */
-  extensionFor(method: string): HubExtension | undefined {
-    return this.#extensionMethods.get(method);
+  // --- services -------------------------------------------------------------------------------
+
+  /**
+   * Serves a service: its methods are answered by `handlers` (validated params in, the result out; a
+   * `LockstepError` thrown is the error answer, anything else INTERNAL_ERROR and reported), and it is
+   * announced in the `hello` answers from now on — connections greeted before see it from their next
+   * `hello`. Throws when a service of that name is served already. See docs/rpc.md.
+   */
+  serve<S extends AnyService>(service: S, handlers: ServiceHandlers<S, ServiceContext>, options?: ServeOptions): void {
+    this.services.add(implement(service, handlers, options));
+  }
+
+  /**
+   * Listens to a notification clients send (validated first; invalid ones are reported through
+   * `onError`). The `authorize` hook is not asked: a listener checks `context.identity` itself.
+   * Returns the function that stops listening.
+   */
+  on<N extends AnyServiceNotification>(notification: N, listener: NotificationListener<N>): () => void {
+    return this.services.on(notification, listener);
+  }
+
+  /**
+   * The greeted connection `target` names: by `sessionId`, or the most recently opened one of a
+   * `clientId` (a client may have several connections open, e.g. during a reconnect). Found by a scan of
+   * the connections.
+   */
+  peer(target: PeerTarget): Peer | undefined {
+    let found: Connection | undefined;
+    for (const connection of this.#connections) {
+      if (!connection.greeted) continue;
+      if ('sessionId' in target ? connection.sessionId === target.sessionId : connection.clientId === target.clientId) found = connection;
+    }
+    return found?.peer();
+  }
+
+  /** Every greeted connection, as a {@link Peer}. */
+  peers(): Peer[] {
+    const peers: Peer[] = [];
+    for (const connection of this.#connections) if (connection.greeted) peers.push(connection.peer());
+    return peers;
+  }
+
+  /**
+   * Calls `listener` with every connection once its `hello` has been answered — when a client that
+   * serves something the hub needs is there to be called (`peer.serves(manager)`). What it throws is
+   * reported through `onError`. Returns the function that stops listening.
+   */
+  onPeer(listener: (peer: Peer) => void): () => void {
+    this.#peerListeners.add(listener);
+    return () => void this.#peerListeners.delete(listener);
+  }
+
+  /** @internal A connection's hello was answered. */
+  greeted(connection: Connection): void {
+    if (this.#peerListeners.size === 0 || !connection.greeted || connection.isClosed) return;
+    const peer = connection.peer();
+    for (const listener of [...this.#peerListeners]) {
+      try {
+        listener(peer);
+      } catch (error) {
+        this.reportError(error, 'a hub.onPeer listener');
+      }
+    }
+  }
+
+  /**
+   * Calls a method a client serves, on the connection `target` names (see {@link Hub.peer}): UNAVAILABLE
+   * (`reason: "notConnected"`) when there is none; otherwise as {@link Peer.call}.
+   */
+  call<M extends AnyServiceMethod>(target: PeerTarget, method: M, ...args: CallArguments<M, HubCallOptions>): Promise<ResultOutput<M>> {
+    const peer = this.peer(target);
+    if (!peer) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: no connection of ${JSON.stringify(target)}`, { reason: 'notConnected', target }));
+    return peer.call(method, ...args);
+  }
+
+  /** Sends a notification to the connection `target` names; false when there is none. */
+  notify<N extends AnyServiceNotification>(target: PeerTarget, notification: N, params: ParamsInput<N>): boolean {
+    return this.peer(target)?.notify(notification, params) ?? false;
   }
 
   /**
@@ -467,8 +586,8 @@ export class Hub {
    * subscriptions, live, catching up or not yet answered, is authorized again for `read`; a refused
    * one is dropped at once, and its client gets an `unsubscribed` notification `{stream, error}` with
    * the FORBIDDEN error (a subscribe not yet answered gets it as its answer). No further event of the
-   * stream reaches that connection, and clients do not resubscribe by themselves. Extensions re-check
-   * what they serve each of those connections (`HubExtension.onReauthorize`: the terminal extension
+   * stream reaches that connection, and clients do not resubscribe by themselves. Services re-check
+   * what they give each of those connections (`ServeOptions.onReauthorize`: the terminal service
    * detaches refused viewers). Resolves once every check has been answered and every refusal sent.
    * Without an `authorize` hook everything is allowed, and nothing is done.
    *
@@ -484,26 +603,26 @@ export class Hub {
     await Promise.all(checks);
   }
 
-  /** @internal The extensions re-check what they serve one connection (see {@link Hub.reauthorize}). */
-  async reauthorizeSession(session: ExtensionSession): Promise<void> {
+  /** @internal The services re-check what they give one connection (see {@link Hub.reauthorize}). */
+  async reauthorizePeer(peer: Peer): Promise<void> {
     await Promise.all(
-      (this.#options.extensions ?? []).map(async (extension) => {
+      this.services.implementations.map(async ({ service, options }) => {
         try {
-          await extension.onReauthorize?.(session);
+          await options?.onReauthorize?.(peer);
         } catch (error) {
-          this.reportError(error, `extension ${extension.name} re-authorizing session ${session.sessionId}`);
+          this.reportError(error, `service ${service.name} re-authorizing session ${peer.sessionId}`);
         }
       }),
     );
   }
 
-  /** A connection that used an extension closed. */
-  sessionClosed(session: ExtensionSession): void {
-    for (const extension of this.#options.extensions ?? []) {
+  /** @internal A connection that had a {@link Peer} closed. */
+  peerClosed(peer: Peer): void {
+    for (const { service, options } of this.services.implementations) {
       try {
-        extension.onSessionClosed?.(session);
+        options?.onPeerClosed?.(peer);
       } catch (error) {
-        this.reportError(error, `extension ${extension.name} releasing session ${session.sessionId}`);
+        this.reportError(error, `service ${service.name} releasing session ${peer.sessionId}`);
       }
     }
   }
@@ -576,7 +695,7 @@ export class Hub {
   }
 
   /**
-   * Closes the extensions (which may still record their last events), then stops accepting, tells
+   * Closes the services (which may still record their last events), then stops accepting, tells
    * every connection the hub is shutting down, waits for commands in flight and cancels lease timers.
    */
   close(): Promise<void> {
@@ -585,13 +704,13 @@ export class Hub {
   }
 
   async #shutDown(): Promise<void> {
-    // Extensions first, while the hub still takes commands: what they record on the way out (a
+    // Services first, while the hub still takes commands: what they record on the way out (a
     // terminal's exit in the tasks stream) is not lost.
-    for (const extension of this.#options.extensions ?? []) {
+    for (const { service, options } of this.services.implementations) {
       try {
-        await extension.close?.();
+        await options?.close?.();
       } catch (error) {
-        this.reportError(error, `closing extension ${extension.name}`);
+        this.reportError(error, `closing service ${service.name}`);
       }
     }
     this.#closed = true;

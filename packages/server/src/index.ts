@@ -13,6 +13,7 @@ export {
   HUB_DEFAULTS,
   Hub,
   MAX_PAYLOAD_DEPTH,
+  type AccessAction,
   type AcceptOptions,
   type ExecuteOptions,
   type HubOptions,
@@ -20,7 +21,15 @@ export {
   type ReadOptions,
   type StreamAction,
 } from './hub.js';
-export type { ExtensionSession, HubExtension } from './extension.js';
+export type { HubCallOptions, Peer, PeerTarget } from './peer.js';
+export {
+  implement,
+  type NotificationContext,
+  type NotificationListener,
+  type ServeOptions,
+  type ServiceContext,
+  type ServiceImplementation,
+} from './serviceRegistry.js';
 export type { CommandCheck, QueuedCommand } from './streamHost.js';
 export { CorruptLogError } from './fileStore/CorruptLogError.js';
 export { FILE_STORE_DEFAULTS, FileEventStore, type FileEventStoreOptions, type RecoveryReport } from './fileStore/FileEventStore.js';

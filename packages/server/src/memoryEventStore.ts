@@ -149,9 +149,24 @@ export class MemoryEventStore implements EventStore {
   async close(): Promise<void> {}
 }
 
-/** Lease holders per hub, with each hub's last heartbeat on the hubs' own clock. */
+/** A holder nobody has seen for this long is forgotten (its leases, if any, are timed by each hub). */
+const FORGET_HOLDERS_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Lease holders per hub, each hub's last heartbeat and each holder's last departure, on the hubs' own
+ * clock (one clock: the hubs of one instance share a process). Calls that bring no `now` use the
+ * latest one given.
+ */
 export class MemoryPresence implements PresenceRegistry {
   readonly #hubs = new Map<string, { seenAt: number; holders: Set<string> }>();
+  /** Holder → when a hub last left it (or shut down with it connected). */
+  readonly #left = new Map<string, number>();
+  #now = 0;
+
+  #time(now: number | undefined): number {
+    if (now !== undefined) this.#now = Math.max(this.#now, now);
+    return now ?? this.#now;
+  }
 
   #hub(hubId: string, now: number): { seenAt: number; holders: Set<string> } {
     let hub = this.#hubs.get(hubId);
@@ -159,20 +174,26 @@ export class MemoryPresence implements PresenceRegistry {
       hub = { seenAt: now, holders: new Set() };
       this.#hubs.set(hubId, hub);
     }
-    hub.seenAt = Math.max(hub.seenAt, now);
+    hub.seenAt = Math.max(hub.seenAt, this.#time(now));
     return hub;
+  }
+
+  #leftAt(holder: string, at: number): void {
+    this.#left.set(holder, Math.max(this.#left.get(holder) ?? at, at));
   }
 
   async enter(hubId: string, holder: string, now: number): Promise<void> {
     this.#hub(hubId, now).holders.add(holder);
   }
 
-  async leave(hubId: string, holder: string): Promise<void> {
+  async leave(hubId: string, holder: string, now?: number): Promise<void> {
     this.#hubs.get(hubId)?.holders.delete(holder);
+    this.#leftAt(holder, this.#time(now));
   }
 
   async heartbeat(hubId: string, now: number): Promise<void> {
     this.#hub(hubId, now);
+    for (const [holder, at] of this.#left) if (now - at > FORGET_HOLDERS_AFTER_MS) this.#left.delete(holder);
   }
 
   async isPresentElsewhere(hubId: string, holder: string, ttlMs: number, now: number): Promise<boolean> {
@@ -182,7 +203,20 @@ export class MemoryPresence implements PresenceRegistry {
     return false;
   }
 
-  async forget(hubId: string): Promise<void> {
+  async sinceLastSeen(hubId: string, holder: string, ttlMs: number, now: number): Promise<number | undefined> {
+    let seen = this.#left.get(holder);
+    for (const [id, hub] of this.#hubs) {
+      // A hub vouches for its holders until it stops counting, ttlMs after its last heartbeat.
+      if (id !== hubId && hub.holders.has(holder)) seen = Math.max(seen ?? -Infinity, Math.min(now, hub.seenAt + ttlMs));
+    }
+    return seen === undefined ? undefined : Math.max(0, now - seen);
+  }
+
+  async forget(hubId: string, now?: number): Promise<void> {
+    const hub = this.#hubs.get(hubId);
+    if (!hub) return;
+    const at = this.#time(now);
+    for (const holder of hub.holders) this.#leftAt(holder, at);
     this.#hubs.delete(hubId);
   }
 }

@@ -1,14 +1,6 @@
 import type { LockstepClient } from '@lockstep/client';
-import { LockstepError, TransportError } from '@lockstep/core';
-import {
-  TerminalMethods,
-  TerminalNotifications,
-  attachResultSchema,
-  detachedNotificationSchema,
-  exitNotificationSchema,
-  outputNotificationSchema,
-  resizedNotificationSchema,
-} from '@lockstep/pty/protocol';
+import { LockstepError } from '@lockstep/core';
+import { terminalService, type outputNotificationSchema } from '@lockstep/pty/protocol';
 import { useLockstepClient } from '@lockstep/react';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
@@ -44,6 +36,9 @@ const MIN_COLS = 10;
 const MIN_ROWS = 2;
 
 type OutputNotification = ReturnType<typeof outputNotificationSchema.parse>;
+
+/** The connection went away (or is not ready): the status subscription attaches again once it is. */
+const isOffline = (error: unknown): boolean => error instanceof LockstepError && error.code === 'UNAVAILABLE';
 
 /**
  * An xterm.js terminal in `container`, attached to the hub's terminal `terminalId` over the
@@ -111,7 +106,7 @@ class TerminalView {
 
     const onData = this.#term.onData((data) => {
       onInput();
-      this.client.request(TerminalMethods.input, { terminalId, data }).catch((error: unknown) => this.#onRequestError(error));
+      this.client.call(terminalService.input, { terminalId, data }).catch((error: unknown) => this.#onRequestError(error));
     });
     this.#cleanup.push(() => onData.dispose());
 
@@ -119,8 +114,13 @@ class TerminalView {
     observer.observe(element);
     this.#cleanup.push(() => observer.disconnect());
 
-    const notifications = client.notifications$.subscribe(({ method, params }) => this.#onNotification(method, params));
-    this.#cleanup.push(() => notifications.unsubscribe());
+    // The hub's terminal notifications, validated by the service's schemas; other terminals' are skipped.
+    this.#cleanup.push(
+      client.on(terminalService.output, (output) => this.#onOutput(output)),
+      client.on(terminalService.exit, (exit) => this.#onExit(exit)),
+      client.on(terminalService.detached, (detached) => this.#onDetached(detached)),
+      client.on(terminalService.resized, (resized) => this.#onResized(resized)),
+    );
 
     // Attach whenever a connection becomes ready: at once if it is, and after every reconnect.
     const status = client.status$.subscribe(({ status }) => {
@@ -143,7 +143,7 @@ class TerminalView {
     this.#disposed = true;
     if (this.#retry !== undefined) clearTimeout(this.#retry);
     for (const cleanup of this.#cleanup.splice(0)) cleanup();
-    if (this.#ready) this.client.request(TerminalMethods.detach, { terminalId: this.terminalId }).catch(() => {});
+    if (this.#ready) this.client.call(terminalService.detach, { terminalId: this.terminalId }).catch(() => {});
     this.#term.dispose();
   }
 
@@ -153,10 +153,9 @@ class TerminalView {
     this.#early = [];
     this.setState({ phase: 'attaching' });
     const params = this.#runId === undefined ? { terminalId: this.terminalId } : { terminalId: this.terminalId, since: this.#next };
-    this.client.request(TerminalMethods.attach, params).then(
-      (raw) => {
+    this.client.call(terminalService.attach, params).then(
+      (answer) => {
         if (this.#disposed) return;
-        const answer = attachResultSchema.parse(raw);
         if (this.#runId !== undefined && answer.runId !== this.#runId) {
           // The terminal was spawned again: our offsets mean nothing in the new run.
           this.#startOver();
@@ -180,10 +179,10 @@ class TerminalView {
           this.#retry = setTimeout(() => this.#attach(), MISSING_RETRY_MS);
         } else if (error instanceof LockstepError && (error.data as { reason?: string } | undefined)?.reason === 'sinceAhead') {
           this.#startOver();
-        } else if (!(error instanceof TransportError)) {
+        } else if (!isOffline(error)) {
           this.setState({ phase: 'error', message: error instanceof Error ? error.message : String(error) });
         }
-        // A TransportError: the connection went away; the status subscription attaches again.
+        // UNAVAILABLE: the connection went away; the status subscription attaches again.
       },
     );
   }
@@ -195,32 +194,30 @@ class TerminalView {
     this.#attach();
   }
 
-  #onNotification(method: string, params: unknown): void {
-    if (this.#disposed) return;
-    if (method === TerminalNotifications.output) {
-      const parsed = outputNotificationSchema.safeParse(params);
-      if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
-      if (this.#attaching) this.#early.push(parsed.data);
-      else this.#write(parsed.data);
-    } else if (method === TerminalNotifications.exit) {
-      const parsed = exitNotificationSchema.safeParse(params);
-      if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
-      const { exitCode, signal } = parsed.data;
-      this.#term.write(`\r\n\x1b[2m[process exited${signal ? ` on ${signal}` : ` with code ${exitCode}`}]\x1b[0m\r\n`);
-      this.setState(this.#runId === undefined ? { phase: 'exited', exitCode } : { phase: 'exited', exitCode, runId: this.#runId });
-    } else if (method === TerminalNotifications.detached) {
-      // The hub took this viewer's access back (a grant revoked): no more output will come.
-      const parsed = detachedNotificationSchema.safeParse(params);
-      if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
-      this.#term.write(`\r\n\x1b[2m[detached: ${parsed.data.error.message}]\x1b[0m\r\n`);
-      this.setState({ phase: 'error', message: parsed.data.error.message });
-    } else if (method === TerminalNotifications.resized) {
-      const parsed = resizedNotificationSchema.safeParse(params);
-      if (!parsed.success || parsed.data.terminalId !== this.terminalId) return;
-      // Another viewer resized the program: draw at its size (and do not answer with ours).
-      this.#sentSize = { cols: parsed.data.cols, rows: parsed.data.rows };
-      if (this.#term.cols !== parsed.data.cols || this.#term.rows !== parsed.data.rows) this.#term.resize(parsed.data.cols, parsed.data.rows);
-    }
+  #onOutput(output: OutputNotification): void {
+    if (this.#disposed || output.terminalId !== this.terminalId) return;
+    if (this.#attaching) this.#early.push(output);
+    else this.#write(output);
+  }
+
+  #onExit({ terminalId, exitCode, signal }: { terminalId: string; exitCode: number; signal?: string | undefined }): void {
+    if (this.#disposed || terminalId !== this.terminalId) return;
+    this.#term.write(`\r\n\x1b[2m[process exited${signal ? ` on ${signal}` : ` with code ${exitCode}`}]\x1b[0m\r\n`);
+    this.setState(this.#runId === undefined ? { phase: 'exited', exitCode } : { phase: 'exited', exitCode, runId: this.#runId });
+  }
+
+  /** The hub took this viewer's access back (a grant revoked): no more output will come. */
+  #onDetached({ terminalId, error }: { terminalId: string; error: { message: string } }): void {
+    if (this.#disposed || terminalId !== this.terminalId) return;
+    this.#term.write(`\r\n\x1b[2m[detached: ${error.message}]\x1b[0m\r\n`);
+    this.setState({ phase: 'error', message: error.message });
+  }
+
+  /** Another viewer resized the program: draw at its size (and do not answer with ours). */
+  #onResized({ terminalId, cols, rows }: { terminalId: string; cols: number; rows: number }): void {
+    if (this.#disposed || terminalId !== this.terminalId) return;
+    this.#sentSize = { cols, rows };
+    if (this.#term.cols !== cols || this.#term.rows !== rows) this.#term.resize(cols, rows);
   }
 
   /** Writes the part of `output` not on screen yet; bytes before `#next` were written already. */
@@ -254,12 +251,12 @@ class TerminalView {
       return;
     }
     this.#sentSize = { cols, rows };
-    this.client.request(TerminalMethods.resize, { terminalId: this.terminalId, cols, rows }).catch((error: unknown) => this.#onRequestError(error));
+    this.client.call(terminalService.resize, { terminalId: this.terminalId, cols, rows }).catch((error: unknown) => this.#onRequestError(error));
   }
 
   #onRequestError(error: unknown): void {
     // Input to an exited program, or a call between connections: the state already says so.
-    if (error instanceof TransportError) return;
+    if (isOffline(error)) return;
     if (error instanceof LockstepError && error.code === 'COMMAND_REJECTED') return;
     this.setState({ phase: 'error', message: error instanceof Error ? error.message : String(error) });
   }

@@ -24,6 +24,11 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   COMMAND_ID_CONFLICT: 409,
   UNAVAILABLE: 503,
   LIMIT_EXCEEDED: 429,
+  INCOMPATIBLE_APP: 400,
+  // The hub waited for another party (a client serving a method) that did not answer in time.
+  TIMEOUT: 504,
+  // The caller went away; nginx's "client closed request", never seen by the caller itself.
+  CANCELLED: 499,
 };
 
 /** An error answer: a LockstepError with the HTTP status (and headers) it is sent with. */

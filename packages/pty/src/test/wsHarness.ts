@@ -19,13 +19,13 @@ export interface TestHub {
 
 export async function startHub(
   options: Omit<TerminalExtensionOptions, 'hub'> = {},
-  hubOptions: Omit<HubOptions, 'domains' | 'extensions'> = {},
+  hubOptions: Omit<HubOptions, 'domains' | 'services'> = {},
 ): Promise<TestHub> {
   const errors: TestHub['errors'] = [];
   const onError = (error: unknown, context: string) => errors.push({ error, context });
   let hub: Hub | undefined;
   const extension = createTerminalExtension({ onError, ...options, hub: () => hub! });
-  hub = new Hub({ domains: builtInDomains, extensions: [extension], onError, ...hubOptions });
+  hub = new Hub({ domains: builtInDomains, services: [extension], onError, ...hubOptions });
   const server = createWebSocketServer(hub, { port: 0, onError });
   await server.ready;
   const started = hub;
