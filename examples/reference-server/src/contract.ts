@@ -36,3 +36,10 @@ export const API_PREFIX = '/api';
 
 /** Liveness, without a token: `{"status":"ok"}` (503 `{"status":"closing"}` while shutting down), nothing more. */
 export const HEALTH_PATH = '/health';
+
+/**
+ * The signals a session's stop may send first (`POST /api/sessions/:id/stop`, `daemon.stopSession`);
+ * SIGKILL follows after a grace period if the program is still there. Default SIGHUP.
+ */
+export const STOP_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];

@@ -26,6 +26,9 @@ export interface ProcessView {
   reason?: string;
 }
 
+/** One session with its program, as `GET /api/status` lists it and `daemon.sessionStatus` answers it. */
+export type SessionStatusView = Pick<Session, 'id' | 'name' | 'kind' | 'status' | 'exitCode' | 'signal' | 'reason' | 'profile'> & { process: ProcessView };
+
 /** `GET /api/status`: the daemon as seed 003 asks for it. */
 export interface StatusView {
   status: 'running' | 'closing';
@@ -44,7 +47,7 @@ export interface StatusView {
   /** Since the server started: programs started, ended (on their own or stopped), failed to start. */
   totals: SessionTotals;
   /** Every session of the project, newest first, with its program. */
-  sessions: Array<Pick<Session, 'id' | 'name' | 'kind' | 'status' | 'exitCode' | 'signal' | 'reason' | 'profile'> & { process: ProcessView }>;
+  sessions: SessionStatusView[];
 }
 
 export interface DaemonStatusOptions {
@@ -100,17 +103,7 @@ export class DaemonStatus {
   async read(identity: Identity | undefined): Promise<StatusView> {
     const { state } = await this.#options.hub.read(`tasks/${this.project}`, { identity });
     const sessions = Object.values((state as TasksState).sessions).sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? -1 : 1));
-    const views = sessions.map((session) => ({
-      id: session.id,
-      name: session.name,
-      kind: session.kind,
-      status: session.status,
-      ...(session.profile !== undefined && { profile: session.profile }),
-      ...(session.exitCode !== undefined && { exitCode: session.exitCode }),
-      ...(session.signal !== undefined && { signal: session.signal }),
-      ...(session.reason !== undefined && { reason: session.reason }),
-      process: this.process(session.id),
-    }));
+    const views = sessions.map((session) => this.view(session));
     const now = this.#clock.now();
     const terminals = this.sessions;
     return {
@@ -125,6 +118,31 @@ export class DaemonStatus {
       maxTerminals: this.#options.terminals.limits.maxTerminals,
       totals: terminals?.totals ?? { started: 0, exited: 0, failed: 0 },
       sessions: views,
+    };
+  }
+
+  /**
+   * One session of the project with its program, read as `identity` (the `read` grant on
+   * `tasks/<project>` is needed); undefined when there is no such session.
+   */
+  async session(identity: Identity | undefined, sessionId: string): Promise<SessionStatusView | undefined> {
+    const { state } = await this.#options.hub.read(`tasks/${this.project}`, { identity });
+    const { sessions } = state as TasksState;
+    return Object.hasOwn(sessions, sessionId) ? this.view(sessions[sessionId]!) : undefined;
+  }
+
+  /** A session as the status shows it: what the tasks stream says, and its program in this run. */
+  view(session: Session): SessionStatusView {
+    return {
+      id: session.id,
+      name: session.name,
+      kind: session.kind,
+      status: session.status,
+      ...(session.profile !== undefined && { profile: session.profile }),
+      ...(session.exitCode !== undefined && { exitCode: session.exitCode }),
+      ...(session.signal !== undefined && { signal: session.signal }),
+      ...(session.reason !== undefined && { reason: session.reason }),
+      process: this.process(session.id),
     };
   }
 

@@ -356,7 +356,7 @@ describe('reference server end to end', () => {
       const home = join(root, 'project');
       await mkdir(home);
       runtimeDir = join(root, 'run');
-      const server = await startServer(join(root, 'data'), home, ['--profile', `agent:argv=${process.execPath} ${AGENT}`]);
+      const server = await startServer(join(root, 'data'), home, ['--profile', `agent:argv=${process.execPath} ${AGENT}`, '--profile', `agent-stay:argv=${process.execPath} ${AGENT} --stay`]);
       const browser = await launchChromium();
       onTestFinished(() => browser.close());
       const tab = await openTab(browser, server.loginUrl, 'tab');
@@ -367,7 +367,7 @@ describe('reference server end to end', () => {
       // The picker offers the server's profiles, its default first; pick the agent.
       const picker = tab.page.locator('[data-testid=session-create-profile]');
       await picker.waitFor();
-      expect(await picker.locator('option').allTextContents()).toEqual(['shell', 'agent']);
+      expect(await picker.locator('option').allTextContents()).toEqual(['shell', 'agent', 'agent-stay']);
       expect(await picker.inputValue()).toBe('shell');
       await picker.selectOption('agent');
       await tab.page.locator(`[data-testid=task-card][data-task-id="${taskId}"] [data-testid=task-start-session]`).click();
@@ -382,12 +382,30 @@ describe('reference server end to end', () => {
       await row.locator('[data-testid=session-focus]').click();
       await until(tab, "the agent's output", (view) => (view.terminals[sessionId] ?? '').includes(`prompt from argv: ${JSON.stringify(prompt)}`) && (view.terminals[sessionId] ?? '').includes('[tool_call_start]'));
       await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (0)', sessionId);
+      // The top bar's daemon status (`daemon.daemonStatus` over the socket) follows: nothing runs any more.
+      await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '0');
+      expect(await row.locator('[data-testid=session-stop]').count()).toBe(0);
 
       // The profile picked is remembered in this browser.
       await tab.page.reload();
       await until(tab, 'the dashboard again', (view) => view.connection === 'online' && view.boardLoaded);
       await tab.page.locator('[data-testid=session-create-profile]').waitFor();
       expect(await tab.page.locator('[data-testid=session-create-profile]').inputValue()).toBe('agent');
+
+      // A session that stays: the daemon status counts it, and its Stop button (`daemon.stopSession`) ends it.
+      await tab.page.locator('[data-testid=session-create-profile]').selectOption('agent-stay');
+      await tab.page.fill('[data-testid=session-create-name]', 'stayer');
+      await tab.page.click('[data-testid=session-create-submit]');
+      const [withStayer] = await everywhere([tab], 'the staying session', (view) => byName(view, 'stayer') !== undefined && view.pending === 0);
+      const [stayerId] = byName(withStayer!, 'stayer')!;
+      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'running', stayerId);
+      await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '1');
+      const stayer = tab.page.locator(`[data-testid=session-row][data-session-id="${stayerId}"]`);
+      await stayer.locator('[data-testid=session-stop]').click();
+      // SIGHUP ends node: 128 + 1.
+      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (129)', stayerId);
+      await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '0');
+      await stayer.locator('[data-testid=session-stop]').waitFor({ state: 'detached' });
       expect(tab.errors).toEqual([]);
     },
     120_000,

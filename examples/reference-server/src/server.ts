@@ -17,6 +17,7 @@ import { RateLimiter, type RateLimit } from './http/rateLimiter.js';
 import { sendJson } from './http/reply.js';
 import { handleLogin, loginPathFor, loginUrl } from './login.js';
 import { DEFAULT_STATUS_INTERVAL_MS } from './api/daemonRoutes.js';
+import { daemonImplementation } from './daemonImplementation.js';
 import { DaemonStatus } from './daemonStatus.js';
 import { Profiles, type ProfileConfig } from './profiles.js';
 import { sessionsRunByServer } from './sessionCheck.js';
@@ -214,6 +215,10 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
   const maxStreamsPerAddress = options.maxEventStreamsPerAddress ?? REFERENCE_SERVER_DEFAULTS.maxEventStreamsPerAddress;
   const rateLimit = options.rateLimit ?? REFERENCE_SERVER_DEFAULTS.rateLimit;
   const daemon = new DaemonStatus({ hub, project: PROJECT_ID, terminals: terminalExtension.terminals, profiles, sessions: () => sessionTerminals });
+  // Seed 003's requests as typed methods (`daemon.*`) on the WebSocket, beside REST: the hub's
+  // authentication, `authorize` hook (as `call`), rate limits and reconnects apply as to any method.
+  const daemonMethods = daemonImplementation({ hub, daemon, terminals: terminalExtension.terminals, onError: report });
+  hub.serve(daemonMethods.service, daemonMethods.handlers, daemonMethods.options);
   const api = createApiHandler(
     {
       hub,

@@ -11,6 +11,7 @@ import {
 } from '@lockstep/pty';
 import { LockstepError, TASK_LIMITS, systemClock, type Clock, type Session, type SessionChanges, type TasksState } from '@lockstep/core';
 import type { Hub } from '@lockstep/server';
+import type { StopSignal } from './contract.js';
 import type { Profiles } from './profiles.js';
 import { StreamFeed } from './streamFeed.js';
 
@@ -36,9 +37,8 @@ export interface SessionTerminalsOptions {
   onError(error: unknown, context: string): void;
 }
 
-/** The signals a stop may send first (SIGKILL follows after a grace period if the program is still there). */
-export const STOP_SIGNALS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const;
-export type StopSignal = (typeof STOP_SIGNALS)[number];
+/** The signals a stop may send first (in contract.ts, shared with the dashboard and the daemon service). */
+export { STOP_SIGNALS, type StopSignal } from './contract.js';
 
 /** The `reason` recorded with the exit of a session stopped on request. */
 export const STOPPED = 'stopped';
@@ -167,7 +167,11 @@ export class SessionTerminals {
     return this.#issued.has(commandId);
   }
 
-  /** Called whenever a terminal starts, ends, fails, or joins or leaves the line. */
+  /**
+   * Called whenever a terminal starts, ends, fails, or joins or leaves the line — and again once the
+   * session's status says so (the record is in the hub's state), so a listener that reads the state
+   * then sees it.
+   */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -380,6 +384,7 @@ export class SessionTerminals {
     this.#issued.add(id);
     try {
       await this.#options.hub.execute({ id, stream: this.#stream, type: 'session.update', payload: { id: sessionId, ...changes } });
+      this.#changed();
     } catch (error) {
       // A session deleted meanwhile has nothing to record; a hub shutting down records nothing more.
       const unavailable = error instanceof LockstepError && error.code === 'UNAVAILABLE';

@@ -32,5 +32,13 @@ process.exitCode = await run(process.argv.slice(2), {
       }
     : {}),
 });
+// Output to a pipe is written asynchronously: what is still queued (a large `--json` board) goes
+// out before the exit, or the reader gets it cut short.
+const flushed = (stream: NodeJS.WriteStream) =>
+  new Promise<void>((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 // Nothing may keep a stopped server alive (a stray timer in a dependency, a half-closed socket).
 process.exit();

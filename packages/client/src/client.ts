@@ -316,6 +316,19 @@ export class LockstepClient implements StreamOwner {
     }
   }
 
+  /**
+   * A frame from the hub this client could not read. One it refused for its size (PAYLOAD_TOO_LARGE)
+   * may have held any stream's events, an answer or a page: the error is the client's `lastError` and
+   * every stream's, which resync — a stream never waits without saying why. (The hub cuts pages below
+   * the `maxFrameBytes` the client announced; only a single event larger than that is refused.)
+   */
+  #protocolError(error: LockstepError): void {
+    this.#options.onError?.(error);
+    if (error.code !== 'PAYLOAD_TOO_LARGE') return;
+    this.#setStatus({ lastError: error });
+    for (const stream of this.#streams.values()) stream.onFrameRefused(error);
+  }
+
   /** Code called while handling a message (a state listener) threw: reported, and the client goes on. */
   #listenerError(error: unknown): void {
     if (this.#options.onError) this.#options.onError(error);
@@ -389,13 +402,14 @@ export class LockstepClient implements StreamOwner {
       onRequest: (id, method, params) => this.#served.handle(channel, id, method, params),
       onResponse: (id, answer) => this.#calls.onResponse(id, answer),
       onClose: (reason) => this.#onChannelClosed(channel, reason),
-      onProtocolError: (error) => this.#options.onError?.(error),
+      onProtocolError: (error) => this.#protocolError(error),
       onListenerError: (error) => this.#listenerError(error),
     });
     this.#channel = channel;
     try {
       const token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
-      const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId, capabilities: { eventAcks: true } };
+      const params: protocol.HelloParams = { protocol: PROTOCOL_VERSION, clientId: this.clientId, capabilities: { eventAcks: true, snapshotPages: true } };
+      if (this.#codec.maxFrameBytes !== undefined) params.capabilities!['maxFrameBytes'] = this.#codec.maxFrameBytes;
       if (this.#codec.join) params.capabilities!['batch'] = true;
       if (token !== undefined) params.token = token;
       const services = this.#served.announced();
@@ -484,6 +498,13 @@ export class LockstepClient implements StreamOwner {
         return;
       }
       this.#streams.get(parsed.data.stream)?.onUnsubscribed(LockstepError.fromWire(parsed.data.error));
+    } else if (method === protocol.Notifications.snapshot) {
+      const parsed = protocol.snapshotParamsSchema.safeParse(params);
+      if (!parsed.success) {
+        this.#options.onError?.(new LockstepError('INVALID_PARAMS', 'malformed snapshot notification from the hub'));
+        return;
+      }
+      this.#streams.get(parsed.data.stream)?.onSnapshotPage(parsed.data);
     } else if (method === protocol.Notifications.resync) {
       const parsed = protocol.resyncParamsSchema.safeParse(params);
       const stream = parsed.success ? this.#streams.get(parsed.data.stream) : undefined;

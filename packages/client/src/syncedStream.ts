@@ -105,6 +105,10 @@ export class SyncedStream<D extends AnyDomain> {
    * processed a microtask later (a promise): without this it would be dropped as a gap.
    */
   #early: Event[] = [];
+  /** A snapshot arriving in pages (`snapshotPages`): the answer is complete with its last page. */
+  #assembly: { epoch: number; result: protocol.SubscribeResult; pages: number; parts: string[] } | undefined;
+  /** Snapshot pages that arrived before their answer was handled (as `#early` for events). */
+  #earlyPages: protocol.SnapshotParams[] = [];
   /**
    * Pending commands in dispatch order. A Set, not an array: a client pipelining thousands of
    * commands settles each in O(1) instead of searching and splicing an array per ack.
@@ -263,6 +267,8 @@ export class SyncedStream<D extends AnyDomain> {
   beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
     this.#epoch++;
     this.#awaitingAnswer = true;
+    this.#assembly = undefined;
+    this.#earlyPages = [];
     this.#refused = false;
     this.#early = [];
     this.#synced = false;
@@ -274,7 +280,14 @@ export class SyncedStream<D extends AnyDomain> {
   /** Applies a subscribe answer, unless a newer subscription has started since. */
   onSubscribed(epoch: number, result: protocol.SubscribeResult): void {
     if (epoch !== this.#epoch || this.#closed) return;
+    if (result.snapshotPages !== undefined && result.snapshot === undefined) {
+      // Still awaiting the answer's pages: events keep waiting in `#early` until they are all here.
+      this.#assembly = { epoch, result, pages: result.snapshotPages, parts: [] };
+      for (const page of this.#earlyPages.splice(0)) this.onSnapshotPage(page);
+      return;
+    }
     this.#awaitingAnswer = false;
+    this.#assembly = undefined;
     const early = this.#early;
     this.#early = [];
     this.#head = result.head;
@@ -311,11 +324,59 @@ export class SyncedStream<D extends AnyDomain> {
    * revoked). With a subscribe in flight, its answer says whether the stream may still be read.
    */
   onUnsubscribed(error: LockstepError): void {
-    if (this.#closed || this.#awaitingAnswer) return;
+    if (this.#closed || (this.#awaitingAnswer && !this.#assembly)) return;
+    this.#awaitingAnswer = false;
+    this.#assembly = undefined;
+    this.#earlyPages = [];
+    this.#early = [];
     this.#refused = true;
     this.#synced = false;
     this.#lastError = error;
     this.#changed(false);
+  }
+
+  /**
+   * A page of a snapshot sent in pages. Pages come in order, right after the answer; one that does
+   * not follow (another subscription's, a page missing) drops the assembly and resubscribes.
+   */
+  onSnapshotPage(page: protocol.SnapshotParams): void {
+    const assembly = this.#assembly;
+    if (this.#closed) return;
+    if (!assembly) {
+      // The answer these pages follow is being handled a microtask from now.
+      if (this.#awaitingAnswer) this.#earlyPages.push(page);
+      return;
+    }
+    const { result, parts } = assembly;
+    if (page.version !== result.version || page.pages !== assembly.pages || page.page !== parts.length) {
+      this.#assembly = undefined;
+      this.#resync();
+      return;
+    }
+    parts.push(page.data);
+    if (parts.length < assembly.pages) return;
+    this.#assembly = undefined;
+    let snapshot: unknown;
+    try {
+      snapshot = JSON.parse(parts.join(''));
+    } catch {
+      this.onSubscribeFailed(assembly.epoch, new LockstepError('PARSE_ERROR', `the pages of ${this.name}'s snapshot are not JSON`));
+      return;
+    }
+    const { snapshotPages: _, ...whole } = result;
+    this.onSubscribed(assembly.epoch, { ...whole, snapshot });
+  }
+
+  /**
+   * A frame of the hub's was refused for its size: it may have held this stream's events or the
+   * answer it waits for. The stream says so (`lastError`) and, unless a subscribe is under way (its
+   * answer may be what was lost: it times out), resyncs rather than miss what the frame held.
+   */
+  onFrameRefused(error: LockstepError): void {
+    if (this.#closed) return;
+    this.#lastError = error;
+    if (this.#awaitingAnswer) this.#changed(false);
+    else this.#resync();
   }
 
   /** An `events` notification. */
@@ -381,6 +442,9 @@ export class SyncedStream<D extends AnyDomain> {
   /** Connection lost: everything unacknowledged will be sent again. */
   onDisconnected(): void {
     this.#awaitingAnswer = false;
+    this.#assembly = undefined;
+    this.#earlyPages = [];
+    this.#earlyPages = [];
     this.#early = [];
     this.#synced = false;
     for (const command of this.#pending) if (!command.ack) command.sent = false;

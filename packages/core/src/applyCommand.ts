@@ -71,13 +71,27 @@ function decideEvents<D extends AnyDomain>(
   })) as EventOf<D>[];
 }
 
+/** Options of {@link CommandBatch.apply}. */
+export interface BatchApplyOptions<D extends AnyDomain> {
+  now: number;
+  version: number;
+  clientId?: string | undefined;
+  /**
+   * Runs once the command's events are applied: a throw takes them back out of the batch (as if the
+   * command had been refused) and is the command's answer. `measure` gives the length of the JSON
+   * text of the state as it now is: costly (a copy of the state), for a check that needs it rarely,
+   * such as the hub's state budget.
+   */
+  admit?: ((events: readonly EventOf<D>[], measure: () => number) => void) | undefined;
+}
+
 /** Several commands applied in a row; see {@link createCommandBatch}. */
 export interface CommandBatch<D extends AnyDomain> {
   /**
    * Runs one command on the state left by the commands before it, like {@link applyCommand}: its
    * events, or a throw (`INVALID_PARAMS`, a `DomainRejection`, a domain's bug) that changes nothing.
    */
-  apply(command: { id: string; type: string; payload: unknown }, options: { now: number; version: number; clientId?: string | undefined }): EventOf<D>[];
+  apply(command: { id: string; type: string; payload: unknown }, options: BatchApplyOptions<D>): EventOf<D>[];
   /** Ends the batch: the state after every command applied (the input state itself when none changed it). */
   finish(): StateOf<D>;
 }
@@ -97,8 +111,9 @@ export function createCommandBatch<D extends AnyDomain>(domain: D, state: StateO
   if (!domain.openDraft) {
     let plain = state;
     return {
-      apply(command, options) {
+      apply(command, { admit, ...options }) {
         const applied = applyCommand(domain, plain, command, { ...options, stream });
+        admit?.(applied.events, () => jsonLength(applied.state));
         plain = applied.state;
         return applied.events;
       },
@@ -114,8 +129,11 @@ export function createCommandBatch<D extends AnyDomain>(domain: D, state: StateO
       for (const event of events) event.data = detached(event.data);
       try {
         draft.evolve(events);
+        const reached = draft.current as unknown;
+        options.admit?.(events, () => jsonLength(isDraft(reached) ? current(reached) : reached));
       } catch (error) {
-        // A domain's evolve threw part way: start the draft again from the batch's start.
+        // A domain's evolve threw part way, or the command was not admitted: start the draft again
+        // from the batch's start, with the commands before this one.
         draft = domain.openDraft!(state);
         draft.evolve(applied);
         throw error;
@@ -144,4 +162,9 @@ function detached(value: unknown): unknown {
     if (plain !== item) (value as Record<string, unknown>)[key] = plain;
   }
   return value;
+}
+
+/** The length of `value`'s JSON text (0 for what JSON cannot hold). */
+function jsonLength(value: unknown): number {
+  return JSON.stringify(value)?.length ?? 0;
 }

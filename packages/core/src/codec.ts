@@ -11,6 +11,8 @@ export interface Codec {
   readonly name: string;
   /** True when frames are binary (a WebSocket binary frame), false for text. */
   readonly binary: boolean;
+  /** The largest frame `decode` accepts, when it has a limit: a client tells the hub, which pages below it. */
+  readonly maxFrameBytes?: number;
   encode(message: unknown): Frame;
   decode(frame: Frame): unknown;
   /**
@@ -57,6 +59,7 @@ export function createJsonCodec(limits: JsonCodecLimits = {}): Codec {
   return {
     name: 'json',
     binary: false,
+    maxFrameBytes,
     encode: (message) => JSON.stringify(message),
     join: joinJson,
     decode(frame) {

@@ -30,6 +30,7 @@ const paramsSchemas: Record<string, z.ZodType> = {
   ping: protocol.pingParamsSchema,
   events: protocol.eventsParamsSchema,
   resync: protocol.resyncParamsSchema,
+  snapshot: protocol.snapshotParamsSchema,
   shutdown: protocol.shutdownParamsSchema,
   unsubscribed: protocol.unsubscribedParamsSchema,
   [protocol.CANCEL_REQUEST]: protocol.cancelRequestParamsSchema,
@@ -131,7 +132,8 @@ describe('golden wire fixtures, lockstep/1', () => {
           expectAccepted(resultSchemas[name]!, message.result, `${name} result`);
           if (name === 'subscribe') {
             const result = message.result as protocol.SubscribeResult;
-            expect((result.events === undefined) !== (result.snapshot === undefined), 'events or snapshot, not both').toBe(true);
+            const carries = [result.events, result.snapshot, result.snapshotPages].filter((part) => part !== undefined);
+            expect(carries, 'events, a snapshot or snapshot pages: one of them').toHaveLength(1);
             expect(result.version).toBeLessThanOrEqual(result.head);
             expect(result.oldestRetained).toBeLessThanOrEqual(result.head + 1);
             if (result.events?.length) {

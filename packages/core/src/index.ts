@@ -86,7 +86,7 @@ export {
   type ServiceMethod,
   type ServiceNotification,
 } from './service.js';
-export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type CommandBatch } from './applyCommand.js';
+export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type BatchApplyOptions, type CommandBatch } from './applyCommand.js';
 export {
   DEFAULT_MAX_FOCUSED,
   ENTITY_ID_PATTERN,

@@ -51,6 +51,7 @@ export function createMsgpackCodec(limits: MsgpackCodecLimits = {}): Codec {
   return {
     name: 'msgpack',
     binary: true,
+    maxFrameBytes,
     encode: (message) => encoder.encode(message),
     join: joinMsgpack,
     decode(frame) {

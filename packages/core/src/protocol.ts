@@ -121,6 +121,11 @@ export const subscribeResultSchema = z.object({
   oldestRetained: versionSchema,
   events: z.array(eventSchema).optional(),
   snapshot: z.unknown().optional(),
+  /**
+   * The snapshot is too large for one frame: it follows in this many `snapshot` notifications (pages
+   * of its JSON text), before any event of the stream. Only to a client whose hello said `snapshotPages`.
+   */
+  snapshotPages: z.int().min(1).optional(),
 });
 export type SubscribeResult = Omit<z.infer<typeof subscribeResultSchema>, 'events'> & { events?: Event[] };
 
@@ -166,6 +171,20 @@ export const eventsParamsSchema = z.object({
 });
 export type EventsParams = { stream: string; events: Event[]; catchUp?: true };
 
+/**
+ * One page of a snapshot too large for a frame (`snapshotPages` in the subscribe answer): `data` is a
+ * piece of the JSON text of the state at `version`; the pages, joined in order, are that text.
+ */
+export const snapshotParamsSchema = z.object({
+  stream: z.string(),
+  version: versionSchema,
+  /** From 0. */
+  page: z.int().min(0),
+  pages: z.int().min(1),
+  data: z.string(),
+});
+export type SnapshotParams = z.infer<typeof snapshotParamsSchema>;
+
 /** Sent by the hub when it drops a subscription (slow consumer, stream reset); the client resubscribes. */
 export const resyncParamsSchema = z.object({ stream: z.string(), reason: z.string() });
 
@@ -190,6 +209,7 @@ export type UnsubscribedParams = z.infer<typeof unsubscribedParamsSchema>;
 
 export const Notifications = {
   events: 'events',
+  snapshot: 'snapshot',
   resync: 'resync',
   shutdown: 'shutdown',
   unsubscribed: 'unsubscribed',

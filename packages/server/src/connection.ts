@@ -24,6 +24,8 @@ import { TokenBucket } from './tokenBucket.js';
 
 /** How often a shed connection's buffer is checked for having drained. */
 const DRAIN_CHECK_MS = 50;
+/** The smallest page a client can ask for (with `maxFrameBytes` in hello): its half, at least this. */
+const MIN_PAGE_BYTES = 4 * 1024;
 /** Window over which rate-limited messages are counted before a flooding client is closed. */
 const STRIKE_WINDOW_MS = 10_000;
 /** Subscribe answers (snapshots, pages of events) prepared at once per connection. */
@@ -90,6 +92,10 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
   #batching = false;
   /** The client said `eventAcks` in hello: a command whose events it was sent live is not answered. */
   #eventAcks = false;
+  /** The client takes a large snapshot in `snapshot` pages (it said `snapshotPages` in hello). */
+  #snapshotPages = false;
+  /** The largest page (of events or of a snapshot) built for this client: `pageBytes`, or less if it says so. */
+  #pageBytes = 0;
   /** With batching, the frames sent in this tick, written together at its end (`flushHeld`). */
   #held: Frame[] | undefined;
 
@@ -557,6 +563,11 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     const result = this.hub.helloResult(this.sessionId);
     result.capabilities['eventAcks'] = true;
     this.#eventAcks = params.capabilities?.['eventAcks'] === true;
+    result.capabilities['snapshotPages'] = true;
+    this.#snapshotPages = params.capabilities?.['snapshotPages'] === true;
+    const maxFrameBytes = params.capabilities?.['maxFrameBytes'];
+    this.#pageBytes = this.hub.settings.pageBytes;
+    if (typeof maxFrameBytes === 'number' && maxFrameBytes >= 2 * MIN_PAGE_BYTES) this.#pageBytes = Math.min(this.#pageBytes, Math.floor(maxFrameBytes / 2));
     if (this.codec.join) {
       result.capabilities['batch'] = true;
       // From the answer on: it leaves alone (nothing is held yet), everything after may be batched.
@@ -626,7 +637,7 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     if (since !== undefined && since >= oldestRetained - 1 && since <= host.version) {
       const page = await host.readSince(since + 1, this.hub.settings.catchUpPage);
       // Compaction may have run meanwhile: a page that does not start right after `since` is useless.
-      if (page.length === 0 || page[0]!.version === since + 1) events = page;
+      if (page.length === 0 || page[0]!.version === since + 1) events = this.#fitPage(page, (part) => ({ result: { events: part } })).events;
     }
     if (subscription.cancelled || this.#closed) throw subscription.refusal ?? new LockstepError('UNAVAILABLE', 'subscription superseded');
 
@@ -635,7 +646,11 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     const after = () => this.#join(subscription);
     if (events === undefined) {
       subscription.cursor = host.version;
-      return { result: { stream, version: host.version, head: host.version, oldestRetained, snapshot: host.state }, after };
+      const pages = this.#snapshotPagesOf(host.state);
+      if (pages === undefined) return { result: { stream, version: host.version, head: host.version, oldestRetained, snapshot: host.state }, after };
+      const version = host.version;
+      const result: protocol.SubscribeResult = { stream, version, head: version, oldestRetained, snapshotPages: pages.length };
+      return { result, after: () => void this.#sendSnapshot(subscription, version, pages) };
     }
     const version = events.length > 0 ? events[events.length - 1]!.version : since!;
     subscription.cursor = version;
@@ -681,21 +696,82 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
           if (subscription.cancelled || this.#closed) return;
         }
         if (subscription.cancelled || this.#closed) return;
-        const page = await host.readSince(subscription.cursor + 1, this.hub.settings.catchUpPage);
+        const read = await host.readSince(subscription.cursor + 1, this.hub.settings.catchUpPage);
         if (subscription.cancelled || this.#closed) return;
-        if (page.length === 0 || page[0]!.version !== subscription.cursor + 1) {
+        if (read.length === 0 || read[0]!.version !== subscription.cursor + 1) {
           this.dropSubscription(subscription, 'retention');
           return;
         }
-        subscription.cursor = page[page.length - 1]!.version;
         // `catchUp`: a command's events may be split between pages; they stand for no ack (eventAcks).
-        this.#send({ jsonrpc: '2.0', method: protocol.Notifications.events, params: { stream: host.name, events: page, catchUp: true } });
+        const { events: page, frame } = this.#fitPage(read, (events) => ({
+          jsonrpc: '2.0',
+          method: protocol.Notifications.events,
+          params: { stream: host.name, events, catchUp: true },
+        }));
+        subscription.cursor = page[page.length - 1]!.version;
+        this.#write(frame);
       }
       subscription.live = true;
     } catch (error) {
       this.hub.reportError(error, `catching up ${host.name}`);
       this.dropSubscription(subscription, 'unavailable');
     }
+  }
+
+  /**
+   * The longest head of `events` whose message (`wrap`) encodes within this client's page size — at
+   * least one event — and that message's frame. Halves until it fits: a normal page is encoded once.
+   */
+  #fitPage(events: Event[], wrap: (events: Event[]) => unknown): { events: Event[]; frame: Frame } {
+    let part = events;
+    for (;;) {
+      const frame = this.codec.encode(wrap(part));
+      if (part.length <= 1 || frameLength(frame) <= this.#pageBytes) return { events: part, frame };
+      part = part.slice(0, part.length >> 1);
+    }
+  }
+
+  /**
+   * A state too large for one page, as the pages of its JSON text (never cutting a surrogate pair,
+   * which a binary codec could not carry); undefined when it fits in one, or the client takes no pages.
+   */
+  #snapshotPagesOf(state: unknown): string[] | undefined {
+    if (!this.#snapshotPages) return undefined;
+    const text = JSON.stringify(state) ?? 'null';
+    // Room for the envelope and for escapes of the quotes and backslashes the text holds.
+    const size = Math.max(MIN_PAGE_BYTES, Math.floor((this.#pageBytes - 256) / 2));
+    if (text.length <= size) return undefined;
+    const pages: string[] = [];
+    for (let start = 0; start < text.length; ) {
+      let end = Math.min(start + size, text.length);
+      const last = text.charCodeAt(end - 1);
+      if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+      pages.push(text.slice(start, end));
+      start = end;
+    }
+    return pages;
+  }
+
+  /** After a paged snapshot's answer: its pages, as fast as the client reads them, then the stream. */
+  async #sendSnapshot(subscription: Subscription, version: number, pages: string[]): Promise<void> {
+    subscription.answered = true;
+    const stream = subscription.host.name;
+    for (let page = 0; page < pages.length; page++) {
+      if (page > 0 && !(await this.#drained(subscription))) return;
+      if (subscription.cancelled || this.#closed) return;
+      this.#send({ jsonrpc: '2.0', method: protocol.Notifications.snapshot, params: { stream, version, page, pages: pages.length, data: pages[page]! } });
+    }
+    this.#join(subscription);
+  }
+
+  /** Waits until the client has read most of what was sent; false if the subscription ended meanwhile. */
+  async #drained(subscription: Subscription): Promise<boolean> {
+    await nextTurn();
+    while ((this.transport.bufferedAmount ?? 0) > this.hub.settings.maxBufferedBytes / 4) {
+      if (subscription.cancelled || this.#closed) return false;
+      await new Promise<void>((resolve) => this.hub.clock.setTimeout(resolve, DRAIN_CHECK_MS));
+    }
+    return !subscription.cancelled && !this.#closed;
   }
 
   /** Ends a subscription the hub can no longer serve in order; the client resubscribes. */
@@ -757,6 +833,10 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
 }
 
 const NO_SERVICES: ReadonlyMap<string, string> = new Map();
+
+function frameLength(frame: Frame): number {
+  return typeof frame === 'string' ? frame.length : frame.byteLength;
+}
 
 function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, value: unknown): T {
   const result = schema.safeParse(value);

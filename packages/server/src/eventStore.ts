@@ -115,6 +115,8 @@ export class StoreConflictError extends Error {
  *   is as durable as the store promises, and rejects with `StoreConflictError` when `expectedHead`
  *   is not the stream's head or a commit's command id is already recorded — also for a call whose
  *   commits are all refusals (no events). Versions must run `expectedHead + 1 …` without gaps.
+ *   A rejection with a `LockstepError` is a deliberate refusal that wrote nothing (a full memory
+ *   store: `LIMIT_EXCEEDED`): the hub answers the batch's new commands with it.
  * - Command ids are unique across the store; `findCommands` finds any id appended within the store's
  *   dedup horizon, also after a restart, with its refusal if it was refused.
  * - `read` returns events in version order from `from` (inclusive), at most `limit`.

@@ -36,7 +36,7 @@ import {
   type ServiceContext,
   type ServiceImplementation,
 } from './serviceRegistry.js';
-import { StreamHost, type CommandCheck, type QueuedCommand } from './streamHost.js';
+import { StreamHost, type CommandCheck, type QueuedCommand, type StreamHostOptions } from './streamHost.js';
 
 /** Who is on the other end of a connection, as decided by `authenticate`. */
 export interface Identity {
@@ -72,6 +72,20 @@ export interface HubOptions {
   retainEvents?: number;
   /** Largest number of events in one catch-up page. Default 1,000. */
   catchUpPage?: number;
+  /**
+   * The largest frame the hub builds for a page of events or of a snapshot, in the codec's units
+   * (UTF-16 code units for JSON text, bytes for msgpack): event pages and live broadcasts are cut
+   * below it, and a snapshot larger than it goes in `snapshot` pages to a client that takes them
+   * (docs/protocol.md#snapshot-pages). Lowered to half the client's `maxFrameBytes` when it says one.
+   * Default 256 Ki.
+   */
+  pageBytes?: number;
+  /**
+   * A stream's state budget: a command whose events would take the state's JSON text past this
+   * many characters is refused (COMMAND_REJECTED, `reason: "stateBudgetExceeded"`), so no writer can
+   * make a stream too large to load or send. `false` turns it off. Default 64 Mi.
+   */
+  maxStateBytes?: number | false;
   /** A connection that has not said `hello` this long after opening is closed. Default 5 s. */
   helloTimeoutMs?: number;
   /**
@@ -98,9 +112,20 @@ export interface HubOptions {
    * A loaded stream nobody has used for this long — no subscriber, no command, no read, and no
    * lease in its state — is dropped from memory (it loads again from the store when next asked
    * for), so a hub serving many streams over time holds only the ones in use. `false` keeps every
-   * stream loaded. Default 10 minutes.
+   * stream loaded (up to `maxLoadedStreams`). Default 10 minutes.
    */
   unloadIdleStreamsMs?: number | false;
+  /**
+   * Most streams kept loaded at once, idle or not. Loading one more first unloads the least recently
+   * used stream that the idle timeout could unload — no subscriber, no command queued or running, not
+   * loading, no lease in its state — without waiting for its timeout. A soft cap: a stream in use is
+   * never unloaded, so while more than this many are in use, loading goes on above it; the next loads,
+   * or a look a second later, bring the count back down once they are idle. Each load looks at no more
+   * than 32 streams, so it costs O(1). `false`:
+   * no cap (only `unloadIdleStreamsMs` unloads). Default 10,000 (about 10 MB for streams of small
+   * state; see docs/scaling.md).
+   */
+  maxLoadedStreams?: number | false;
   /**
    * Subscriptions one connection may hold at once (live, catching up, or being prepared). A subscribe
    * past it is answered LIMIT_EXCEEDED and changes nothing; resubscribing a stream already subscribed
@@ -171,11 +196,14 @@ export const HUB_DEFAULTS = {
   snapshotEvery: 1_000,
   retainEvents: 10_000,
   catchUpPage: 1_000,
+  pageBytes: 256 * 1024,
+  maxStateBytes: 64 * 1024 * 1024,
   helloTimeoutMs: 5_000,
   rateLimit: { messagesPerSecond: 1_000, burst: 2_000 },
   maxBufferedBytes: 4 * 1024 * 1024,
   authFailureLimit: { failures: 10, windowMs: 60_000 },
   unloadIdleStreamsMs: 600_000,
+  maxLoadedStreams: 10_000,
   maxSubscriptionsPerConnection: 4_096,
   newStreamsPerMinute: 1_000,
   callTimeoutMs: 30_000,
@@ -234,11 +262,14 @@ export class Hub {
       | 'snapshotEvery'
       | 'retainEvents'
       | 'catchUpPage'
+      | 'pageBytes'
+      | 'maxStateBytes'
       | 'helloTimeoutMs'
       | 'rateLimit'
       | 'maxBufferedBytes'
       | 'authFailureLimit'
       | 'unloadIdleStreamsMs'
+      | 'maxLoadedStreams'
       | 'maxSubscriptionsPerConnection'
       | 'newStreamsPerMinute'
       | 'callTimeoutMs'
@@ -249,7 +280,12 @@ export class Hub {
   /** The application named in `HubOptions.app`, if any. */
   readonly app: protocol.AppRequirement | undefined;
   readonly #domains: Map<string, AnyDomain>;
+  /** Loaded streams, least recently used first (a use moves its stream to the end). */
   readonly #streams = new Map<string, StreamHost>();
+  /** The key last (re)inserted in `#streams`: using it again needs no move. */
+  #newestStream: string | undefined;
+  /** What every StreamHost of this hub is given: one object, not a few closures per stream. */
+  #hostOptions: StreamHostOptions | undefined;
   readonly #connections = new Set<Connection>();
   readonly #peerListeners = new Set<(peer: Peer) => void>();
   readonly #leases: LeaseKeeper;
@@ -258,6 +294,8 @@ export class Hub {
   #closed = false;
   #closing: Promise<void> | undefined;
   #sweepTimer: TimerHandle | undefined;
+  /** Set while streams in use hold the count above `maxLoadedStreams`: looks again for idle ones. */
+  #trimTimer: TimerHandle | undefined;
 
   constructor(options: HubOptions) {
     this.#options = options;
@@ -271,16 +309,22 @@ export class Hub {
       snapshotEvery: options.snapshotEvery ?? HUB_DEFAULTS.snapshotEvery,
       retainEvents: options.retainEvents ?? HUB_DEFAULTS.retainEvents,
       catchUpPage: options.catchUpPage ?? HUB_DEFAULTS.catchUpPage,
+      pageBytes: options.pageBytes ?? HUB_DEFAULTS.pageBytes,
+      maxStateBytes: options.maxStateBytes ?? HUB_DEFAULTS.maxStateBytes,
       helloTimeoutMs: options.helloTimeoutMs ?? HUB_DEFAULTS.helloTimeoutMs,
       rateLimit: options.rateLimit ?? HUB_DEFAULTS.rateLimit,
       maxBufferedBytes: options.maxBufferedBytes ?? HUB_DEFAULTS.maxBufferedBytes,
       authFailureLimit: options.authFailureLimit ?? HUB_DEFAULTS.authFailureLimit,
       unloadIdleStreamsMs: options.unloadIdleStreamsMs ?? HUB_DEFAULTS.unloadIdleStreamsMs,
+      maxLoadedStreams: options.maxLoadedStreams ?? HUB_DEFAULTS.maxLoadedStreams,
       maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection ?? HUB_DEFAULTS.maxSubscriptionsPerConnection,
       newStreamsPerMinute: options.newStreamsPerMinute ?? HUB_DEFAULTS.newStreamsPerMinute,
       callTimeoutMs: options.callTimeoutMs ?? HUB_DEFAULTS.callTimeoutMs,
     };
-    const { authFailureLimit } = this.settings;
+    const { authFailureLimit, maxLoadedStreams } = this.settings;
+    if (maxLoadedStreams !== false && !(Number.isInteger(maxLoadedStreams) && maxLoadedStreams >= 1)) {
+      throw new RangeError(`HubOptions.maxLoadedStreams must be a whole number of at least 1, or false; got ${maxLoadedStreams}`);
+    }
     this.authFailures = authFailureLimit ? new FailureWindow(this.clock, authFailureLimit) : undefined;
     this.#domains = new Map(options.domains.map((domain) => [domain.name, domain]));
     if (options.app !== undefined) {
@@ -361,6 +405,7 @@ export class Hub {
     let host = this.#streams.get(name);
     if (host) {
       host.lastUsed = this.clock.now();
+      if (this.#newestStream !== name) this.#moveToEnd(name, host);
       return host;
     }
     const parsed = parseStreamName(name);
@@ -370,17 +415,22 @@ export class Hub {
         domains: this.domainNames,
       });
     }
-    host = new StreamHost(name, parsed.key, domain, {
+    this.#hostOptions ??= {
       store: this.store,
       now: () => this.clock.now(),
       snapshotEvery: this.settings.snapshotEvery,
       retainEvents: this.settings.retainEvents,
+      pageBytes: this.settings.pageBytes,
+      maxStateBytes: this.settings.maxStateBytes,
       onError: (error, context) => this.reportError(error, context),
       onCommitted: (committed) => this.#leases.watch(committed),
       ...(this.#options.checkCommand && { check: this.#options.checkCommand }),
-    });
+    };
+    host = new StreamHost(name, parsed.key, domain, this.#hostOptions);
     host.lastUsed = this.clock.now();
     this.#streams.set(name, host);
+    this.#newestStream = name;
+    this.#unloadOverCap();
     this.#scheduleIdleSweep();
     host.ready.then(
       () => this.#leases.watch(host!),
@@ -681,11 +731,53 @@ export class Hub {
   #unloadIdleStreams(idleMs: number): void {
     const now = this.clock.now();
     for (const [name, host] of this.#streams) {
-      if (host.subscribers.size > 0 || host.busy || now - host.lastUsed < idleMs) continue;
-      // A stream holding leases stays: expiring them needs its state (and its grace timers).
-      const leases = host.domain.leases;
-      if (leases && !leases.holders(host.state)[Symbol.iterator]().next().done) continue;
-      this.#streams.delete(name);
+      if (now - host.lastUsed >= idleMs && this.#mayUnload(host)) this.#streams.delete(name);
+    }
+  }
+
+  /** Streams loaded in memory right now (see `unloadIdleStreamsMs` and `maxLoadedStreams`). */
+  get loadedStreamCount(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Whether a stream may be dropped from memory: nobody subscribed, no command queued or running, not
+   * loading, and no lease in its state (expiring leases needs the state and its grace timers).
+   */
+  #mayUnload(host: StreamHost): boolean {
+    if (host.subscribers.size > 0 || host.busy) return false;
+    const leases = host.domain.leases;
+    return !leases || leases.holders(host.state)[Symbol.iterator]().next().done === true;
+  }
+
+  /** Makes `name` the most recently used stream (a Map keeps insertion order: O(1)). */
+  #moveToEnd(name: string, host: StreamHost): void {
+    this.#streams.delete(name);
+    this.#streams.set(name, host);
+    this.#newestStream = name;
+  }
+
+  /**
+   * Past `maxLoadedStreams`: unloads the least recently used streams that may be unloaded, until the
+   * count is back at the cap. A load looks at {@link MAX_UNLOAD_SCAN} streams at most; a stream in use
+   * is moved to the end, so the next look starts with others. Still above the cap (streams in use), it
+   * looks at all of them again {@link OVER_CAP_RETRY_MS} later, so a burst does not stay loaded until
+   * the idle timeout when no load follows it.
+   */
+  #unloadOverCap(scanLimit = MAX_UNLOAD_SCAN): void {
+    const max = this.settings.maxLoadedStreams;
+    if (max === false || this.#streams.size <= max) return;
+    let looked = 0;
+    for (const [name, host] of this.#streams) {
+      if (this.#streams.size <= max || looked++ >= scanLimit) break;
+      if (this.#mayUnload(host)) this.#streams.delete(name);
+      else this.#moveToEnd(name, host);
+    }
+    if (this.#streams.size > max && this.#trimTimer === undefined && !this.#closed) {
+      this.#trimTimer = this.clock.setTimeout(() => {
+        this.#trimTimer = undefined;
+        this.#unloadOverCap(this.#streams.size);
+      }, OVER_CAP_RETRY_MS);
     }
   }
 
@@ -716,6 +808,7 @@ export class Hub {
     this.#closed = true;
     this.#unwatch?.();
     if (this.#sweepTimer !== undefined) this.clock.clearTimeout(this.#sweepTimer);
+    if (this.#trimTimer !== undefined) this.clock.clearTimeout(this.#trimTimer);
     const leasesStopped = this.#leases.stop();
     for (const connection of [...this.#connections]) connection.shutdown('hub is shutting down');
     await Promise.all([...this.#streams.values()].map((host) => host.settled()));
@@ -726,6 +819,11 @@ export class Hub {
 function clientIdTaken(clientId: string): LockstepError {
   return new LockstepError('FORBIDDEN', `client id ${clientId} is in use by another identity`, { clientId });
 }
+
+/** Streams a load past `maxLoadedStreams` looks at, at most, for one to unload (the cap is soft). */
+const MAX_UNLOAD_SCAN = 32;
+/** How soon a hub held above `maxLoadedStreams` by streams in use looks again for idle ones. */
+const OVER_CAP_RETRY_MS = 1_000;
 
 /** Payloads nested deeper than this are refused before any recursive work (hashing, encoding) sees them. */
 export const MAX_PAYLOAD_DEPTH = 64;

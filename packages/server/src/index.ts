@@ -37,7 +37,14 @@ export type { Durability } from './fileStore/logWriter.js';
 export type { RepairOptions, RepairReport } from './fileStore/repair.js';
 export { StoreLockedError } from './fileStore/StoreLockedError.js';
 export { writePrivateFile } from './privateFiles.js';
-export { DEFAULT_MAX_COMMAND_RECORDS, MemoryEventStore, type MemoryEventStoreOptions } from './memoryEventStore.js';
+export {
+  DEFAULT_MAX_COMMAND_RECORDS,
+  DEFAULT_MAX_EVENTS,
+  DEFAULT_MAX_STREAMS,
+  MemoryEventStore,
+  type MemoryEventStoreOptions,
+  type MemoryEventStoreUsage,
+} from './memoryEventStore.js';
 export {
   GENERATED_TOKEN_BYTES,
   MIN_TOKEN_LENGTH,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LockstepError } from '@lockstep/core';
 import {
   StoreConflictError,
   type CommandRecord,
@@ -13,9 +14,34 @@ import {
 export interface MemoryEventStoreOptions {
   /** How many command ids are remembered for deduplication (oldest forgotten first). Default 100,000. */
   maxCommandRecords?: number;
+  /**
+   * Most streams the store holds (a stream exists once an event was appended to it). An append that
+   * would start one more is refused with `LIMIT_EXCEEDED` (`{limit: "maxStreams", max}`) and writes
+   * nothing; appends to streams it holds go on. `Infinity`: no bound. Default 100,000.
+   */
+  maxStreams?: number;
+  /**
+   * Most events the store retains, all streams together (compaction gives them back). An append that
+   * would pass it is refused with `LIMIT_EXCEEDED` (`{limit: "maxEvents", max}`) and writes nothing.
+   * `Infinity`: no bound. Default 1,000,000.
+   */
+  maxEvents?: number;
 }
 
 export const DEFAULT_MAX_COMMAND_RECORDS = 100_000;
+/** The memory store's default `maxStreams`. */
+export const DEFAULT_MAX_STREAMS = 100_000;
+/** The memory store's default `maxEvents`. */
+export const DEFAULT_MAX_EVENTS = 1_000_000;
+
+/** What a memory store holds right now: what its bounds count. */
+export interface MemoryEventStoreUsage {
+  streams: number;
+  /** Events retained in every stream (not compacted away). */
+  events: number;
+  commandRecords: number;
+  snapshots: number;
+}
 
 interface StreamLog {
   /** Version of `events[0]`. */
@@ -30,18 +56,46 @@ interface StreamLog {
 /**
  * An event store in process memory: fast and exact, gone with the process. Hubs restarted on the
  * same instance (as in tests) find everything they appended.
+ *
+ * Bounded: at most `maxStreams` streams, `maxEvents` retained events and `maxCommandRecords` command
+ * ids, plus one snapshot per stream. Past the first two it refuses appends (`LIMIT_EXCEEDED`, nothing
+ * written, nothing it holds lost): a store for tests and demos must never drop what a hub relies on.
+ * Command ids past the third are forgotten oldest first, as in every store. Memory is given back only
+ * by compaction (events below a stream's snapshot) and with the store itself: there is no way to
+ * delete a stream. See docs/storage.md.
  */
 export class MemoryEventStore implements EventStore {
   readonly epoch = randomUUID();
   readonly #logs = new Map<string, StreamLog>();
   readonly #commands = new Map<string, CommandRecord>();
   readonly #maxCommandRecords: number;
+  readonly #maxStreams: number;
+  readonly #maxEvents: number;
+  /** Events retained in every log together. */
+  #eventCount = 0;
+  #snapshotCount = 0;
   readonly #watchers = new Set<(stream: string, head: number) => void>();
   /** Shared by the hubs on this instance, as a database's is by hub processes. */
   readonly presence: PresenceRegistry = new MemoryPresence();
 
   constructor(options: MemoryEventStoreOptions = {}) {
     this.#maxCommandRecords = options.maxCommandRecords ?? DEFAULT_MAX_COMMAND_RECORDS;
+    this.#maxStreams = bound('maxStreams', options.maxStreams ?? DEFAULT_MAX_STREAMS);
+    this.#maxEvents = bound('maxEvents', options.maxEvents ?? DEFAULT_MAX_EVENTS);
+  }
+
+  /** What the store holds now, as its bounds count it. */
+  usage(): MemoryEventStoreUsage {
+    return { streams: this.#logs.size, events: this.#eventCount, commandRecords: this.#commands.size, snapshots: this.#snapshotCount };
+  }
+
+  /** Throws LIMIT_EXCEEDED when starting `stream` (not held yet) would pass `maxStreams`. */
+  #admitStream(stream: string): void {
+    if (this.#logs.size < this.#maxStreams || this.#logs.has(stream)) return;
+    throw new LockstepError('LIMIT_EXCEEDED', `the memory store holds its maxStreams (${this.#maxStreams}) streams: ${stream} cannot be started`, {
+      limit: 'maxStreams',
+      max: this.#maxStreams,
+    });
   }
 
   #log(stream: string): StreamLog {
@@ -73,7 +127,17 @@ export class MemoryEventStore implements EventStore {
         next++;
       }
     }
-    const log = this.#log(stream);
+    const added = next - head - 1;
+    if (added > 0) this.#admitStream(stream);
+    if (this.#eventCount + added > this.#maxEvents) {
+      throw new LockstepError('LIMIT_EXCEEDED', `the memory store retains its maxEvents (${this.#maxEvents}) events: ${added} more cannot be appended to ${stream}`, {
+        limit: 'maxEvents',
+        max: this.#maxEvents,
+      });
+    }
+    this.#eventCount += added;
+    // Refusals alone (no events) record their command ids, but start no stream.
+    const log = added > 0 ? this.#log(stream) : (this.#logs.get(stream) ?? { base: 1, events: [], head: 0 });
     for (const commit of commits) {
       for (const event of commit.events) log.events.push(event);
       log.head += commit.events.length;
@@ -124,7 +188,9 @@ export class MemoryEventStore implements EventStore {
 
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     // Stored as JSON text: a snapshot must not share objects with the live state.
+    this.#admitStream(snapshot.stream);
     const log = this.#log(snapshot.stream);
+    if (log.snapshot === undefined) this.#snapshotCount++;
     // The newest wins: with several hubs on one store, an older snapshot saved late must not
     // replace a newer one (events between them may already be compacted).
     if (log.snapshot !== undefined && (log.snapshotVersion ?? 0) > snapshot.version) return;
@@ -139,6 +205,7 @@ export class MemoryEventStore implements EventStore {
     // An older snapshot saved later must not move the horizon back.
     if (cut <= log.base) return;
     log.events.splice(0, cut - log.base);
+    this.#eventCount -= cut - log.base;
     log.base = cut;
   }
 
@@ -147,6 +214,11 @@ export class MemoryEventStore implements EventStore {
   }
 
   async close(): Promise<void> {}
+}
+
+function bound(name: string, value: number): number {
+  if (value === Number.POSITIVE_INFINITY || (Number.isInteger(value) && value >= 1)) return value;
+  throw new RangeError(`MemoryEventStoreOptions.${name} must be a whole number of at least 1, or Infinity; got ${value}`);
 }
 
 /** A holder nobody has seen for this long is forgotten (its leases, if any, are timed by each hub). */

@@ -58,6 +58,10 @@ export interface StreamHostOptions {
   now: () => number;
   snapshotEvery: number;
   retainEvents: number;
+  /** The largest events frame built for a live broadcast: larger batches go out in parts, split between commands. */
+  pageBytes: number;
+  /** The state budget (`HubOptions.maxStateBytes`), or false. */
+  maxStateBytes: number | false;
   onError(error: unknown, context: string): void;
   /** Called after each committed batch with the events, for leases and observers. */
   onCommitted(host: StreamHost, events: readonly Event[]): void;
@@ -92,6 +96,11 @@ export class StreamHost {
   #refreshRequested = false;
   /** The highest head the store has told of (`refresh`), which a load in progress may not have read. */
   #toldHead = 0;
+  /**
+   * The length of the state's JSON text when last measured plus that of every event's data since: what
+   * the state budget checks first, measuring again only when this passes it. Undefined: not measured.
+   */
+  #stateBytes: number | undefined;
 
   constructor(
     readonly name: string,
@@ -141,6 +150,7 @@ export class StreamHost {
     // Assigned at once: nobody ever sees a half-loaded stream.
     this.state = state;
     this.version = version;
+    this.#stateBytes = undefined;
     this.#lastSnapshot = snapshot?.version ?? 0;
     this.#loaded = true;
   }
@@ -161,6 +171,7 @@ export class StreamHost {
       }
       const events = page.map((event) => this.upcast(event));
       this.state = this.domain.evolveAll(this.state, events);
+      if (this.#stateBytes !== undefined) this.#stateBytes += eventBytes(events);
       this.version = events[events.length - 1]!.version;
       this.#broadcast(events);
       this.options.onCommitted(this, events);
@@ -270,6 +281,7 @@ export class StreamHost {
     const known = await store.findCommands(batch.map((queued) => queued.id));
     // One draft for the whole batch: a large collection is copied once, not once per command.
     const decided = createCommandBatch(this.domain, this.state, this.name);
+    const admit = this.#budget();
     let version = this.version;
     const time = now();
     const commits: Commit[] = [];
@@ -318,7 +330,7 @@ export class StreamHost {
       }
       let produced: Event[];
       try {
-        produced = decided.apply(queued, { now: time, version, clientId: queued.clientId });
+        produced = decided.apply(queued, { now: time, version, clientId: queued.clientId, admit: admit?.check });
       } catch (error) {
         const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
         if (!failure) this.options.onError(error, `deciding ${queued.type} on ${this.name}`);
@@ -339,6 +351,15 @@ export class StreamHost {
       try {
         await store.append(this.name, this.version, commits);
       } catch (error) {
+        if (error instanceof LockstepError) {
+          // The store refused on purpose and wrote nothing (the memory store at its bound answers
+          // LIMIT_EXCEEDED): the commands it was to record get its answer; the rest (duplicates,
+          // invalid payloads) get UNAVAILABLE, as after any failed append, and a retry answers them.
+          const refused = new Set(commits.map((commit) => commit.commandId));
+          const retry = new LockstepError('UNAVAILABLE', `stream ${this.name} is unavailable; retry the command`);
+          for (const queued of batch) queued.reject(refused.has(queued.id) ? error : retry);
+          return;
+        }
         if (!(error instanceof StoreConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
         // Another hub appended first: take its events, then decide the whole batch again.
         await this.#catchUpFromStore();
@@ -347,6 +368,7 @@ export class StreamHost {
     }
     this.state = decided.finish();
     this.version = version;
+    if (admit) this.#stateBytes = admit.bytes();
     // Events go out before the acks: on an ordered transport a client never holds an ack for a
     // version whose events it has not seen, unless some were lost (a gap it must resync).
     if (events.length > 0) this.#broadcast(events);
@@ -355,6 +377,37 @@ export class StreamHost {
       this.options.onCommitted(this, events);
       if (this.version - this.#lastSnapshot >= this.options.snapshotEvery) await this.#snapshot();
     }
+  }
+
+  /**
+   * The state budget's check for one batch: a command is admitted while the state's estimated size
+   * stays within `maxStateBytes`; past it, the state is measured, and the command refused if the
+   * measure is past it too. So the budget costs a `JSON.stringify` of each event's data, plus one of
+   * the state when the estimate (which only grows between measures) reaches the budget.
+   */
+  #budget(): { check: (events: readonly Event[], measure: () => number) => void; bytes: () => number } | undefined {
+    const budget = this.options.maxStateBytes;
+    if (budget === false) return undefined;
+    let estimate = (this.#stateBytes ??= jsonLength(this.state));
+    return {
+      check: (events, measure) => {
+        const added = eventBytes(events);
+        if (estimate + added <= budget) {
+          estimate += added;
+          return;
+        }
+        const measured = measure();
+        if (measured > budget) {
+          throw new LockstepError('COMMAND_REJECTED', `stream ${this.name} would hold ${measured} characters of state, past its budget of ${budget}`, {
+            reason: 'stateBudgetExceeded',
+            maxStateBytes: budget,
+            stateBytes: measured,
+          });
+        }
+        estimate = measured;
+      },
+      bytes: () => estimate,
+    };
   }
 
   /** The application's check of a new command (its payload validated first): its refusal, if any. */
@@ -395,33 +448,51 @@ export class StreamHost {
 
   #toStored(event: Event): StoredEvent {
     const schemaVersion = this.domain.eventVersion(event.type);
-    return schemaVersion === 1 ? event : { ...event, schemaVersion };
+    if (schemaVersion === 1) return event;
+    // Literals, not `{ ...event, schemaVersion }`: once that spread has seen a few shapes, V8 gives
+    // every copy a hidden class of its own (≈ 280 B more per event a memory store keeps). Same key order.
+    const { version, type, data, time, commandId } = event;
+    return commandId === undefined ? { version, type, data, time, schemaVersion } : { version, type, data, time, commandId, schemaVersion };
   }
 
   #broadcast(events: readonly Event[]): void {
     const first = events[0]!.version;
     const last = events[events.length - 1]!.version;
     const message = { jsonrpc: '2.0', method: 'events', params: { stream: this.name, events } };
+    const { pageBytes } = this.options;
     // Encoded once per codec, whatever the number of subscribers.
     const frames = new Map<Codec, Frame>();
     const frameFor = (codec: Codec): Frame => {
       let frame = frames.get(codec);
       if (frame === undefined) {
         frame = codec.encode(message);
+        // Too large for one page and made of several commands: it goes out in parts instead.
+        if (frameLength(frame) > pageBytes && splitPoint(events) > 0) throw TOO_LARGE;
         frames.set(codec, frame);
       }
       return frame;
     };
     for (const subscriber of this.subscribers) {
       if (!subscriber.live || subscriber.cursor !== first - 1) continue;
+      try {
+        subscriber.deliver(frameFor);
+      } catch (error) {
+        if (error !== TOO_LARGE) throw error;
+        // Subscribers already sent the whole batch (of another codec) are past it: the parts skip them.
+        const at = splitPoint(events);
+        this.#broadcast(events.slice(0, at));
+        this.#broadcast(events.slice(at));
+        return;
+      }
       subscriber.cursor = last;
-      subscriber.deliver(frameFor);
     }
   }
 
   async #snapshot(): Promise<void> {
     const { store, retainEvents } = this.options;
     const version = this.version;
+    // The budget's estimate only grows between measures: measured again with each snapshot (as costly).
+    if (this.options.maxStateBytes !== false) this.#stateBytes = jsonLength(this.state);
     try {
       await store.saveSnapshot({ stream: this.name, version, state: this.state });
       this.#lastSnapshot = version;
@@ -430,4 +501,36 @@ export class StreamHost {
       this.options.onError(error, `snapshotting ${this.name}`);
     }
   }
+}
+
+/** Thrown inside a broadcast whose frame is too large, to send it in parts. */
+const TOO_LARGE = Symbol('too large');
+
+function frameLength(frame: Frame): number {
+  return typeof frame === 'string' ? frame.length : frame.byteLength;
+}
+
+/**
+ * Where to cut a batch of events in two without splitting a command (a live `events` notification
+ * holds every event of each of its commands): the command boundary nearest the middle, or 0 when
+ * the batch is one command.
+ */
+function splitPoint(events: readonly Event[]): number {
+  const middle = events.length >> 1;
+  for (let offset = 0; offset < events.length; offset++) {
+    for (const at of [middle + offset, middle - offset]) {
+      if (at > 0 && at < events.length && events[at]!.commandId !== events[at - 1]!.commandId) return at;
+    }
+  }
+  return 0;
+}
+
+function jsonLength(value: unknown): number {
+  return JSON.stringify(value)?.length ?? 0;
+}
+
+function eventBytes(events: readonly Event[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += jsonLength(event.data);
+  return bytes;
 }

@@ -80,6 +80,22 @@ describe('serveStdio in a child process', () => {
     expect(stderr.text()).toContain('stray write 22\n');
   });
 
+  it('writes its frames to stdout also when the process guarded stdout before it served', async () => {
+    const child = spawnNode(tsArgs(fixtures.hubChild), { LOCKSTEP_FIXTURE_STRAY: '1', LOCKSTEP_FIXTURE_GUARD_FIRST: '1' });
+    const stderr = collectStderr(child);
+    const wire = frameStream(child.stdout);
+    child.stdin.write(request(1, 'hello', { protocol: 1 }));
+    const hello = await wire.when((message) => message.id === 1);
+    expect(hello.result).toMatchObject({ protocol: 1 });
+    child.stdin.write(request(2, 'ping', {}));
+    await wire.when((message) => message.id === 2);
+    child.stdin.end();
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(wire.problems).toEqual([]);
+    expect(stderr.text()).not.toContain('"jsonrpc"');
+    expect(stderr.text()).toContain('stray 1\n');
+  });
+
   it('(control) without the guard, the same strays corrupt the stream', async () => {
     const child = spawnNode(tsArgs(fixtures.hubChild), { LOCKSTEP_FIXTURE_STRAY: '1', LOCKSTEP_FIXTURE_GUARD: '0' });
     const wire = frameStream(child.stdout);

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Frame, LockstepError, Transport, TransportState } from '@lockstep/core';
 import { ReplaySubject, Subject, type Observable } from 'rxjs';
 import { FrameReader, encodeFrame } from './framing.js';
+import { frameWriter } from './stdoutGuard.js';
 
 export interface StdioTransportOptions {
   /** Where the peer's frames come from (`process.stdin`, a child's `stdout`). */
@@ -64,7 +65,7 @@ class StdioTransport implements Transport {
     this.#input = input;
     this.#output = output;
     this.info = { transport: 'stdio', ...options.info };
-    this.#write = output.write.bind(output) as (chunk: Uint8Array) => boolean;
+    this.#write = frameWriter(output as unknown as { write(chunk: Uint8Array): boolean });
     const onFramingError = options.onFramingError;
     const readerOptions: { maxMessageBytes?: number; maxHeaderBytes?: number } = {};
     if (options.maxMessageBytes !== undefined) readerOptions.maxMessageBytes = options.maxMessageBytes;

@@ -1,4 +1,6 @@
 let guarded = false;
+/** `process.stdout.write` as it was before the guard: what a frame writer on stdout must use. */
+let realStdoutWrite: ((chunk: Uint8Array) => boolean) | undefined;
 
 /**
  * Sends everything written to `process.stdout` through its `write` method — `console.log`,
@@ -15,7 +17,17 @@ export function guardStdout(): void {
   guarded = true;
   const stderr = process.stderr;
   const toStderr = (...args: unknown[]): boolean => (stderr.write as (...a: unknown[]) => boolean)(...args);
+  realStdoutWrite = process.stdout.write.bind(process.stdout) as (chunk: Uint8Array) => boolean;
   process.stdout.write = toStderr as typeof process.stdout.write;
+}
+
+/**
+ * How to write frames to `output`: its own `write` — for `process.stdout` behind the guard, the
+ * real one the guard replaced (a transport made after `guardStdout()` still writes to stdout).
+ */
+export function frameWriter(output: { write(chunk: Uint8Array): boolean }): (chunk: Uint8Array) => boolean {
+  if (output === process.stdout && realStdoutWrite) return realStdoutWrite;
+  return output.write.bind(output);
 }
 
 /** Whether {@link guardStdout} is in place in this process. */

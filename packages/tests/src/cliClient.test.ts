@@ -172,6 +172,20 @@ describe('lockstep client commands (processes against a hub)', () => {
     await settled(observer);
   });
 
+  it('task list --json prints a board larger than a frame (its snapshot comes in pages)', { timeout: 120_000 }, async () => {
+    const { hub, url } = await startHub();
+    // 70 tasks of 19,000 characters: 1.35 MB of state, past the 1 MiB frame limit.
+    for (let n = 0; n < 70; n++) {
+      await hub.execute({ stream: 'tasks/big', id: `big:${n}`, type: 'task.create', payload: { id: `task_${n}`, title: `Task ${n}`, description: `${n}`.padEnd(19_000, '.') } });
+    }
+    const listed = await cli('task', 'list', '--project', 'big', '--server', url, '--json', '--timeout', '30');
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+    const board = JSON.parse(listed.stdout) as { version: number; tasks: Array<{ id: string; description: string }> };
+    expect(board.version).toBe(70);
+    expect(board.tasks).toHaveLength(70);
+    for (const task of board.tasks) expect(task.description).toBe(`${task.id.slice('task_'.length)}`.padEnd(19_000, '.'));
+  });
+
   it('refusals exit with code 1 and print the hub\'s error code; nothing changes', { timeout: 60_000 }, async () => {
     const { url, observer } = await startHub();
     const board = observer.stream(tasksDomain, 'default');

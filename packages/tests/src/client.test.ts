@@ -548,7 +548,7 @@ describe('client: acks implied by events', () => {
     const { client: c, net } = client();
     const s = c.stream(counter, 'x');
     await clock.advanceUntil(synced(s));
-    expect(net.sent.find((m) => m.method === 'hello')?.params.capabilities).toEqual({ eventAcks: true, batch: true });
+    expect(net.sent.find((m) => m.method === 'hello')?.params.capabilities).toEqual({ eventAcks: true, snapshotPages: true, maxFrameBytes: 1024 * 1024, batch: true });
     const acks = [1, 2, 3, 4, 5].map((by) => s.dispatch({ type: 'add', payload: { by } }));
     await clock.advanceUntil(() => s.getStatus().pending === 0);
     expect((await Promise.all(acks)).map((ack) => [ack.stream, ack.version])).toEqual([1, 2, 3, 4, 5].map((version) => ['counter/x', version]));

@@ -1,9 +1,9 @@
-import { LockstepError, TASK_STATUSES, deterministicIds, parseStreamName, type TasksState } from '@lockstep/core';
+import { TASK_STATUSES, deterministicIds, parseStreamName, type TasksState } from '@lockstep/core';
 import { z } from 'zod';
 import type { JsonReply } from '../http/reply.js';
 import { commandReply, readReply, readStream, runCommand, type ApiContext, type ApiDeps, type ApiRoute } from './context.js';
-import { PROJECT_ID } from '../contract.js';
-import { STOP_SIGNALS } from '../sessionTerminals.js';
+import { PROJECT_ID, STOP_SIGNALS } from '../contract.js';
+import { sessionNotFound, stopSession } from '../sessionControl.js';
 import { commandBody, commandIdOf, invalid, parse, parseQuery, projectIdSchema, projectOf } from './requests.js';
 import { sessionList, sessionView, taskList, taskView } from './views.js';
 
@@ -195,19 +195,11 @@ export function taskRoutes({ hub, daemon }: ApiDeps): ApiRoute[] {
         const { projectId: bodyProject, signal } = parse(stopBodySchema, (await context.body()) ?? {}, 'body');
         const projectId = projectOf(context.query, bodyProject);
         const id = context.params['id']!;
-        const stream = tasksStream(projectId);
         // Stopping changes the session (its exit is recorded): the caller needs the `write` grant.
-        await hub.authorize(context.identity, stream, 'write');
-        const before = await read(context, projectId);
-        if (!Object.hasOwn(before.state.sessions, id)) throw sessionNotFound(id);
-        const sessions = daemon?.project === projectId ? daemon.sessions : undefined;
-        if (!sessions) {
-          throw new LockstepError('COMMAND_REJECTED', `this server runs no programs for the sessions of ${stream}`, { reason: 'session.noProgram', stream });
-        }
-        const outcome = await sessions.stop(id, signal);
+        const stopped = await stopSession(hub, daemon, context.identity, projectId, id, signal);
         const { state, version } = await read(context, projectId);
         const body = sessionOrGone(id)(state, projectId);
-        return { status: 200, body: { ...body, stopped: outcome === 'stopped' }, headers: { ETag: `"${version}"` } };
+        return { status: 200, body: { ...body, stopped }, headers: { ETag: `"${version}"` } };
       },
     },
     {
@@ -233,8 +225,4 @@ export function taskRoutes({ hub, daemon }: ApiDeps): ApiRoute[] {
         command({ params, ...context }, 'session.removeTask', { sessionId: params['sessionId']!, taskId: params['taskId']! }, link(params['sessionId']!, params['taskId']!)),
     },
   ];
-}
-
-function sessionNotFound(id: string): LockstepError {
-  return new LockstepError('COMMAND_REJECTED', `no session ${id}`, { reason: 'session.notFound', id });
 }

@@ -1,4 +1,5 @@
 import { ConnectionIndicator } from './ConnectionIndicator.js';
+import { DaemonStatusLine } from './DaemonStatusLine.js';
 import { FocusGrid } from './FocusGrid.js';
 import { LayoutSwitch, useLayout } from './LayoutSwitch.js';
 import { Orchestration } from './Orchestration.js';
@@ -20,7 +21,7 @@ export function App() {
 }
 
 /**
- * The window, filled: the top bar (project, layout, connection), orchestration and sessions in a
+ * The window, filled: the top bar (project, layout, the daemon's programs, connection), orchestration and sessions in a
  * side column, and the main area — the task board, the terminals, or both (the layout switch). Each
  * column scrolls on its own, so a long board never pushes the terminals out of the window. A
  * project's panels start afresh when another project is opened.
@@ -36,6 +37,7 @@ function Dashboard() {
         </h1>
         <ProjectPicker />
         <LayoutSwitch />
+        <DaemonStatusLine />
         <ConnectionIndicator />
       </header>
       <main className="layout">

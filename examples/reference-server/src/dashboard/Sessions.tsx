@@ -1,6 +1,7 @@
-import { focusDomain, isFocused, tasksDomain, type Session, type TasksState } from '@lockstep/core';
-import { useCommand, useStream } from '@lockstep/react';
+import { LockstepError, focusDomain, isFocused, tasksDomain, type Session, type TasksState } from '@lockstep/core';
+import { useCall, useCommand, useLockstepClient, useStream } from '@lockstep/react';
 import { useState, type FormEvent } from 'react';
+import { daemonService } from '../daemonService.js';
 import { newId } from './ids.js';
 import { TERMINALS_PROJECT, useProject } from './project.js';
 import { profileFields, useProfiles, useSelectedProfile } from './profiles.js';
@@ -113,6 +114,7 @@ export function Sessions() {
                   {session.status}
                   {session.exitCode !== undefined ? ` (${session.exitCode})` : session.signal !== undefined && ` (${session.signal})`}
                 </span>
+                {terminals && <StopSession session={session} />}
                 <button
                   type="button"
                   className="icon danger"
@@ -164,5 +166,37 @@ export function Sessions() {
         })}
       </ul>
     </section>
+  );
+}
+
+/**
+ * Stops a session's program (`daemon.stopSession`, with `useCall`): shown while it runs or waits to,
+ * and kept (disabled) until the stop is answered — the exit is recorded before the answer, so the row
+ * shows `exited` first, and unmounting would cancel the call.
+ */
+function StopSession({ session }: { session: Session }) {
+  const client = useLockstepClient();
+  const stop = useCall(daemonService.stopSession);
+  const report = useReport();
+  const active = session.status === 'running' || session.status === 'starting';
+  if ((!active && !stop.pending) || !client.supports(daemonService)) return null;
+  const onClick = () =>
+    report(
+      stop.call({ sessionId: session.id }).catch((error: unknown) => {
+        // The row went (the session was deleted) while stopping: nothing to report.
+        if (!(error instanceof LockstepError && error.code === 'CANCELLED')) throw error;
+      }),
+    );
+  return (
+    <button
+      type="button"
+      className="small"
+      disabled={stop.pending}
+      title="Stop its program (SIGHUP, then SIGKILL if it lingers); the session stays, with its exit"
+      onClick={onClick}
+      data-testid="session-stop"
+    >
+      {stop.pending ? 'Stopping…' : 'Stop'}
+    </button>
   );
 }

@@ -12,7 +12,8 @@ import { useCommand, useStream, type Dispatch } from '@lockstep/react';
 import { memo, useState, type FormEvent } from 'react';
 import { newId } from './ids.js';
 import { TERMINALS_PROJECT, useProject } from './project.js';
-import { profileFields, useProfiles, useSelectedProfile, type Profile } from './profiles.js';
+import { startSessionCommands } from '../taskSession.js';
+import { useProfiles, useSelectedProfile, type Profile } from './profiles.js';
 import { useReport } from './toasts.js';
 import { useLoaded } from './useLoaded.js';
 
@@ -109,19 +110,14 @@ interface TaskCardProps {
   profile: Profile | undefined;
 }
 
-/** What an agent working on the task is told: its prompt, else its title and description. */
-const promptOf = (task: Task) => task.prompt || [task.title, task.description].filter(Boolean).join('\n\n');
-
 const TaskCard = memo(function TaskCard({ task, sessions, dispatch, project, profile }: TaskCardProps) {
   const report = useReport();
   const linked = task.sessionIds.flatMap((id) => sessions[id] ?? []);
   const linkable = Object.values(sessions).filter((session) => !task.sessionIds.includes(session.id));
   const startSession = () => {
-    const id = newId('sess');
     const kind = project === TERMINALS_PROJECT ? ('terminal' as const) : ('other' as const);
-    report(dispatch({ type: 'session.create', payload: { id, name: task.title.slice(0, 60), kind, ...profileFields(profile, promptOf(task)) } }));
-    report(dispatch({ type: 'session.addTask', payload: { sessionId: id, taskId: task.id } }));
-    if (task.status === 'pending') report(dispatch({ type: 'task.update', payload: { id: task.id, status: 'in_progress' } }));
+    // The same commands as the daemon service's `executeTask` (taskSession.ts), sent optimistically.
+    for (const command of startSessionCommands(task, { sessionId: newId('sess'), kind, profile })) report(dispatch(command));
   };
   return (
     <article className={`card priority-${task.priority}`} data-testid="task-card" data-task-id={task.id} data-status={task.status}>

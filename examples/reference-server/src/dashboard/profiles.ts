@@ -63,11 +63,5 @@ export function useSelectedProfile(profiles: readonly Profile[]): [Profile | und
   return [profiles.find((profile) => profile.name === name) ?? profiles.find((profile) => profile.isDefault) ?? profiles[0], setName];
 }
 
-/**
- * The `session.create` fields for a session running `profile`: its name, and the prompt if the
- * profile takes one. None without a profile (the server runs its default).
- */
-export function profileFields(profile: Profile | undefined, prompt?: string): { profile?: string; prompt?: string } {
-  if (!profile) return {};
-  return { profile: profile.name, ...(profile.acceptsPrompt && prompt !== undefined && prompt !== '' && { prompt }) };
-}
+/** The `session.create` fields for a session running a profile (shared with the daemon service). */
+export { profileFields } from '../taskSession.js';
