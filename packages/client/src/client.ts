@@ -1,6 +1,7 @@
 import {
   LockstepError,
   PROTOCOL_VERSION,
+  RETRYABLE_CODES,
   TransportError,
   createRandom,
   isCompatibleVersion,
@@ -77,7 +78,6 @@ export interface ClientStatus {
   serverId: string | undefined;
 }
 
-const RETRYABLE: ReadonlySet<string> = new Set(['UNAVAILABLE', 'RATE_LIMITED']);
 const NO_SERVICES: ReadonlyMap<string, string> = new Map();
 
 /**
@@ -349,7 +349,7 @@ export class LockstepClient implements StreamOwner {
         return;
       }
       const failure = LockstepError.from(error);
-      if (RETRYABLE.has(failure.code) && !stream.closed) {
+      if (RETRYABLE_CODES.has(failure.code) && !stream.closed) {
         command.sent = false;
         this.#clock.setTimeout(() => {
           if (this.#channel === channel) this.send(stream, command);

@@ -46,7 +46,21 @@ export {
   type Event,
   type StreamName,
 } from './envelope.js';
-export { DomainRejection, ErrorCodes, LockstepError, TransportError, reject, type ErrorCode, type WireError } from './errors.js';
+export {
+  DomainRejection,
+  ErrorCodes,
+  HTTP_STATUS_BY_CODE,
+  LockstepError,
+  RETRYABLE_CODES,
+  TransportError,
+  httpStatusOf,
+  isLockstepError,
+  reject,
+  type ErrorCode,
+  type ErrorData,
+  type ErrorDataByCode,
+  type WireError,
+} from './errors.js';
 export { canonicalJson, fingerprint, hashString } from './hash.js';
 export { createMemoryLink, type LinkFaults, type MemoryLink, type MemoryLinkOptions } from './memoryTransport.js';
 export * as protocol from './protocol.js';

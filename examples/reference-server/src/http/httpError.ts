@@ -1,35 +1,7 @@
-import { LockstepError, type ErrorCode } from '@lockstep/core';
+import { LockstepError, httpStatusOf, type ErrorCode } from '@lockstep/core';
 
-/**
- * The HTTP status of each lockstep/1 error code, for the REST API. The body always carries the code
- * itself (`{ error: { code, message, details? } }`); the status is what HTTP tooling (retries,
- * proxies, `curl --fail`) looks at. See docs/protocol.md, "Errors over REST".
- */
-export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
-  PARSE_ERROR: 400,
-  INVALID_REQUEST: 400,
-  METHOD_NOT_FOUND: 404,
-  INVALID_PARAMS: 400,
-  INTERNAL_ERROR: 500,
-  UNSUPPORTED_PROTOCOL: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  UNKNOWN_STREAM: 404,
-  VERSION_CONFLICT: 409,
-  // 404 instead when the reason is `<entity>.notFound` (see httpStatusOf).
-  COMMAND_REJECTED: 409,
-  RATE_LIMITED: 429,
-  PAYLOAD_TOO_LARGE: 413,
-  HANDSHAKE_REQUIRED: 400,
-  COMMAND_ID_CONFLICT: 409,
-  UNAVAILABLE: 503,
-  LIMIT_EXCEEDED: 429,
-  INCOMPATIBLE_APP: 400,
-  // The hub waited for another party (a client serving a method) that did not answer in time.
-  TIMEOUT: 504,
-  // The caller went away; nginx's "client closed request", never seen by the caller itself.
-  CANCELLED: 499,
-};
+/** The status of each code, and its one refinement: `@lockstep/core`'s, re-exported for the REST layer. */
+export { HTTP_STATUS_BY_CODE, httpStatusOf } from '@lockstep/core';
 
 /** An error answer: a LockstepError with the HTTP status (and headers) it is sent with. */
 export class HttpError extends Error {
@@ -63,17 +35,6 @@ export class HttpError extends Error {
     const { code, message, data } = this.error;
     return { error: data === undefined ? { code, message } : { code, message, details: data } };
   }
-}
-
-/** A rejection of a missing entity (`task.notFound`, `link.notFound`) is 404; other rejections 409. */
-export function httpStatusOf(error: LockstepError): number {
-  if (error.code === 'COMMAND_REJECTED' && /\.notFound$/.test(reasonOf(error) ?? '')) return 404;
-  return HTTP_STATUS_BY_CODE[error.code];
-}
-
-function reasonOf(error: LockstepError): string | undefined {
-  const data = error.data as { reason?: unknown } | undefined;
-  return typeof data?.reason === 'string' ? data.reason : undefined;
 }
 
 function retryAfterSeconds(data: unknown): number {
