@@ -32,6 +32,8 @@ import { OutgoingCalls, type CallOptions } from './outgoingCalls.js';
 import { RpcChannel, type AnswerReceiver } from './rpcChannel.js';
 import { ServedServices, type ClientCallContext, type ClientNotificationListener } from './servedServices.js';
 import { SyncedStream, type PendingCommand, type StreamOwner, type SyncStatus } from './syncedStream.js';
+import type { ClientStorage } from './persistence/clientStorage.js';
+import { PERSIST_DEFAULTS, Persister, type StorageStatus } from './persistence/persister.js';
 
 export interface ClientOptions {
   /** Opens a new transport to the hub; called for the first connection and for every reconnect. */
@@ -65,6 +67,15 @@ export interface ClientOptions {
    * outside, as an unhandled rejection, so they are not lost).
    */
   onError?: (error: unknown) => void;
+  /**
+   * Keeps the streams' confirmed states and pending commands across restarts (docs/offline.md):
+   * `indexedDbStorage()` from `@lockstep/client/persist-indexeddb` in browsers, `fileStorage()` from
+   * `@lockstep/client/persist-file` in Node, or `memoryStorage()`. The client shows what was stored
+   * at once (`client.restored`), then catches up from the stored versions. Default: none.
+   */
+  persistence?: ClientStorage;
+  /** Delay between a change and its write to `persistence`; the changes within it are written together. Default 50 ms. */
+  persistDelayMs?: number;
 }
 
 export const CLIENT_DEFAULTS = { requestTimeoutMs: 10_000, retryDelayMs: 1_000, callTimeoutMs: 30_000 } as const;
@@ -76,6 +87,8 @@ export interface ClientStatus {
   attempt: number;
   lastError: Error | undefined;
   serverId: string | undefined;
+  /** Where the streams are kept: `memory` (no `persistence`), `restoring`, `persistent`, or `failed` (see `lastError`; the client goes on in memory). */
+  storage: StorageStatus;
 }
 
 const NO_SERVICES: ReadonlyMap<string, string> = new Map();
@@ -85,7 +98,11 @@ const NO_SERVICES: ReadonlyMap<string, string> = new Map();
  * with backoff, resubscribing from the last confirmed version and re-sending pending commands.
  */
 export class LockstepClient implements StreamOwner {
-  readonly clientId: string;
+  #clientId: string;
+  /** Resolves once what `persistence` held is in the streams (at once without persistence). */
+  readonly restored: Promise<void>;
+  readonly #persister: Persister | undefined;
+  #closing: Promise<void> | undefined;
   readonly #options: ClientOptions;
   readonly #clock: Clock;
   readonly #codec: Codec;
@@ -120,8 +137,8 @@ export class LockstepClient implements StreamOwner {
     this.#clock = options.clock ?? systemClock;
     this.#codec = options.codec ?? jsonCodec;
     this.#random = options.random ?? createRandom(this.#clock.now());
-    this.clientId = options.clientId ?? `client-${randomId(16)}`;
-    this.#status$ = new BehaviorSubject<ClientStatus>({ status: 'connecting', attempt: 0, lastError: undefined, serverId: undefined });
+    this.#clientId = options.clientId ?? `client-${randomId(16)}`;
+    this.#status$ = new BehaviorSubject<ClientStatus>({ status: 'connecting', attempt: 0, lastError: undefined, serverId: undefined, storage: 'memory' });
     if (options.app !== undefined) {
       const app = protocol.appRequirementSchema.safeParse(options.app);
       if (!app.success) throw new RangeError(`ClientOptions.app: ${app.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
@@ -143,7 +160,36 @@ export class LockstepClient implements StreamOwner {
       options.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs,
     );
     this.#served = new ServedServices((error) => this.#listenerError(error));
-    void this.#connect();
+    if (options.persistence) {
+      const persister = new Persister(options.persistence, {
+        clock: this.#clock,
+        flushDelayMs: options.persistDelayMs ?? PERSIST_DEFAULTS.flushDelayMs,
+        storageStatus: (storage, error) => this.#setStatus(error ? { storage, lastError: error } : { storage }),
+      });
+      this.#persister = persister;
+      // Connect once the stored versions are known, so every subscription asks for the delta only.
+      this.restored = persister.load().then((storedId) => {
+        if (options.clientId === undefined && storedId !== undefined) this.#clientId = storedId;
+        persister.keepClientId(this.#clientId);
+        void this.#connect();
+      });
+    } else {
+      this.restored = Promise.resolve();
+      void this.#connect();
+    }
+  }
+
+  /** Stable identity of this client: `ClientOptions.clientId`, else the stored one, else a random id. */
+  get clientId(): string {
+    return this.#clientId;
+  }
+
+  /**
+   * Resolves once every change so far is in `persistence` (at once without it). After `close()`,
+   * once the last records are written and the storage closed.
+   */
+  flush(): Promise<void> {
+    return this.#closing ?? this.#persister?.flush() ?? Promise.resolve();
   }
 
   get status$(): Observable<ClientStatus> {
@@ -168,6 +214,7 @@ export class LockstepClient implements StreamOwner {
     }
     const stream = new SyncedStream(domain, name, this);
     this.#streams.set(name, stream as unknown as SyncedStream<AnyDomain>);
+    this.#persister?.track(stream as unknown as SyncedStream<AnyDomain>);
     this.#streamWatch.set(name, stream.status$.subscribe(() => this.#refreshStatus()));
     if (this.#ready) this.#subscribe(stream as unknown as SyncedStream<AnyDomain>);
     return stream;
@@ -246,6 +293,8 @@ export class LockstepClient implements StreamOwner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // The stored records keep the pending commands: rejected here, they are sent at the next start.
+    this.#closing = this.#persister?.close();
     if (this.#reconnectTimer !== undefined) this.#clock.clearTimeout(this.#reconnectTimer);
     this.#stopHeartbeat();
     this.#channel?.close('client closed');
@@ -372,6 +421,7 @@ export class LockstepClient implements StreamOwner {
     // Commands in flight still get their answer; those never sent never will be.
     const unsent = new TransportError('closed', `stream ${stream.name} was closed before the command could be sent`);
     for (const command of [...stream.pendingCommands]) if (!command.sent) stream.onCommandFailed(command, unsent);
+    this.#persister?.untrack(stream);
     if (this.#ready) this.#channel?.request(protocol.Methods.unsubscribe, { stream: stream.name }).catch(() => {});
   }
 
@@ -437,6 +487,7 @@ export class LockstepClient implements StreamOwner {
       for (const stream of this.#streams.values()) stream.reset();
     }
     this.#epoch = hello.epoch;
+    this.#persister?.onHello(hello.epoch);
     this.#attempt = 0;
     this.#hello = hello;
     this.#hubServices = hello.services === undefined ? NO_SERVICES : new Map(hello.services.map(({ name, version }) => [name, version]));

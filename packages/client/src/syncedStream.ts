@@ -25,6 +25,11 @@ export interface StreamStatus {
   /** serverVersion − confirmedVersion. */
   lag: number;
   lastError: LockstepError | undefined;
+  /**
+   * The confirmed state shown was restored from the client's storage and the hub has not answered
+   * for it yet in this run: it may be behind (see docs/offline.md).
+   */
+  restored: boolean;
 }
 
 /**
@@ -99,6 +104,8 @@ export class SyncedStream<D extends AnyDomain> {
    * revoked). Nothing more arrives for it, and it is not resubscribed until the client asks again.
    */
   #refused = false;
+  /** The confirmed state came from storage; cleared by the hub's first answer (or a reset). */
+  #restored = false;
   /**
    * Events notified while a subscribe answer is awaited, applied right after it. On a socket, a
    * notification the hub sent after the answer can arrive in the same read, and the answer is only
@@ -263,6 +270,35 @@ export class SyncedStream<D extends AnyDomain> {
 
   // --- driven by the client -------------------------------------------------------------------
 
+  /**
+   * Starts from what a persistent client stored in an earlier run: the confirmed state at its
+   * version (unless the stream already holds one), and the commands that were still pending, with
+   * their ids, ahead of any dispatched since. Called before the stream's first subscription.
+   */
+  restore(confirmed: { state: StateOf<D>; version: number } | undefined, pending: readonly PendingCommand[]): void {
+    if (this.#closed) return;
+    if (confirmed && !this.#hasState && confirmed.version > 0) {
+      this.#confirmed = confirmed.state;
+      this.#version = confirmed.version;
+      this.#serverVersion = Math.max(this.#serverVersion, confirmed.version);
+      this.#hasState = true;
+      this.#restored = true;
+      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: this.#version });
+    }
+    const later = [...this.#pending];
+    const known = new Set(later.map((command) => command.id));
+    for (const command of later) this.#removePending(command);
+    for (const command of pending) {
+      if (known.has(command.id)) continue;
+      known.add(command.id);
+      this.#addPending(command);
+      if (command.ack) this.#acked.add(command);
+    }
+    for (const command of later) this.#addPending(command);
+    this.#settleAcked();
+    this.#changed(true);
+  }
+
   /** Parameters of the next subscribe request; starts a new subscription epoch. */
   beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
     this.#epoch++;
@@ -287,6 +323,7 @@ export class SyncedStream<D extends AnyDomain> {
       return;
     }
     this.#awaitingAnswer = false;
+    this.#restored = false;
     this.#assembly = undefined;
     const early = this.#early;
     this.#early = [];
@@ -428,6 +465,7 @@ export class SyncedStream<D extends AnyDomain> {
     this.#serverVersion = 0;
     this.#head = 0;
     this.#hasState = false;
+    this.#restored = false;
     this.#acked.clear();
     for (const command of this.#pending) {
       // Acknowledged by the old log only: it must be sent to the new one like any other.
@@ -562,6 +600,7 @@ export class SyncedStream<D extends AnyDomain> {
       serverVersion: this.#serverVersion,
       lag: Math.max(0, this.#serverVersion - this.#version),
       lastError: this.#lastError,
+      restored: this.#restored,
     };
   }
 
@@ -597,6 +636,7 @@ function sameStatus(a: StreamStatus, b: StreamStatus): boolean {
     a.pending === b.pending &&
     a.confirmedVersion === b.confirmedVersion &&
     a.serverVersion === b.serverVersion &&
-    a.lastError === b.lastError
+    a.lastError === b.lastError &&
+    a.restored === b.restored
   );
 }

@@ -29,6 +29,7 @@ export function useConnectionStatus(): ConnectionStatus {
         last.attempt === status.attempt &&
         last.lastError === status.lastError &&
         last.serverId === status.serverId &&
+        last.storage === status.storage &&
         last.pending === pending
       ) {
         return last;

@@ -4,10 +4,15 @@ const LABELS = { connecting: 'Connecting…', online: 'Live', resyncing: 'Catchi
 
 /** The connection to the hub and the commands not yet confirmed by it. */
 export function ConnectionIndicator() {
-  const { status, pending, attempt, lastError } = useConnectionStatus();
-  const title = status === 'offline' && lastError ? `Retrying (attempt ${attempt}): ${lastError.message}` : undefined;
+  const { status, pending, attempt, lastError, storage } = useConnectionStatus();
+  const title =
+    status === 'offline' && lastError
+      ? `Retrying (attempt ${attempt}): ${lastError.message}`
+      : storage === 'failed' && lastError
+        ? `Not kept in this browser: ${lastError.message}`
+        : undefined;
   return (
-    <div className={`connection connection-${status}`} data-testid="connection" data-status={status} title={title}>
+    <div className={`connection connection-${status}`} data-testid="connection" data-status={status} data-storage={storage} title={title}>
       <span className="dot" aria-hidden="true" />
       <span data-testid="connection-status">{LABELS[status]}</span>
       <span className="pending" data-testid="pending-count" data-pending={pending}>
