@@ -1,6 +1,6 @@
-import { current, isDraft } from 'immer';
 import { deterministicIds, type AnyDomain, type EventOf, type StateDraft, type StateOf } from './domain.js';
 import { parseStreamName, type StreamName } from './envelope.js';
+import { current, isDraft } from './draft.js';
 
 export interface ApplyCommandOptions {
   /** The decision time: `ctx.now` and the `time` of every event. */

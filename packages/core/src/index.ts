@@ -65,6 +65,7 @@ export { canonicalJson, fingerprint, hashString } from './hash.js';
 export { createMemoryLink, type LinkFaults, type MemoryLink, type MemoryLinkOptions } from './memoryTransport.js';
 export * as protocol from './protocol.js';
 export { PROTOCOL_VERSION } from './protocol.js';
+export { RECORD_THRESHOLD, isPersistentRecord, toPlainState } from './persistentRecord.js';
 export { createRandom, type Random } from './random.js';
 export type { Transport, TransportListener, TransportState } from './transport.js';
 export { randomId } from './randomId.js';

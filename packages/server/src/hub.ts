@@ -66,7 +66,11 @@ export interface HubOptions {
    * (crashed) still counts: its holders' leases expire within twice this.
    */
   leaseGraceMs?: number;
-  /** A snapshot is written every this many events per stream. Default 1,000. */
+  /**
+   * A snapshot is written every this many events per stream. Default 1,000. A state of more than
+   * 1 MiB of JSON is snapshotted only once the data of the events since its last snapshot add up to
+   * its size (past that 1 MiB), so that snapshots cost the same per event whatever the state's size.
+   */
   snapshotEvery?: number;
   /** Events kept replayable behind each snapshot (the retention window). Default 10,000. */
   retainEvents?: number;

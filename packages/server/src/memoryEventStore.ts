@@ -68,6 +68,13 @@ export class MemoryEventStore implements EventStore {
   readonly epoch = randomUUID();
   readonly #logs = new Map<string, StreamLog>();
   readonly #commands = new Map<string, CommandRecord>();
+  /**
+   * The records of `#commands` oldest first, from `#oldest` on: what to forget next. Not the Map's own
+   * order: `keys().next()` after many deletions from the front walks past every deleted slot until
+   * the Map is rehashed (measured: 7 → 36 µs per append at 100,000 records, growing as it went).
+   */
+  #remembered: CommandRecord[] = [];
+  #oldest = 0;
   readonly #maxCommandRecords: number;
   readonly #maxStreams: number;
   readonly #maxEvents: number;
@@ -150,9 +157,15 @@ export class MemoryEventStore implements EventStore {
 
   #remember(record: CommandRecord): void {
     this.#commands.set(record.commandId, record);
+    this.#remembered.push(record);
     if (this.#commands.size > this.#maxCommandRecords) {
-      const oldest = this.#commands.keys().next().value;
-      if (oldest !== undefined) this.#commands.delete(oldest);
+      const oldest = this.#remembered[this.#oldest]!;
+      this.#remembered[this.#oldest++] = undefined as never;
+      this.#commands.delete(oldest.commandId);
+      if (this.#oldest > 1024 && this.#oldest * 2 > this.#remembered.length) {
+        this.#remembered = this.#remembered.slice(this.#oldest);
+        this.#oldest = 0;
+      }
     }
   }
 

@@ -101,6 +101,10 @@ export class StreamHost {
    * the state budget checks first, measuring again only when this passes it. Undefined: not measured.
    */
   #stateBytes: number | undefined;
+  /** The length of the state's JSON text at the last snapshot this host took (0: none since loading). */
+  #snapshotBytes = 0;
+  /** The length of the JSON text of the data of every event committed since that snapshot. */
+  #sinceSnapshotBytes = 0;
 
   constructor(
     readonly name: string,
@@ -152,6 +156,8 @@ export class StreamHost {
     this.version = version;
     this.#stateBytes = undefined;
     this.#lastSnapshot = snapshot?.version ?? 0;
+    this.#snapshotBytes = 0;
+    this.#sinceSnapshotBytes = 0;
     this.#loaded = true;
   }
 
@@ -375,8 +381,21 @@ export class StreamHost {
     for (const outcome of outcomes) outcome();
     if (events.length > 0) {
       this.options.onCommitted(this, events);
-      if (this.version - this.#lastSnapshot >= this.options.snapshotEvery) await this.#snapshot();
+      this.#sinceSnapshotBytes += admit ? admit.added() : eventBytes(events);
+      if (this.#snapshotDue()) await this.#snapshot();
     }
+  }
+
+  /**
+   * Every `snapshotEvery` events; for a state of more than {@link SNAPSHOT_FREE_BYTES}, not before the
+   * data of the events since the last snapshot add up to the state's size past that. A snapshot writes
+   * the whole state (and the budget measures it): so its cost, spread over the events it covers, stays
+   * the same per event whatever the size of the state, and a load replays no more events than the
+   * snapshot's own size in JSON text.
+   */
+  #snapshotDue(): boolean {
+    if (this.version - this.#lastSnapshot < this.options.snapshotEvery) return false;
+    return this.#sinceSnapshotBytes >= this.#snapshotBytes - SNAPSHOT_FREE_BYTES;
   }
 
   /**
@@ -385,15 +404,18 @@ export class StreamHost {
    * measure is past it too. So the budget costs a `JSON.stringify` of each event's data, plus one of
    * the state when the estimate (which only grows between measures) reaches the budget.
    */
-  #budget(): { check: (events: readonly Event[], measure: () => number) => void; bytes: () => number } | undefined {
+  #budget(): { check: (events: readonly Event[], measure: () => number) => void; bytes: () => number; added: () => number } | undefined {
     const budget = this.options.maxStateBytes;
     if (budget === false) return undefined;
     let estimate = (this.#stateBytes ??= jsonLength(this.state));
+    /** The event bytes of the commands admitted (for the snapshot cadence). */
+    let total = 0;
     return {
       check: (events, measure) => {
         const added = eventBytes(events);
         if (estimate + added <= budget) {
           estimate += added;
+          total += added;
           return;
         }
         const measured = measure();
@@ -405,8 +427,10 @@ export class StreamHost {
           });
         }
         estimate = measured;
+        total += added;
       },
       bytes: () => estimate,
+      added: () => total,
     };
   }
 
@@ -491,17 +515,28 @@ export class StreamHost {
   async #snapshot(): Promise<void> {
     const { store, retainEvents } = this.options;
     const version = this.version;
-    // The budget's estimate only grows between measures: measured again with each snapshot (as costly).
-    if (this.options.maxStateBytes !== false) this.#stateBytes = jsonLength(this.state);
+    // The snapshot cadence needs the state's size; and the budget's estimate only grows between
+    // measures: measured again with each snapshot (as costly).
+    const bytes = jsonLength(this.state);
+    if (this.options.maxStateBytes !== false) this.#stateBytes = bytes;
     try {
       await store.saveSnapshot({ stream: this.name, version, state: this.state });
       this.#lastSnapshot = version;
+      this.#snapshotBytes = bytes;
+      this.#sinceSnapshotBytes = 0;
       await store.compact(this.name, version - retainEvents + 1);
     } catch (error) {
       this.options.onError(error, `snapshotting ${this.name}`);
     }
   }
 }
+
+/**
+ * States up to this many characters of JSON text are snapshotted every `snapshotEvery` events, as
+ * always (such a snapshot costs a few milliseconds); larger ones wait for events of their own size
+ * past it (`StreamHost.#snapshotDue`).
+ */
+const SNAPSHOT_FREE_BYTES = 1024 * 1024;
 
 /** Thrown inside a broadcast whose frame is too large, to send it in parts. */
 const TOO_LARGE = Symbol('too large');

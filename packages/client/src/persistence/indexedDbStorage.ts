@@ -1,3 +1,4 @@
+import { toPlainState } from '@lockstep/core';
 import type { ClientStorage } from './clientStorage.js';
 import { PersistenceError } from './PersistenceError.js';
 
@@ -103,7 +104,9 @@ class IndexedDbStorage implements ClientStorage {
       transact(db, (store) => {
         for (const [key, value] of changes) {
           if (value === undefined) store.delete(key);
-          else store.put(value, key);
+          // IndexedDB structured-clones what it stores, and a clone refuses the Proxy of a persistent
+          // record (a state's large records, docs/domains.md "Large states"): stored as plain objects.
+          else store.put(toPlainState(value), key);
         }
       }),
     );
