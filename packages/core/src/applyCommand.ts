@@ -1,5 +1,6 @@
 import { deterministicIds, type AnyDomain, type EventOf, type StateDraft, type StateOf } from './domain.js';
 import { parseStreamName, type StreamName } from './envelope.js';
+import { jsonLength } from './codec.js';
 import { current, isDraft } from './draft.js';
 
 export interface ApplyCommandOptions {
@@ -162,9 +163,4 @@ function detached(value: unknown): unknown {
     if (plain !== item) (value as Record<string, unknown>)[key] = plain;
   }
   return value;
-}
-
-/** The length of `value`'s JSON text (0 for what JSON cannot hold). */
-function jsonLength(value: unknown): number {
-  return JSON.stringify(value)?.length ?? 0;
 }

@@ -23,6 +23,16 @@ export interface Codec {
   join?(frames: readonly Frame[]): Frame;
 }
 
+/** The size of a frame in the codec's units: UTF-16 code units for text, bytes for binary. */
+export function frameSize(frame: Frame): number {
+  return typeof frame === 'string' ? frame.length : frame.byteLength;
+}
+
+/** The length of `value`'s JSON text (0 for what JSON cannot hold): how the hub sizes states and events. */
+export function jsonLength(value: unknown): number {
+  return JSON.stringify(value)?.length ?? 0;
+}
+
 export interface CodecLimits {
   /** The largest frame accepted, in bytes (UTF-16 code units for text frames). Default 1 MiB. */
   maxFrameBytes?: number;

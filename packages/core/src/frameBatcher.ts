@@ -1,4 +1,4 @@
-import type { Codec, Frame } from './codec.js';
+import { frameSize, type Codec, type Frame } from './codec.js';
 
 /** How many bytes of messages one batch frame holds at most (a message larger than this goes alone). */
 export const DEFAULT_BATCH_BYTES = 64 * 1024;
@@ -40,9 +40,6 @@ export function writeBatched(
 }
 
 /** A frame's size as codecs limit it: bytes of a binary frame, UTF-16 code units of a text frame. */
-function frameSize(frame: Frame): number {
-  return typeof frame === 'string' ? frame.length : frame.byteLength;
-}
 
 export interface FrameBatcherOptions extends BatchLimits {
   join: NonNullable<Codec['join']>;

@@ -11,7 +11,7 @@ export {
   type BatchLimits,
   type FrameBatcherOptions,
 } from './frameBatcher.js';
-export { createJsonCodec, jsonCodec, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, type Codec, type CodecLimits, type Frame, type JsonCodecLimits } from './codec.js';
+export { createJsonCodec, frameSize, jsonCodec, jsonLength, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, type Codec, type CodecLimits, type Frame, type JsonCodecLimits } from './codec.js';
 export {
   defineDomain,
   deterministicIds,

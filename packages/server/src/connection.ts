@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   LockstepError,
+  frameSize,
   MAX_BATCH_MESSAGES,
   PROTOCOL_VERSION,
   incompatibleApp,
@@ -726,7 +727,7 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
     let part = events;
     for (;;) {
       const frame = this.codec.encode(wrap(part));
-      if (part.length <= 1 || frameLength(frame) <= this.#pageBytes) return { events: part, frame };
+      if (part.length <= 1 || frameSize(frame) <= this.#pageBytes) return { events: part, frame };
       part = part.slice(0, part.length >> 1);
     }
   }
@@ -834,9 +835,6 @@ export class Connection implements TransportListener, SubscriptionOwner, ReplyCh
 
 const NO_SERVICES: ReadonlyMap<string, string> = new Map();
 
-function frameLength(frame: Frame): number {
-  return typeof frame === 'string' ? frame.length : frame.byteLength;
-}
 
 function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }, value: unknown): T {
   const result = schema.safeParse(value);

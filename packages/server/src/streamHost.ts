@@ -1,6 +1,8 @@
 import {
   DomainRejection,
   LockstepError,
+  jsonLength,
+  frameSize,
   createCommandBatch,
   fingerprint,
   type AnyDomain,
@@ -491,7 +493,7 @@ export class StreamHost {
       if (frame === undefined) {
         frame = codec.encode(message);
         // Too large for one page and made of several commands: it goes out in parts instead.
-        if (frameLength(frame) > pageBytes && splitPoint(events) > 0) throw TOO_LARGE;
+        if (frameSize(frame) > pageBytes && splitPoint(events) > 0) throw TOO_LARGE;
         frames.set(codec, frame);
       }
       return frame;
@@ -541,9 +543,6 @@ const SNAPSHOT_FREE_BYTES = 1024 * 1024;
 /** Thrown inside a broadcast whose frame is too large, to send it in parts. */
 const TOO_LARGE = Symbol('too large');
 
-function frameLength(frame: Frame): number {
-  return typeof frame === 'string' ? frame.length : frame.byteLength;
-}
 
 /**
  * Where to cut a batch of events in two without splitting a command (a live `events` notification
@@ -560,9 +559,6 @@ function splitPoint(events: readonly Event[]): number {
   return 0;
 }
 
-function jsonLength(value: unknown): number {
-  return JSON.stringify(value)?.length ?? 0;
-}
 
 function eventBytes(events: readonly Event[]): number {
   let bytes = 0;
