@@ -113,6 +113,8 @@ export class LockstepClient implements StreamOwner {
   /** The client's calls of hub services, and the services it serves the hub. */
   readonly #calls: OutgoingCalls;
   readonly #served: ServedServices;
+  /** Listeners of every service notification from the hub (the cross-tab leader's relay). */
+  readonly #notificationTaps = new Set<(method: string, params: unknown) => void>();
   /** The hub's last hello answer, and the services it announced in it. */
   #hello: protocol.HelloResult | undefined;
   #hubServices: ReadonlyMap<string, string> = NO_SERVICES;
@@ -257,6 +259,37 @@ export class LockstepClient implements StreamOwner {
   /** Listens to a notification of a service from the hub (validated first; invalid ones go to `onError`). Returns the function that stops. */
   on<N extends AnyServiceNotification>(notification: N, listener: ClientNotificationListener<N>): () => void {
     return this.#served.on(notification, listener);
+  }
+
+  /**
+   * Hears every service notification the hub sends this client, unvalidated, before the listeners of
+   * `on`: what the cross-tab leader forwards to its follower tabs. Returns the function that stops.
+   * @internal
+   */
+  onServiceNotification(listener: (method: string, params: unknown) => void): () => void {
+    this.#notificationTaps.add(listener);
+    return () => this.#notificationTaps.delete(listener);
+  }
+
+  /**
+   * Opens `persistence` again after it could not be opened at start because another tab held it
+   * (`LOCKED`): the cross-tab leader taking the dead leader's storage over. The stored commands join
+   * the open streams' pending ones (by id: one already pending is not added twice) and are sent; the
+   * streams' live state stays; from now on this client writes to the storage. `locked`: still held
+   * elsewhere (try later); `none`: nothing to open (no persistence, already open, closed, or it failed
+   * for another reason).
+   * @internal
+   */
+  async adoptStorage(): Promise<'opened' | 'locked' | 'none'> {
+    const persister = this.#persister;
+    if (!persister || this.#closed) return 'none';
+    const outcome = await persister.reopen([...this.#streams.values()]);
+    if (outcome !== 'opened' || this.#closed) return outcome;
+    persister.keepClientId(this.#clientId);
+    for (const stream of this.#streams.values()) {
+      for (const command of stream.pendingCommands) if (!command.ack) this.send(stream, command);
+    }
+    return 'opened';
   }
 
   /** Sends a notification to the hub; false (nothing sent) without a connection ready. */
@@ -564,6 +597,13 @@ export class LockstepClient implements StreamOwner {
       const cancel = protocol.cancelRequestParamsSchema.safeParse(params);
       if (cancel.success && this.#channel) this.#served.cancel(this.#channel, cancel.data.id);
     } else {
+      for (const tap of this.#notificationTaps) {
+        try {
+          tap(method, params);
+        } catch (error) {
+          this.#listenerError(error);
+        }
+      }
       this.#served.deliver(method, params);
     }
   }

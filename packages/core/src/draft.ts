@@ -7,15 +7,15 @@
  *   task of a board copied the whole `tasks` record; here an object is copied only when it is itself
  *   written to, and its drafted children live beside it until the draft finishes.
  * - A plain object of {@link RECORD_THRESHOLD} keys or more that a draft changes becomes a persistent
- *   record (`persistentRecord.ts`): a plain-looking object over a hash trie, changed by path copying.
- *   The first change of such an object costs one pass over it; every later one O(log n).
+ *   record (`persistentRecord.ts`): a plain-looking object over versions of one map (`recordVersions.ts`).
+ *   The first change of such an object costs one pass over it; every later one O(1).
  *
  * Drafted: plain objects, arrays and persistent records. Anything else (a Map, a Date, a class
  * instance) is a value, as in immer without its Map/Set plugin: states are JSON data. Without
  * auto-freeze, as before (decision 2).
  */
 import { recordDataOf, recordFacade } from './persistentRecord.js';
-import { RECORD_THRESHOLD, recordDelete, recordFromObject, recordGet, recordKeys, recordSet, type RecordData } from './recordTrie.js';
+import { RECORD_THRESHOLD, recordDelete, recordFromObject, recordGet, recordKeys, recordReplace, recordSet, type Entry, type RecordData } from './recordVersions.js';
 
 const DRAFT = Symbol('lockstep.draft');
 
@@ -35,8 +35,6 @@ const RECORD = 2;
 type Kind = typeof OBJECT | typeof ARRAY | typeof RECORD;
 
 interface Scope {
-  /** Owner of the trie nodes this draft made, which it may change in place. Replaced by `current`. */
-  edit: object;
   finished: boolean;
 }
 
@@ -52,6 +50,9 @@ class DraftState {
   firstKey: PropertyKey | undefined;
   first: DraftState | undefined;
   children: Map<PropertyKey, DraftState> | undefined;
+  /** A record's child: its entry, and the version of the record it was read from. */
+  entry: Entry | undefined = undefined;
+  entryIn: RecordData | undefined = undefined;
   /** Keys given an object value in this draft: it may hold drafts, replaced when the draft finishes. */
   assigned: Set<PropertyKey> | undefined;
   modified = false;
@@ -98,7 +99,7 @@ function create(kind: Kind, base: object, parent: DraftState | undefined, scope:
 export function createDraft<T extends object>(base: T): T {
   const kind = kindOf(base);
   if (kind === undefined) throw new TypeError('only plain objects, arrays and persistent records can be drafted');
-  return create(kind, base, undefined, { edit: {}, finished: false }).proxy as T;
+  return create(kind, base, undefined, { finished: false }).proxy as T;
 }
 
 /** Closes a draft: the new state, or the base itself when nothing changed. The draft is read-only afterwards. */
@@ -114,10 +115,7 @@ export function finishDraft<T>(draft: T): T {
 export function current<T>(value: T): T {
   const state = stateOf(value);
   if (state === undefined) return value;
-  const result = snapshot(state);
-  // The snapshot may share trie nodes this draft would otherwise change in place.
-  state.scope.edit = {};
-  return result as T;
+  return snapshot(state) as T;
 }
 
 function childOf(state: DraftState, key: PropertyKey, value: object): DraftState | undefined {
@@ -254,7 +252,14 @@ const recordTraps: ProxyHandler<DraftState> = {
     if (typeof value !== 'object' || value === null) return value;
     const child = childOf(state, key, value);
     if (child !== undefined) return child.proxy;
-    return draftChild(state, key, value, !state.assigned?.has(key));
+    const drafted = draftChild(state, key, value, !state.assigned?.has(key));
+    const made = childOf(state, key, value);
+    if (made !== undefined) {
+      // Remembered so that finishing writes the child back without looking its key up again.
+      made.entry = entry;
+      made.entryIn = state.data;
+    }
+    return drafted;
   },
   set(state, key, value) {
     writable(state);
@@ -265,7 +270,7 @@ const recordTraps: ProxyHandler<DraftState> = {
       if (Object.is(present, value)) return true;
       if (typeof present === 'object' && present !== null && childOf(state, key, present)?.proxy === value) return true;
     }
-    state.data = recordSet(state.data!, key, value, state.scope.edit);
+    state.data = recordSet(state.data!, key, value);
     markModified(state);
     if (typeof value === 'object' && value !== null) (state.assigned ??= new Set()).add(key);
     return true;
@@ -273,7 +278,7 @@ const recordTraps: ProxyHandler<DraftState> = {
   deleteProperty(state, key) {
     writable(state);
     if (typeof key !== 'string') return true;
-    const data = recordDelete(state.data!, key, state.scope.edit);
+    const data = recordDelete(state.data!, key);
     if (data !== state.data) {
       state.data = data;
       markModified(state);
@@ -321,18 +326,21 @@ function finalize(state: DraftState): unknown {
   if (!state.modified) {
     result = state.base;
   } else if (state.kind === RECORD) {
-    const edit = state.scope.edit;
     let data = state.data!;
     changedChildren(state, (key, child) => {
+      if (child.entryIn === data) {
+        data = recordReplace(data, child.entry!, finalize(child));
+        return;
+      }
       const entry = recordGet(data, key as string);
-      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, finalize(child), edit);
+      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, finalize(child));
     });
     if (state.assigned) {
       for (const key of state.assigned) {
         const entry = recordGet(data, key as string);
         if (entry === undefined) continue;
         const value = resolve(entry.value, finalize, true);
-        if (value !== entry.value) data = recordSet(data, key as string, value, edit);
+        if (value !== entry.value) data = recordSet(data, key as string, value);
       }
     }
     result = recordFacade(data);
@@ -360,14 +368,14 @@ function snapshot(state: DraftState): unknown {
     let data = state.data!;
     changedChildren(state, (key, child) => {
       const entry = recordGet(data, key as string);
-      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, snapshot(child), null);
+      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, snapshot(child));
     });
     if (state.assigned) {
       for (const key of state.assigned) {
         const entry = recordGet(data, key as string);
         if (entry === undefined) continue;
         const value = resolve(entry.value, snapshot, false);
-        if (value !== entry.value) data = recordSet(data, key as string, value, null);
+        if (value !== entry.value) data = recordSet(data, key as string, value);
       }
     }
     return recordFacade(data);

@@ -3,7 +3,7 @@ import { encode, decode } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { createRandom, type Random } from './random.js';
 import { isPersistentRecord, recordDataOf, recordFacade, toPlainRecord, toPlainState } from './persistentRecord.js';
-import { recordDelete, recordFromObject, recordGet, recordKeys, recordSet, recordValues, type RecordData } from './recordTrie.js';
+import { recordDelete, recordFromObject, recordGet, recordKeys, recordSet, recordValues, type RecordData } from './recordVersions.js';
 
 /** A key from a small alphabet of shapes: names, array indices, and names that look like indices. */
 function randomKey(random: Random, spread: number): string {
@@ -47,25 +47,20 @@ describe('persistent records', () => {
       let data: RecordData = recordFromObject({});
       const versions: Array<{ data: RecordData; plain: string }> = [];
       const spread = random.pick([20, 200, 3_000]);
-      // Stretches of transient edits (nodes made under one edit change in place, as in a draft),
-      // others of plain path copying. A version is kept only where a stretch ends: what a draft
-      // hands out when it finishes.
-      let edit: object | null = null;
       for (let step = 0; step < 4_000; step++) {
         const key = randomKey(random, spread);
         if (random.chance(0.3)) {
           delete model[key];
-          data = recordDelete(data, key, edit);
+          data = recordDelete(data, key);
         } else {
           const value = random.chance(0.1) ? model[key] : { n: step };
           model[key] = value;
-          data = recordSet(data, key, value, edit);
+          data = recordSet(data, key, value);
         }
         expect(data.size, `seed ${seed}, step ${step}`).toBe(Object.keys(model).length);
         if (step % 250 === 0) {
           versions.push({ data, plain: JSON.stringify(model) });
           expectSame(recordFacade(data), model, seed);
-          edit = random.chance(0.5) ? {} : null;
         }
       }
       expectSame(recordFacade(data), model, seed);
@@ -74,35 +69,59 @@ describe('persistent records', () => {
     });
   }
 
-  it('keeps entries whose 32-bit hashes collide apart', () => {
-    // Colliding keys exist among a few hundred thousand (a 32-bit hash): found by trying.
-    const seen = new Map<number, string>();
-    const pairs: Array<[string, string]> = [];
-    const empty = recordFromObject({});
-    for (let i = 0; pairs.length < 3 && i < 400_000; i++) {
-      const key = `${(Math.imul(i, 2654435761) >>> 0).toString(36)}.${i}`;
-      const hash = hashOf(recordSet(empty, key, i, null), key);
-      const other = seen.get(hash);
-      if (other !== undefined) pairs.push([other, key]);
-      else seen.set(hash, key);
-    }
-    expect(pairs.length).toBeGreaterThan(0);
-    for (const [a, b] of pairs) {
-      let record = recordFromObject({ x: 0 });
-      record = recordSet(record, a, 'a', null);
-      record = recordSet(record, b, 'b', null);
-      expect(recordGet(record, a)?.value).toBe('a');
-      expect(recordGet(record, b)?.value).toBe('b');
-      record = recordSet(record, b, 'b2', null);
-      expect(recordKeys(record)).toEqual(['x', a, b]);
-      const without = recordDelete(record, a, null);
-      expect(recordGet(without, a)).toBeUndefined();
-      expect(recordGet(without, b)?.value).toBe('b2');
-      expect(recordGet(record, a)?.value).toBe('a');
-      // Built in one pass, the same.
-      const built = recordFromObject({ x: 0, [a]: 'a', [b]: 'b' });
-      expect(toPlainRecord(recordFacade(built))).toEqual({ x: 0, [a]: 'a', [b]: 'b' });
-    }
+  for (const seed of [4, 5, 6, 20261207]) {
+    it(`keeps every version of a tree of versions apart, read in any order (seed ${seed})`, () => {
+      // Versions branch from any earlier one (a client's confirmed and optimistic states, a hub's
+      // batch given up), and old ones are read between changes: every read walks the shared map to
+      // the version read, or gives it a map of its own when walks grow long.
+      const random = createRandom(seed);
+      const spread = random.pick([10, 100, 1_000]);
+      const start: Record<string, unknown> = {};
+      for (let i = 0; i < random.int(spread); i++) start[randomKey(random, spread)] = { start: i };
+      const versions: Array<{ data: RecordData; model: Record<string, unknown> }> = [{ data: recordFromObject(start), model: { ...start } }];
+      for (let step = 0; step < 3_000; step++) {
+        // Mostly from recent versions (as live states are), sometimes from any.
+        const from = random.chance(0.8) ? versions[versions.length - 1 - random.int(Math.min(versions.length, 4))]! : random.pick(versions);
+        const key = randomKey(random, spread);
+        const model = { ...from.model };
+        let data: RecordData;
+        if (random.chance(0.3)) {
+          delete model[key];
+          data = recordDelete(from.data, key);
+        } else {
+          model[key] = { step };
+          data = recordSet(from.data, key, model[key]);
+        }
+        versions.push({ data, model });
+        // Reads of an older version between changes.
+        const read = random.pick(versions);
+        const probe = randomKey(random, spread);
+        expect(recordGet(read.data, probe)?.value, `seed ${seed}, step ${step}`).toBe(read.model[probe]);
+        if (step % 300 === 0) expect(recordKeys(read.data), `seed ${seed}, step ${step}`).toEqual(Object.keys(read.model));
+      }
+      for (const index of versions.map(() => random.int(versions.length))) {
+        const version = versions[index]!;
+        expect(version.data.size, `seed ${seed}`).toBe(Object.keys(version.model).length);
+        expect(JSON.stringify(recordFacade(version.data)), `seed ${seed}`).toBe(JSON.stringify(version.model));
+      }
+      for (const version of versions.slice(-50)) expectSame(recordFacade(version.data), version.model, seed);
+    });
+  }
+
+  it('lists a key deleted, set again, then undone in its first place', () => {
+    const base = recordFromObject(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`k${i}`, i])));
+    const without = recordDelete(base, 'k1');
+    const again = recordSet(without, 'k1', 'again');
+    expect(recordKeys(again)).toEqual(['k0', 'k2', 'k3', 'k4', 'k1']);
+    // Reading the older versions walks the map back past both changes.
+    expect(recordKeys(without)).toEqual(['k0', 'k2', 'k3', 'k4']);
+    expect(recordKeys(base)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    expect(recordValues(base)).toEqual([0, 1, 2, 3, 4]);
+    // And forward again.
+    expect(recordValues(again)).toEqual([0, 2, 3, 4, 'again']);
+    const more = recordSet(base, 'k5', 5);
+    expect(recordKeys(more)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5']);
+    expect(recordGet(again, 'k5')).toBeUndefined();
   });
 
   it('passes for a plain object where applications and tools look', () => {
@@ -139,8 +158,3 @@ describe('persistent records', () => {
     expect(toPlainState({ small })).toEqual({ small });
   });
 });
-
-/** The 32-bit hash the trie keeps on each entry. */
-function hashOf(data: RecordData, key: string): number {
-  return (recordGet(data, key) as unknown as { hash: number }).hash;
-}

@@ -1,23 +1,23 @@
 /**
  * Large records of a state (a board's `tasks`, 100,000 entries) as persistent maps that look like
- * plain objects: the data is a hash array mapped trie with the keys' insertion order (`recordTrie.ts`).
- * Changing one entry copies O(log₃₂ n) small arrays instead of the whole record; every entry that
- * did not change keeps its identity.
+ * plain objects: the data is every version of one map, kept by rerooting (`recordVersions.ts`).
+ * Changing one entry costs one map write and one small object instead of a copy of the record;
+ * every entry that did not change keeps its identity.
  *
- * Readers see a {@link recordFacade}: a Proxy whose traps answer from the trie, so `record[key]`,
+ * Readers see a {@link recordFacade}: a Proxy whose traps answer from the record's map, so `record[key]`,
  * `key in record`, `Object.keys/values/entries`, spread, `for…in`, `JSON.stringify`, msgpack and
  * `toEqual` behave as on the plain object, in the same key order (integer keys first, ascending,
  * then insertion order). What a Proxy cannot pass for: `structuredClone` (use JSON, or
  * {@link toPlainState}), `Object.freeze` (refused) and Node's `util.inspect`, shown through a hook.
  *
  * Only `draft.ts` builds them, when a draft changes a plain object of {@link RECORD_THRESHOLD} keys
- * or more; assigning to a facade outside a draft works too (path copying, the facade then holds the
+ * or more; assigning to a facade outside a draft works too (a new version: the facade then holds the
  * new version), as assigning to a plain object would.
  */
 
-import { entriesInOrder, recordDelete, recordGet, recordKeys, recordSet, type RecordData } from './recordTrie.js';
+import { entriesInOrder, recordDelete, recordGet, recordKeys, recordSet, type RecordData } from './recordVersions.js';
 
-export { RECORD_THRESHOLD } from './recordTrie.js';
+export { RECORD_THRESHOLD } from './recordVersions.js';
 
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 /** What a facade answers its handler for (a plain object answers undefined). */
@@ -28,7 +28,7 @@ const HANDLER = Symbol('lockstep.record');
  * (`Object.getPrototypeOf` is `Object.prototype`) and may report any configurable keys. It holds two
  * non-enumerable methods that the facades do not list as their own (a record key of the same name
  * wins over them):
- * - `toJSON`, so that `JSON.stringify` of a facade reads the trie directly rather than through a trap
+ * - `toJSON`, so that `JSON.stringify` of a facade reads the map directly rather than through a trap
  *   per key (two to three times faster on 100,000 entries) and writes the same text;
  * - Node's inspect hook: `util.inspect` looks at a Proxy's target, not through its traps.
  */
@@ -55,7 +55,7 @@ function readOnlyShape(what: string): never {
 }
 
 class RecordHandler implements ProxyHandler<object> {
-  /** Symbol-keyed properties, which the trie does not hold (rare: tools tagging objects). */
+  /** Symbol-keyed properties, which the map does not hold (rare: tools tagging objects). */
   symbols: Map<symbol, unknown> | undefined;
   constructor(public data: RecordData) {}
 
@@ -90,13 +90,13 @@ class RecordHandler implements ProxyHandler<object> {
   }
 
   set(_target: object, key: string | symbol, value: unknown): boolean {
-    if (typeof key === 'string') this.data = recordSet(this.data, key, value, null);
+    if (typeof key === 'string') this.data = recordSet(this.data, key, value);
     else (this.symbols ??= new Map()).set(key, value);
     return true;
   }
 
   deleteProperty(_target: object, key: string | symbol): boolean {
-    if (typeof key === 'string') this.data = recordDelete(this.data, key, null);
+    if (typeof key === 'string') this.data = recordDelete(this.data, key);
     else this.symbols?.delete(key);
     return true;
   }

@@ -1,5 +1,6 @@
 import {
   StoreConflictError,
+  snapshotJson,
   type CommandRecord,
   type Commit,
   type EventStore,
@@ -322,7 +323,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Keeps the newest snapshot of each stream: an older one saved later (by a slower hub) is ignored. */
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
-    await this.#query(this.#sql.saveSnapshot, [snapshot.stream, snapshot.version, JSON.stringify(snapshot.state) ?? 'null']);
+    await this.#query(this.#sql.saveSnapshot, [snapshot.stream, snapshot.version, snapshotJson(snapshot)]);
   }
 
   /** Deletes events below `before`, never past the latest snapshot. Command records are kept. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../testkit/src/fakeClock.js';
 import { Hub, type HubOptions } from './hub.js';
 import { MemoryEventStore } from './memoryEventStore.js';
-import type { CommandCheck } from './streamHost.js';
+import type { CommandCheck } from './commandPipeline.js';
 
 /**
  * `checkCommand`: an application's rule that needs another stream, checked in the stream's pipeline.

@@ -45,6 +45,17 @@ export interface Snapshot {
   stream: string;
   version: number;
   state: unknown;
+  /**
+   * `JSON.stringify(state)`, when the hub has already written it (it measures every snapshot):
+   * a store that keeps JSON text uses it rather than serializing the state a second time. Absent
+   * from what `loadSnapshot` returns.
+   */
+  json?: string;
+}
+
+/** The snapshot's state as JSON text: the hub's own serialization when it passed one. */
+export function snapshotJson(snapshot: Snapshot): string {
+  return snapshot.json ?? JSON.stringify(snapshot.state) ?? 'null';
 }
 
 export interface StreamInfo {

@@ -289,6 +289,40 @@ describe('hub: bad input is answered with the documented error and changes nothi
     expectCode(await wire.response(second), 'INVALID_REQUEST');
   });
 
+  it('answers commands pipelined behind hello once hello is answered, as it answers a greeted connection', async () => {
+    const { hub, connect } = setup({ authenticate: async () => ({ id: 'alice' }) });
+    await seed(hub);
+    const wire = connect();
+    const hello = wire.request('hello', { protocol: 1, clientId: 'c1' });
+    const applied = wire.request('command', add('counter/a', 2));
+    const invalid = wire.request('command', { id: nextId(), stream: 'counter/a', payload: {} });
+    const unknown = wire.request('command', { id: nextId(), stream: 'nope/x', type: 'add', payload: { by: 1 } });
+    const rejected = wire.request('command', add('counter/a', -100));
+    expect((await wire.response(applied)).result).toMatchObject({ stream: 'counter/a', version: 2 });
+    expectCode(await wire.response(invalid), 'INVALID_PARAMS');
+    expectCode(await wire.response(unknown), 'UNKNOWN_STREAM');
+    expect(expectCode(await wire.response(rejected), 'COMMAND_REJECTED').data).toMatchObject({ reason: 'counter.negative' });
+    // The hello's answer leaves first, even before refusals that need no stream.
+    const order = wire.received.filter((m) => m.method === undefined).map((m) => m.id);
+    expect(order[0]).toBe(hello);
+    expect(new Set(order)).toEqual(new Set([hello, applied, invalid, unknown, rejected]));
+    expect((await hub.read('counter/a')).state).toEqual({ n: 7 });
+  });
+
+  it('refuses commands pipelined behind a refused hello with HANDSHAKE_REQUIRED, after the refusal', async () => {
+    const { hub, connect } = setup({ authenticate: async () => undefined });
+    await seed(hub);
+    const before = await readAll(hub);
+    const wire = connect();
+    const hello = wire.request('hello', { protocol: 1, token: 'wrong' });
+    const command = wire.request('command', add('counter/a', 1));
+    expectCode(await wire.response(command), 'HANDSHAKE_REQUIRED');
+    expect(wire.received.filter((m) => m.method === undefined).map((m) => m.id)).toEqual([hello, command]);
+    expectCode(wire.received[0]!, 'UNAUTHORIZED');
+    await hub.stream('counter/a').settled();
+    expect(await readAll(hub)).toEqual(before);
+  });
+
   it.each([
     ['hello', { protocol: '1' }],
     ['hello', { protocol: 1, clientId: 'has spaces' }],

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import {
   FailureWindow,
   LockstepError,
-  PROTOCOL_VERSION,
   commandSchema,
   fingerprint,
   jsonCodec,
@@ -23,8 +22,10 @@ import {
   type ResultOutput,
   type ServiceHandlers,
 } from '@lockstep/core';
-import { Connection } from './connection.js';
+import type { CommandCheck, QueuedCommand } from './commandPipeline.js';
+import { Connection } from './connection/connection.js';
 import type { EventStore } from './eventStore.js';
+import type { AccessAction, Identity } from './identity.js';
 import { LeaseKeeper } from './leaseKeeper.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 import type { HubCallOptions, Peer, PeerTarget } from './peer.js';
@@ -36,18 +37,7 @@ import {
   type ServiceContext,
   type ServiceImplementation,
 } from './serviceRegistry.js';
-import { StreamHost, type CommandCheck, type QueuedCommand, type StreamHostOptions } from './streamHost.js';
-
-/** Who is on the other end of a connection, as decided by `authenticate`. */
-export interface Identity {
-  /** A stable id for the principal (user, service, agent). */
-  id: string;
-  [claim: string]: unknown;
-}
-
-export type StreamAction = 'read' | 'write';
-/** What the `authorize` hook is asked about: a stream (`read`, `write`) or a service method (`call`). */
-export type AccessAction = StreamAction | 'call';
+import { StreamHost, type StreamHostOptions } from './streamHost.js';
 
 export interface HubOptions {
   /** The domains this hub serves; streams of other domains are refused (UNKNOWN_STREAM). */
@@ -256,8 +246,9 @@ export class Hub {
   readonly store: EventStore;
   readonly clock: Clock;
   readonly codec: Codec;
-  /** Refused `hello` tokens per peer (see `authFailureLimit`). */
+  /** @internal Refused `hello` tokens per peer (see `authFailureLimit`). */
   readonly authFailures: FailureWindow | undefined;
+  /** @internal The options that have defaults, with their defaults applied (what connections and streams read). */
   readonly settings: Required<
     Pick<
       HubOptions,
@@ -474,8 +465,8 @@ export class Hub {
   }
 
   /**
-   * Runs a command whose envelope the caller has already validated (connections validate at the
-   * edge, so the pipeline does not parse it twice). Authorization is the caller's business.
+   * @internal Runs a command whose envelope the caller has already validated (the pipeline does not
+   * parse it twice). Authorization is the caller's business. Users call {@link Hub.execute}.
    */
   submit(command: protocol.CommandParams, options: ExecuteOptions = {}): Promise<protocol.CommandResult> {
     const { id, stream, type, payload, expectedVersion } = command;
@@ -483,8 +474,9 @@ export class Hub {
   }
 
   /**
-   * `submit` without a promise, for a caller that brings the queued command and hears the answer on
-   * it (a connection's reply object): refusals before the pipeline are told to `queued.reject` at once.
+   * @internal `submit` without a promise, for a caller that brings the queued command and hears the
+   * answer on it (a connection's reply object): refusals before the pipeline are told to
+   * `queued.reject` at once. The depth check of every payload is here, before the stream's pipeline.
    */
   enqueue(stream: string, queued: QueuedCommand): void {
     if (this.#closed) {
@@ -518,7 +510,7 @@ export class Hub {
     return identity;
   }
 
-  /** True when an `authorize` hook was given: without one, everything is allowed and nothing needs awaiting. */
+  /** @internal True when an `authorize` hook was given: without one, everything is allowed and nothing needs awaiting. */
   get checksAccess(): boolean {
     return this.#options.authorize !== undefined;
   }
@@ -536,22 +528,6 @@ export class Hub {
     if (allowed) return;
     if (action === 'call') throw new LockstepError('FORBIDDEN', `not allowed to call ${resource}`, { method: resource, action });
     throw new LockstepError('FORBIDDEN', `not allowed to ${action} ${resource}`, { stream: resource, action });
-  }
-
-  helloResult(sessionId: string): protocol.HelloResult {
-    const result: protocol.HelloResult = {
-      protocol: PROTOCOL_VERSION,
-      serverId: this.serverId,
-      sessionId,
-      epoch: this.store.epoch,
-      capabilities: { codecs: ['json', 'msgpack'], catchUpPage: this.settings.catchUpPage },
-      heartbeatMs: this.settings.heartbeatMs,
-      domains: this.domainNames,
-    };
-    const services = this.services.announced();
-    if (services.length > 0) result.services = services;
-    if (this.app) result.app = { name: this.app.name, version: this.app.version };
-    return result;
   }
 
   // --- services -------------------------------------------------------------------------------
@@ -686,7 +662,7 @@ export class Hub {
   }
 
   /**
-   * A connection said hello as `clientId`, for `identity`. A client id belongs to the identity that
+   * @internal A connection said hello as `clientId`, for `identity`. A client id belongs to the identity that
    * presented it first (anonymous connections are one identity), for as long as one of its connections
    * is open and then the lease grace period: presented by another identity meanwhile, the hello is
    * refused with FORBIDDEN, so it can neither keep that client's leases alive nor act as their holder.
@@ -695,7 +671,7 @@ export class Hub {
     if (!this.#leases.present(clientId, identity?.id)) throw clientIdTaken(clientId);
   }
 
-  /** A connection of `clientId` closed. */
+  /** @internal A connection of `clientId` closed. */
   connectionClosed(connection: Connection): void {
     this.#connections.delete(connection);
     if (connection.clientId !== undefined) this.#leases.absent(connection.clientId);
@@ -716,7 +692,7 @@ export class Hub {
     }
   }
 
-  /** Whether `host` is the one this hub serves its stream with (not one unloaded since). */
+  /** @internal Whether `host` is the one this hub serves its stream with (not one unloaded since). */
   holds(host: StreamHost): boolean {
     return this.#streams.get(host.name) === host;
   }

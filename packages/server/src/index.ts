@@ -1,5 +1,6 @@
 export {
   StoreConflictError,
+  snapshotJson,
   type CommandRecord,
   type Commit,
   type EventStore,
@@ -13,14 +14,12 @@ export {
   HUB_DEFAULTS,
   Hub,
   MAX_PAYLOAD_DEPTH,
-  type AccessAction,
   type AcceptOptions,
   type ExecuteOptions,
   type HubOptions,
-  type Identity,
   type ReadOptions,
-  type StreamAction,
 } from './hub.js';
+export type { AccessAction, Identity, StreamAction } from './identity.js';
 export type { HubCallOptions, Peer, PeerTarget } from './peer.js';
 export {
   implement,
@@ -30,7 +29,7 @@ export {
   type ServiceContext,
   type ServiceImplementation,
 } from './serviceRegistry.js';
-export type { CommandCheck, QueuedCommand } from './streamHost.js';
+export type { CommandCheck } from './commandPipeline.js';
 export { CorruptLogError } from './fileStore/CorruptLogError.js';
 export { FILE_STORE_DEFAULTS, FileEventStore, type FileEventStoreOptions, type RecoveryReport } from './fileStore/FileEventStore.js';
 export type { Durability } from './fileStore/logWriter.js';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LockstepError } from '@lockstep/core';
 import {
   StoreConflictError,
+  snapshotJson,
   type CommandRecord,
   type Commit,
   type EventStore,
@@ -207,7 +208,7 @@ export class MemoryEventStore implements EventStore {
     // The newest wins: with several hubs on one store, an older snapshot saved late must not
     // replace a newer one (events between them may already be compacted).
     if (log.snapshot !== undefined && (log.snapshotVersion ?? 0) > snapshot.version) return;
-    log.snapshot = JSON.stringify(snapshot);
+    log.snapshot = `{"stream":${JSON.stringify(snapshot.stream)},"version":${snapshot.version},"state":${snapshotJson(snapshot)}}`;
     log.snapshotVersion = snapshot.version;
   }
 

@@ -12,7 +12,7 @@ import {
   type ResultOutput,
   type TimerHandle,
 } from '@lockstep/core';
-import type { AccessAction, Identity } from './hub.js';
+import type { AccessAction, Identity } from './identity.js';
 
 /** Picks a connection: by its `sessionId`, or by the `clientId` it said `hello` with (the most recently opened of that client's connections). */
 export type PeerTarget = { sessionId: string } | { clientId: string };
@@ -58,7 +58,7 @@ export interface Peer {
   authorize(resource: string, action: AccessAction): Promise<void>;
 }
 
-/** @internal What a {@link ConnectionPeer} needs of its connection. */
+/** What a {@link ConnectionPeer} needs of its connection (not exported from the package). */
 export interface PeerLink {
   readonly sessionId: string;
   readonly clientId: string | undefined;
@@ -81,9 +81,9 @@ interface PendingCall {
 }
 
 /**
- * @internal The {@link Peer} of one connection, made when a service first needs it. It keeps the hub's
- * calls to the client awaiting their answers (ids counted from 1 per connection) and the client's
- * calls being handled, so `$/cancelRequest` can reach either.
+ * The {@link Peer} of one connection, made when a service first needs it (not exported from the
+ * package). It keeps the hub's calls to the client awaiting their answers (ids counted from 1 per
+ * connection) and the client's calls being handled, so `$/cancelRequest` can reach either.
  */
 export class ConnectionPeer implements Peer {
   readonly #link: PeerLink;

@@ -3,7 +3,7 @@ import { readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LockstepError } from '@lockstep/core';
-import type { Identity } from './hub.js';
+import type { Identity } from './identity.js';
 import { writePrivateFile } from './privateFiles.js';
 
 /** The environment variable a server takes its token from, and a client presents. */

@@ -9,7 +9,7 @@ import {
   type ParamsOutput,
   type ServiceHandlers,
 } from '@lockstep/core';
-import type { AccessAction, Identity } from './hub.js';
+import type { AccessAction, Identity } from './identity.js';
 import type { ConnectionPeer, Peer } from './peer.js';
 
 /** What a hub-side handler knows of the call it answers. */
@@ -71,7 +71,7 @@ export function implement<S extends AnyService>(service: S, handlers: ServiceHan
   return { service, handlers, options };
 }
 
-/** @internal What the registry needs of the hub while it answers a call. */
+/** What the registry needs of the hub while it answers a call (not exported from the package). */
 export interface ServiceHost {
   authorize(identity: Identity | undefined, resource: string, action: AccessAction): Promise<void>;
   reportError(error: unknown, context: string): void;
@@ -83,7 +83,7 @@ interface Served {
   handler: (params: unknown, context: ServiceContext) => unknown;
 }
 
-/** @internal The services a hub serves and the notifications it listens to, by wire name. */
+/** The services a hub serves and the notifications it listens to, by wire name (not exported from the package). */
 export class ServiceRegistry {
   readonly #implementations: ServiceImplementation[] = [];
   readonly #methods = new Map<string, Served>();

@@ -2,7 +2,8 @@ import { ErrorCodes, LockstepError, createMemoryLink, defineService, method, not
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { FakeClock } from '../../testkit/src/fakeClock.js';
-import { Hub, type HubOptions, type Identity } from './hub.js';
+import { Hub, type HubOptions } from './hub.js';
+import type { Identity } from './identity.js';
 import type { Peer } from './peer.js';
 import { implement, type ServiceContext } from './serviceRegistry.js';
 

@@ -390,6 +390,14 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         expect(await store.loadSnapshot('tasks/c')).toBeUndefined();
       });
 
+      it('loads a snapshot saved with its JSON text as that state, without the text', async () => {
+        const { store } = await open();
+        await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 3))]);
+        const state = { tasks: { t1: { title: 'one "quoted"', tags: ['x'] } }, count: 1 };
+        await store.saveSnapshot({ stream: 'tasks/a', version: 3, state, json: JSON.stringify(state) });
+        expect(await store.loadSnapshot('tasks/a')).toEqual({ stream: 'tasks/a', version: 3, state });
+      });
+
       it('keeps a saved snapshot apart from the objects of the caller', async () => {
         const { store } = await open();
         await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 3))]);

@@ -1,5 +1,5 @@
 /** The part of a Node stream that holds writes back and lets them out together. */
-interface Corkable {
+export interface Corkable {
   cork(): void;
   uncork(): void;
   readonly writableCorked: number;
@@ -13,8 +13,9 @@ interface Corkable {
  * of one per frame (PERFORMANCE.md measured batching writes per tick as a 4–6× lever on raw `ws`).
  *
  * One instance serves every socket of a kind, so a connection costs nothing but a cork count on its
- * socket. Works on `ws` sockets in Node, whose TCP socket sits in `_socket` (`ws` corks around each
- * frame itself, and corks nest); anywhere else (a browser's WebSocket) it does nothing.
+ * socket. The transports hand it the TCP socket under their WebSocket, reached through public API
+ * (the upgrade request's `socket` on a server, the upgrade response's on a client; `ws` corks
+ * around each frame itself, and corks nest); without one (a browser's WebSocket) it does nothing.
  */
 export class TickCork {
   readonly #defer: (flush: () => void) => void;
@@ -25,10 +26,9 @@ export class TickCork {
     this.#defer = defer;
   }
 
-  /** Call before sending a frame on a `ws` WebSocket (or anything with the same `_socket`). */
-  hold(socket: object): void {
-    const stream = (socket as { readonly _socket?: Partial<Corkable> | null })._socket;
-    if (!stream || typeof stream.cork !== 'function' || typeof stream.uncork !== 'function') return;
+  /** Call before sending a frame on a WebSocket, with the stream it writes to (if known). */
+  hold(stream: Corkable | undefined): void {
+    if (stream === undefined) return;
     // Already corked in this tick (ws's own cork around a frame is always undone at once).
     if ((stream.writableCorked ?? 0) > 0) return;
     stream.cork();

@@ -3,7 +3,7 @@ import WebSocket from 'isomorphic-ws';
 import { ReplaySubject, Subject, type Observable } from 'rxjs';
 import { closeReason, truncateReason } from './closeReason.js';
 import { bearerSubprotocol, subprotocolForCodec } from './subprotocols.js';
-import { TickCork } from './tickCork.js';
+import { TickCork, type Corkable } from './tickCork.js';
 
 export interface WebSocketTransportOptions {
   /** Must match the client's codec. Its name picks the subprotocol (`json` → `lockstep.v1.json`). Default JSON. */
@@ -30,6 +30,8 @@ interface WebSocketLike {
   onerror: ((event: { message?: unknown }) => void) | null;
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** `ws` only (Node): its 'upgrade' event carries the HTTP response, whose `socket` the frames go to. */
+  once?(event: 'upgrade', listener: (response: { socket?: Partial<Corkable> | null }) => void): unknown;
 }
 /** `queueMicrotask`, present in browsers and Node (this file compiles without either's types). */
 const queueMicrotask = (globalThis as unknown as { queueMicrotask: (task: () => void) => void }).queueMicrotask;
@@ -74,6 +76,8 @@ class WebSocketClientTransport implements Transport {
   #queue: Frame[] = [];
   /** The last error the socket reported (Node says why a handshake failed; browsers do not). */
   #lastError: string | undefined;
+  /** In Node, the TCP socket under the WebSocket (the upgrade response's), corked per tick. */
+  #stream: Corkable | undefined;
 
   constructor(url: string, options: WebSocketTransportOptions) {
     this.#subprotocol = subprotocolForCodec(options.codec ?? jsonCodec);
@@ -90,6 +94,11 @@ class WebSocketClientTransport implements Transport {
       if (typeof event.message === 'string' && event.message !== '') this.#lastError = event.message;
     };
     socket.onclose = (event) => this.#shut(closeReason(event.code, event.reason, this.#lastError), event.code);
+    // `ws` (Node) says which TCP socket it got with the upgrade response; a browser's WebSocket has no `once`.
+    socket.once?.('upgrade', (response) => {
+      const stream = response.socket;
+      if (stream && typeof stream.cork === 'function' && typeof stream.uncork === 'function') this.#stream = stream as Corkable;
+    });
   }
 
   get bufferedAmount(): number {
@@ -102,7 +111,7 @@ class WebSocketClientTransport implements Transport {
       return true;
     }
     if (this.#status === 'closed' || this.#socket.readyState !== OPEN) return false;
-    cork.hold(this.#socket);
+    cork.hold(this.#stream);
     this.#socket.send(frame);
     return true;
   }
@@ -132,7 +141,7 @@ class WebSocketClientTransport implements Transport {
     this.#queue = [];
     for (const frame of queued) {
       if (this.#status !== 'open') break;
-      cork.hold(this.#socket);
+      cork.hold(this.#stream);
       this.#socket.send(frame);
     }
   }

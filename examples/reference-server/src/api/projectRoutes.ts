@@ -31,7 +31,7 @@ export function projectRoutes({ hub }: ApiDeps): ApiRoute[] {
           if (parsed?.domain === 'tasks' && parsed.key !== PROJECT_ID) keys.add(parsed.key);
         }
         const ids = [PROJECT_ID, ...[...keys].sort()];
-        const readable = hub.checksAccess ? await filterReadable(ids, (id) => hub.authorize(context.identity, `tasks/${id}`, 'read')) : ids;
+        const readable = await filterReadable(ids, (id) => hub.authorize(context.identity, `tasks/${id}`, 'read'));
         const projects: ProjectView[] = readable.map((projectId) => ({ projectId }));
         return { status: 200, body: { projects } };
       },

@@ -5,6 +5,7 @@ import { useLockstepClient } from '@lockstep/react';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import { useEffect, useState, type RefObject } from 'react';
+import { sharedConnection } from './sharedConnection.js';
 
 export type TerminalPhase =
   /** Waiting for the connection or for the attach answer. */
@@ -143,7 +144,8 @@ class TerminalView {
     this.#disposed = true;
     if (this.#retry !== undefined) clearTimeout(this.#retry);
     for (const cleanup of this.#cleanup.splice(0)) cleanup();
-    if (this.#ready) this.client.call(terminalService.detach, { terminalId: this.terminalId }).catch(() => {});
+    // On a connection shared by the tabs, the attachment is every tab's: it ends with the connection.
+    if (this.#ready && !sharedConnection.shared) this.client.call(terminalService.detach, { terminalId: this.terminalId }).catch(() => {});
     this.#term.dispose();
   }
 

@@ -48,6 +48,8 @@ export class Persister {
   /** Off for good: the storage could not be opened, or the client closed. */
   #off = false;
   #failed = false;
+  /** Why the storage could not be opened at start (`#off` for that reason, not closed). */
+  #openError: PersistenceError | undefined;
 
   constructor(storage: ClientStorage, host: PersisterHost) {
     this.#storage = storage;
@@ -74,15 +76,63 @@ export class Persister {
       for (const stream of this.#tracked.keys()) this.#restore(stream);
       return loaded.clientId;
     } catch (error) {
-      // Not even opened (locked by another tab, no permission): memory only, for good.
+      // Not even opened (locked by another tab, no permission): memory only, unless `reopen` succeeds.
       this.#off = true;
       this.#failed = true;
       for (const unsubscribe of this.#tracked.values()) unsubscribe();
       this.#tracked.clear();
-      this.#host.storageStatus('failed', PersistenceError.from(error));
+      this.#openError = PersistenceError.from(error);
+      this.#host.storageStatus('failed', this.#openError);
       return undefined;
     }
   }
+
+  /**
+   * Tries again to open a storage another tab held at start (LOCKED), now that the client runs:
+   * `streams` are the client's open streams — each gets the stored commands it does not already hold
+   * (by id) ahead of its own, and keeps its live state — and are watched from now on. `locked`: still
+   * held; `none`: not applicable (it opened at start, failed for another reason, or was closed).
+   */
+  async reopen(streams: readonly SyncedStream<AnyDomain>[]): Promise<'opened' | 'locked' | 'none'> {
+    if (this.#closed || !this.#off || this.#openError?.code !== 'LOCKED' || this.#reopening) return 'none';
+    this.#reopening = true;
+    try {
+      const { records, problems } = await this.#storage.load();
+      const loaded = parseRecords(records);
+      if (this.#closed) {
+        // Closed meanwhile.
+        await this.#storage.close().catch(ignore);
+        return 'none';
+      }
+      this.#off = false;
+      this.#failed = false;
+      this.#openError = undefined;
+      this.#loaded = loaded.streams;
+      this.#loadedClientId = loaded.clientId;
+      this.#loading = Promise.resolve(loaded.clientId);
+      const problem = [...problems.map((p) => PersistenceError.from(p)), ...loaded.problems][0];
+      this.#host.storageStatus('persistent', problem);
+      for (const stream of streams) {
+        if (stream.closed) continue;
+        this.track(stream);
+        // Written now: the records become this client's, with the commands it merged.
+        this.#dirty.add(stream);
+      }
+      this.#schedule();
+      return 'opened';
+    } catch (error) {
+      const failure = PersistenceError.from(error);
+      if (failure.code === 'LOCKED') return 'locked';
+      this.#openError = failure;
+      this.#host.storageStatus('failed', failure);
+      return 'none';
+    } finally {
+      this.#reopening = false;
+    }
+  }
+
+  #reopening = false;
+  #closed = false;
 
   /** The client's id, stored with the next write unless it is already the stored one. */
   keepClientId(clientId: string): void {
@@ -149,6 +199,7 @@ export class Persister {
 
   /** Writes the last records of every stream, then closes the storage. Nothing is watched after. */
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#off) return;
     if (!this.#loaded) {
       // Closed before the storage was read: the streams hold nothing of it, and must not replace it.

@@ -1,6 +1,6 @@
 import { open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Snapshot } from '../eventStore.js';
+import { snapshotJson, type Snapshot } from '../eventStore.js';
 import { CorruptLogError } from './CorruptLogError.js';
 import { isTemporaryName } from './fsUtil.js';
 import { tightenOpenFile } from './privateModes.js';
@@ -17,7 +17,7 @@ export function snapshotPath(snapshotsDirectory: string, stream: string): string
 
 /** One record: meta `{s, version}` and the state as JSON text (serialized now: nothing is shared). */
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
-  return encodeSplitRecord(RecordType.Snapshot, { s: snapshot.stream, version: snapshot.version }, JSON.stringify(snapshot.state) ?? 'null');
+  return encodeSplitRecord(RecordType.Snapshot, { s: snapshot.stream, version: snapshot.version }, snapshotJson(snapshot));
 }
 
 /** Reads and verifies a whole snapshot file. */

@@ -318,7 +318,7 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
   #serve(ws: WebSocket, request: IncomingMessage, subprotocol: Subprotocol, origin: string | undefined, identity: Identity | undefined): void {
     const info: Record<string, unknown> = { transport: 'ws', remoteAddress: request.socket.remoteAddress, subprotocol };
     if (origin !== undefined) info['origin'] = origin;
-    const transport = new ServerSocketTransport(ws, info);
+    const transport = new ServerSocketTransport(ws, info, request.socket);
     if (this.#closing) {
       transport.closeWith(CloseCodes.goingAway, 'going away');
       return;

@@ -2,7 +2,7 @@ import type { Frame, Transport, TransportListener, TransportState } from '@locks
 import { Observable, type Subscriber } from 'rxjs';
 import WebSocket from 'ws';
 import { CloseCodes, closeReason, truncateReason } from '../closeReason.js';
-import { TickCork } from '../tickCork.js';
+import { TickCork, type Corkable } from '../tickCork.js';
 
 /** Frames sent in one tick (a batch's acks, a broadcast) leave in one write per socket, after the microtasks. */
 const cork = new TickCork((flush) => process.nextTick(flush));
@@ -51,6 +51,8 @@ export class ServerSocketTransport implements Transport {
 
   readonly info: Readonly<Record<string, unknown>>;
   readonly socket: WebSocket;
+  /** The TCP socket under `socket` (the upgrade request's), corked per tick. */
+  readonly #stream: Corkable | undefined;
   #open = true;
   #state: TransportState = OPEN_STATE;
   /** Replaced, never changed in place: an emission goes on over the array it started with. */
@@ -61,9 +63,11 @@ export class ServerSocketTransport implements Transport {
   /** Heartbeat pings sent since the peer last showed a sign of life. */
   missedPongs = 0;
 
-  constructor(socket: WebSocket, info: Readonly<Record<string, unknown>>) {
+  /** `stream`: the upgrade request's `socket`, which `ws` writes the frames to (corked per tick). */
+  constructor(socket: WebSocket, info: Readonly<Record<string, unknown>>, stream?: Corkable) {
     this.socket = socket;
     this.info = info;
+    this.#stream = stream;
     socket.on('message', (data, isBinary) => {
       this.missedPongs = 0;
       const subscribers = this.#frameSubscribers;
@@ -98,7 +102,7 @@ export class ServerSocketTransport implements Transport {
 
   send(frame: Frame): boolean {
     if (!this.#open || this.socket.readyState !== WebSocket.OPEN) return false;
-    cork.hold(this.socket);
+    cork.hold(this.#stream);
     this.socket.send(frame);
     return true;
   }

@@ -1,5 +1,5 @@
 import { LockstepError, type Codec, type Frame } from '@lockstep/core';
-import type { StreamHost, StreamSubscriber } from './streamHost.js';
+import type { StreamHost, StreamSubscriber } from '../streamHost.js';
 
 /** What a subscription needs of the connection it belongs to. */
 export interface SubscriptionOwner {
