@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createClient } from '@lockstep/client';
-import { tasksDomain, type TasksState } from '@lockstep/core';
+import { tasksDomain } from '@lockstep/core';
 import { MemoryEventStore, type Commit } from '@lockstep/server';
 import { webSocketConnector } from '@lockstep/ws';
 import { lockstepServer, round } from './harness.js';
@@ -19,7 +19,10 @@ const TASKS = smoke ? 2_000 : 100_000;
 const KEY = 'big';
 const STREAM = `tasks/${KEY}`;
 /** About 300 characters a task, as on a board whose tasks have a line or two of description. */
-const DESCRIPTION = 'Investigate why the nightly build fails on the integration runner; reproduce locally, bisect the commit range and write down what changed in the toolchain. '.repeat(2).slice(0, 220);
+const DESCRIPTION =
+  'Investigate why the nightly build fails on the integration runner; reproduce locally, bisect the commit range and write down what changed in the toolchain. '
+    .repeat(2)
+    .slice(0, 220);
 
 function commits(from: number, count: number, make: (version: number) => { type: string; data: unknown }): Commit[] {
   const time = Date.now();
@@ -70,7 +73,7 @@ async function fresh(): Promise<Metrics> {
       });
     });
     const heldMs = performance.now() - start;
-    const tasks = Object.keys((board.getSnapshot() as TasksState).tasks).length;
+    const tasks = Object.keys(board.getSnapshot().tasks).length;
     if (tasks !== TASKS) throw new Error(`the fresh client holds ${tasks} of ${TASKS} tasks`);
     return { heldMs, bytes: server.http.bytesWritten() - bytesBefore };
   } finally {

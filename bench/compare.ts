@@ -25,7 +25,10 @@ const here = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const MESSAGES = 30_000;
 
 const argsSchema = z.tuple([
-  z.string().regex(/^[\w./~^@{}-]{1,200}$/, 'a git revision').default('HEAD'),
+  z
+    .string()
+    .regex(/^[\w./~^@{}-]{1,200}$/, 'a git revision')
+    .default('HEAD'),
   z.coerce.number().int().min(1).max(200).default(12),
 ]);
 
@@ -60,7 +63,7 @@ function otherTree(revision: string): string {
 
 /** One tree's engine: its own core, client, server and ws packages, from source. */
 async function engine(root: string) {
-  const load = (path: string) => import(join(root, 'packages', path)) as Promise<any>;
+  const load = (path: string) => import(join(root, 'packages', path));
   const [core, client, server, ws, wsServer] = await Promise.all([
     load('core/src/index.ts'),
     load('client/src/index.ts'),
@@ -76,7 +79,12 @@ type Engine = Awaited<ReturnType<typeof engine>>;
 /** The throughput scenario's Lockstep subject (json): events per CPU second at the receiver. */
 async function measure(e: Engine, tag: string): Promise<number> {
   const hub = new e.server.Hub({ domains: [e.core.tasksDomain], rateLimit: false });
-  const wss = e.wsServer.createWebSocketServer(hub, { port: 0, heartbeatMs: 0, maxPayload: 64 * 1024 * 1024, maxConnectionsPerAddress: Number.POSITIVE_INFINITY });
+  const wss = e.wsServer.createWebSocketServer(hub, {
+    port: 0,
+    heartbeatMs: 0,
+    maxPayload: 64 * 1024 * 1024,
+    maxConnectionsPerAddress: Number.POSITIVE_INFINITY,
+  });
   await wss.ready;
   const connect = e.ws.webSocketConnector(`ws://127.0.0.1:${wss.address().port}`, { codec: e.core.jsonCodec });
   const writer = e.client.createClient({ connect, codec: e.core.jsonCodec });
@@ -115,7 +123,9 @@ for (let round = -1; round < rounds; round++) {
   rates.other.push(got['other']!);
   rates.self.push(got['self']!);
   ratios.push(got['self']! / got['other']!);
-  console.error(`  round ${round + 1}/${rounds}: ${ref} ${Math.round(got['other']!)}, this tree ${Math.round(got['self']!)} events/CPU s, ratio ${ratios.at(-1)!.toFixed(3)}`);
+  console.error(
+    `  round ${round + 1}/${rounds}: ${ref} ${Math.round(got['other']!)}, this tree ${Math.round(got['self']!)} events/CPU s, ratio ${ratios.at(-1)!.toFixed(3)}`,
+  );
 }
 const mean = ratios.reduce((sum, ratio) => sum + ratio, 0) / ratios.length;
 console.log(

@@ -71,7 +71,7 @@ async function rawSide(): Promise<Server> {
       return;
     }
     socket.on('message', (data) => {
-      const command = JSON.parse(data.toString()) as { id: string; stream: string; payload: { id: string; title: string } };
+      const command = JSON.parse((data as Buffer).toString()) as { id: string; stream: string; payload: { id: string; title: string } };
       const text = JSON.stringify(rawEvent(command.stream, ++version, command.payload, command.id));
       for (const subscriber of subscribers) subscriber.send(text);
     });
@@ -112,7 +112,13 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
   const tag = `${warmUp ? 'warm' : `r${run}`}n${subject.subscribers}`;
   const stream = `tasks/fanout-${tag}`;
   const server =
-    subject.kind === 'lockstep' ? await lockstepSide() : subject.kind === 'raw' ? await rawSide() : subject.kind === 'logux' ? await loguxServer() : await socketIoSide(stream);
+    subject.kind === 'lockstep'
+      ? await lockstepSide()
+      : subject.kind === 'raw'
+        ? await rawSide()
+        : subject.kind === 'logux'
+          ? await loguxServer()
+          : await socketIoSide(stream);
   try {
     const cpu = process.cpuUsage();
     const request: FanoutRun = {
@@ -131,7 +137,9 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
     const result = await next<FanoutResult>();
     const used = process.cpuUsage(cpu);
     if (result.incomplete > 0 || result.resyncs > 0) {
-      console.error(`  ${subject.name}: ${result.incomplete} subscribers incomplete, ${result.resyncs} resyncs, ${result.deliveries}/${result.expected} deliveries`);
+      console.error(
+        `  ${subject.name}: ${result.incomplete} subscribers incomplete, ${result.resyncs} resyncs, ${result.deliveries}/${result.expected} deliveries`,
+      );
     }
     return {
       deliveriesPerSecond: result.deliveries / result.seconds,
@@ -155,7 +163,9 @@ const subjects: Subject[] = SIZES.flatMap((subscribers) => [
   { name: `Socket.IO room ×${subscribers}`, kind: 'socketio' as const, subscribers },
   { name: `Logux channel ×${subscribers}`, kind: 'logux' as const, subscribers },
 ]);
-console.error(`fan-out: ${COMMANDS} commands at ${RATE}/s to ${SIZES.join(' and ')} subscribers × ${RUNS} runs${smoke ? ' (smoke)' : ''}; load process ${pinLoad.length ? 'on core 1' : 'on the same core'}`);
+console.error(
+  `fan-out: ${COMMANDS} commands at ${RATE}/s to ${SIZES.join(' and ')} subscribers × ${RUNS} runs${smoke ? ' (smoke)' : ''}; load process ${pinLoad.length ? 'on core 1' : 'on the same core'}`,
+);
 const results = new Map<Subject, { medians: Metrics; samples: Metrics[] }>();
 for (const size of SIZES) {
   const group = subjects.filter((subject) => subject.subscribers === size);
@@ -177,7 +187,15 @@ for (const [name, value] of Object.entries(ratios)) console.error(`${name}: ${ro
 report({
   scenario: 'fan-out',
   description: `One writer at a steady ${RATE} commands/s (${COMMANDS} commands), every subscriber receives every event over ws on loopback. Server in this process (core 0), writer and subscribers in another (${pinLoad.length ? 'core 1' : 'same core'}); ${smoke ? '' : `each subject warmed up by one unmeasured run of ${Math.ceil(COMMANDS / 3)} commands, then `}${RUNS} interleaved runs, medians.`,
-  units: { deliveriesPerSecond: 'deliveries/s', p50: 'ms', p99: 'ms', serverCpuPerDelivery: 'µs', eventsPerFrame: 'events', loadCpu: 'cores', complete: 'fraction' },
+  units: {
+    deliveriesPerSecond: 'deliveries/s',
+    p50: 'ms',
+    p99: 'ms',
+    serverCpuPerDelivery: 'µs',
+    eventsPerFrame: 'events',
+    loadCpu: 'cores',
+    complete: 'fraction',
+  },
   rows,
   ratios,
   notes: [

@@ -76,7 +76,8 @@ let loguxNodes = 0;
 /** The writer's `connected` time from the Logux server: its meta times are relative to it. */
 let loguxBaseTime = 0;
 
-const isEvents = (frame: Buffer) => frame.length >= EVENTS_PREFIX.length && frame.compare(EVENTS_PREFIX, 0, EVENTS_PREFIX.length, 0, EVENTS_PREFIX.length) === 0;
+const isEvents = (frame: Buffer) =>
+  frame.length >= EVENTS_PREFIX.length && frame.compare(EVENTS_PREFIX, 0, EVENTS_PREFIX.length, 0, EVENTS_PREFIX.length) === 0;
 
 /** Opens a socket; `onMessage` is attached at once (a server may speak first, in the upgrade's own packet). */
 function open(url: string, protocols: string | undefined, onMessage: (frame: Buffer, socket: WebSocket) => void): Promise<WebSocket> {
@@ -202,7 +203,14 @@ async function execute(run: FanoutRun): Promise<FanoutResult> {
   await writer.ready;
   const task = { id: 'task_bench', title: 'Fan-out' };
   if (run.subject === 'lockstep') {
-    writer.socket.send(JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'command', params: { id: `${run.tag}-create`, stream: run.stream, type: 'task.create', payload: task } }));
+    writer.socket.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 99,
+        method: 'command',
+        params: { id: `${run.tag}-create`, stream: run.stream, type: 'task.create', payload: task },
+      }),
+    );
     await taskCreated;
   }
 

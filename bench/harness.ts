@@ -35,7 +35,11 @@ export async function interleave<S extends { name: string }, M extends { [metric
   if (warmUp) {
     for (const subject of chosen) {
       const result = await measure(subject, WARM_UP);
-      console.error(`  warm-up ${subject.name}: ${Object.entries(result).map(([key, value]) => `${key} ${round(value)}`).join(', ')}`);
+      console.error(
+        `  warm-up ${subject.name}: ${Object.entries(result)
+          .map(([key, value]) => `${key} ${round(value)}`)
+          .join(', ')}`,
+      );
     }
   }
   for (let run = 0; run < runs; run++) {
@@ -43,7 +47,11 @@ export async function interleave<S extends { name: string }, M extends { [metric
       const subject = chosen[(run + k) % chosen.length]!;
       const result = await measure(subject, run);
       samples.get(subject)!.push(result);
-      console.error(`  run ${run + 1}/${runs} ${subject.name}: ${Object.entries(result).map(([key, value]) => `${key} ${round(value)}`).join(', ')}`);
+      console.error(
+        `  run ${run + 1}/${runs} ${subject.name}: ${Object.entries(result)
+          .map(([key, value]) => `${key} ${round(value)}`)
+          .join(', ')}`,
+      );
     }
   }
   const out = new Map<S, { medians: M; samples: M[] }>();
@@ -109,7 +117,12 @@ export async function lockstepServer(options: Partial<HubOptions> = {}): Promise
   const hub = new Hub({ domains: [tasksDomain], rateLimit: false, ...options });
   const http = await countingHttpServer();
   // Every benchmark client connects from 127.0.0.1: no cap on connections per address.
-  const ws = createWebSocketServer(hub, { server: http.server, heartbeatMs: 0, maxPayload: 64 * 1024 * 1024, maxConnectionsPerAddress: Number.POSITIVE_INFINITY });
+  const ws = createWebSocketServer(hub, {
+    server: http.server,
+    heartbeatMs: 0,
+    maxPayload: 64 * 1024 * 1024,
+    maxConnectionsPerAddress: Number.POSITIVE_INFINITY,
+  });
   await ws.ready;
   return {
     hub,
@@ -152,7 +165,7 @@ export async function socketIoServer(
     url: `http://127.0.0.1:${http.port}`,
     async close() {
       io.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await new Promise<void>((resolve) => void io.close(() => resolve()));
       await http.close().catch(() => {});
     },
   };
@@ -180,17 +193,11 @@ export async function until(condition: () => boolean, timeoutMs = 60_000, what =
   }
 }
 
-
 /**
  * The median over runs of `a`'s metric divided by `b`'s in the same round: steadier than a ratio
  * of medians when the machine's load drifts between rounds. NaN when either was not measured.
  */
-export function pairedRatio<S, M extends Record<string, number>>(
-  results: Map<S, { samples: M[] }>,
-  a: S,
-  b: S,
-  metric: keyof M,
-): number {
+export function pairedRatio<S, M extends Record<string, number>>(results: Map<S, { samples: M[] }>, a: S, b: S, metric: keyof M): number {
   const x = results.get(a)?.samples;
   const y = results.get(b)?.samples;
   if (!x || !y) return Number.NaN;

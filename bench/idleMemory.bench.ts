@@ -104,7 +104,8 @@ async function measure(subject: Subject): Promise<Metrics> {
     // Idle: whatever a connection allocates right after its handshake has settled.
     await sleep(smoke ? 100 : 1_000);
     const after = await server.request({ type: 'measure' });
-    if (after['connections'] !== WARM + CLIENTS) throw new Error(`${subject.name}: ${after['connections']} connections on the server, expected ${WARM + CLIENTS}`);
+    if (after['connections'] !== WARM + CLIENTS)
+      throw new Error(`${subject.name}: ${after['connections']} connections on the server, expected ${WARM + CLIENTS}`);
     const per = (key: string) => ((after[key] as number) - (before[key] as number)) / CLIENTS;
     return { heapPerClient: per('heapUsed'), rssPerClient: per('rss'), externalPerClient: per('external') };
   } finally {

@@ -159,7 +159,7 @@ let clients = 0;
 export function loguxClient(url: string, user = 'bench'): LoguxClient {
   const nodeId = `${user}:c${++clients}`;
   const log = new Log({ nodeId, store: new MemoryStore() });
-  const connection = new WsConnection(url, WebSocket as unknown as typeof globalThis.WebSocket, { perMessageDeflate: false });
+  const connection = new WsConnection(url, WebSocket, { perMessageDeflate: false });
   const node = new ClientNode(nodeId, log, connection, {
     subprotocol: LOGUX_SUBPROTOCOL,
     // The meta the server accepts from a client: `id` and `time` (the server sets the rest).

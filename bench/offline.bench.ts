@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createClient, type LockstepClient } from '@lockstep/client';
 import { fileStorage } from '@lockstep/client/persist-file';
-import { tasksDomain, type TasksState } from '@lockstep/core';
+import { tasksDomain } from '@lockstep/core';
 import { MemoryEventStore, type Commit } from '@lockstep/server';
 import { webSocketConnector } from '@lockstep/ws';
 import { lockstepServer, round, until } from './harness.js';
@@ -30,7 +30,8 @@ const TASKS = smoke ? 500 : 10_000;
 const BEHIND = smoke ? 100 : 1_000;
 const KEY = 'offline';
 const STREAM = `tasks/${KEY}`;
-const DESCRIPTION = 'Investigate why the nightly build fails on the integration runner; reproduce locally, bisect the commit range and write down what changed. '.slice(0, 120);
+const DESCRIPTION =
+  'Investigate why the nightly build fails on the integration runner; reproduce locally, bisect the commit range and write down what changed. '.slice(0, 120);
 
 function commits(from: number, count: number, make: (version: number) => { type: string; data: unknown }): Commit[] {
   const time = Date.now();
@@ -61,7 +62,7 @@ const server = await lockstepServer({ store, retainEvents: 1_000_000, snapshotEv
 await server.hub.stream(STREAM).ready;
 let head = TASKS;
 
-const taskCount = (client: LockstepClient) => Object.keys((client.stream(tasksDomain, KEY).getSnapshot() as TasksState).tasks).length;
+const taskCount = (client: LockstepClient) => Object.keys(client.stream(tasksDomain, KEY).getSnapshot().tasks).length;
 
 /** A folder holding the board as a persistent client stored it, at the hub's current head. */
 async function storedBoard(directory: string): Promise<void> {
@@ -139,7 +140,9 @@ try {
   for (let run = 0; run < RUNS; run++) {
     storage.push(await fromStorage(board));
     network.push(await fromNetwork());
-    console.error(`  run ${run + 1}/${RUNS}: from storage ${round(storage.at(-1)!.firstRenderMs)} ms, from the network ${round(network.at(-1)!.firstRenderMs)} ms`);
+    console.error(
+      `  run ${run + 1}/${RUNS}: from storage ${round(storage.at(-1)!.firstRenderMs)} ms, from the network ${round(network.at(-1)!.firstRenderMs)} ms`,
+    );
   }
   const behind: Array<{ bytes: number; catchUpMs: number }> = [];
   const snapshot: number[] = [];

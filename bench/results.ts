@@ -73,7 +73,13 @@ export function mergeResults(
 }
 
 const format = (value: number | null | undefined) =>
-  typeof value !== 'number' || !Number.isFinite(value) ? 'n/a' : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+  typeof value !== 'number' || !Number.isFinite(value)
+    ? 'n/a'
+    : Math.abs(value) >= 100
+      ? value.toFixed(0)
+      : Math.abs(value) >= 10
+        ? value.toFixed(1)
+        : value.toFixed(2);
 
 /** latest.md: a table per scenario, each with the time it was measured. */
 export function renderMarkdown({ machine, results }: ResultsFile): string {

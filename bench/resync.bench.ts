@@ -61,7 +61,14 @@ function commits(from: number, count: number, make: (version: number) => { type:
 
 const created = (version: number) => ({
   type: 'task.created',
-  data: { id: taskId(version - 1), title: `Task ${version - 1}`, description: 'A task on the benchmark board', status: 'pending', priority: 'medium', at: Date.now() },
+  data: {
+    id: taskId(version - 1),
+    title: `Task ${version - 1}`,
+    description: 'A task on the benchmark board',
+    status: 'pending',
+    priority: 'medium',
+    at: Date.now(),
+  },
 });
 const updated = (version: number) => ({
   type: 'task.updated',
@@ -204,7 +211,11 @@ function logux(lag: number): Subject {
       const record = (version: number, { type, data }: { type: string; data: { id: string; title?: string; changes?: { title?: string } } }) => {
         const id = server.server.log.generateId();
         const title = data.title ?? data.changes?.title ?? '';
-        history.push({ action: { type: type === 'task.created' ? 'task.create' : 'task.update', stream: STREAM, version, payload: { id: data.id, title } }, id, time: parseInt(id, 10) });
+        history.push({
+          action: { type: type === 'task.created' ? 'task.create' : 'task.update', stream: STREAM, version, payload: { id: data.id, title } },
+          id,
+          time: parseInt(id, 10),
+        });
       };
       for (let version = 1; version <= TASKS; version++) record(version, created(version));
       const client = loguxClient(server.url);
@@ -223,7 +234,11 @@ function logux(lag: number): Subject {
         if (received !== TASKS || !lastSeen) throw new Error(`Logux: ${received} of ${TASKS} actions on the first subscribe`);
         client.disconnect();
         // The server must have let the client go (and its subscription) before the stream moves on.
-        await until(() => server.server.clientIds.size === 0 && Object.keys(server.server.subscribers).length === 0, 10_000, 'the Logux server to drop the client');
+        await until(
+          () => server.server.clientIds.size === 0 && Object.keys(server.server.subscribers).length === 0,
+          10_000,
+          'the Logux server to drop the client',
+        );
         // `since` is a time: keep the missed actions clear of the last one the client saw.
         await sleep(20);
         for (let version = TASKS + 1; version <= TASKS + lag; version++) record(version, updated(version));
@@ -237,7 +252,8 @@ function logux(lag: number): Subject {
         await client.subscribe(STREAM, lastSeen);
         const caughtUpMs = performance.now() - start;
         const bytes = server.http.bytesWritten() - bytesBefore;
-        if (received !== lag || last?.version !== head) throw new Error(`Logux: ${received} of ${lag} missed actions, the last at version ${last?.version} (head ${head})`);
+        if (received !== lag || last?.version !== head)
+          throw new Error(`Logux: ${received} of ${lag} missed actions, the last at version ${last?.version} (head ${head})`);
         return { caughtUpMs, bytes };
       } finally {
         client.close();
@@ -251,7 +267,11 @@ const subjects: Subject[] = LAGS.flatMap((lag) => [lockstep(lag, 'delta'), locks
 console.error(`resync: ${LAGS.join(' and ')} events behind, a board of ${TASKS} tasks, ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
 const results = new Map<Subject, { medians: Metrics; samples: Metrics[] }>();
 for (const lag of LAGS) {
-  for (const [subject, result] of await interleave(subjects.filter((subject) => subject.lag === lag), RUNS, (subject, run) => subject.run(`r${run}`))) {
+  for (const [subject, result] of await interleave(
+    subjects.filter((subject) => subject.lag === lag),
+    RUNS,
+    (subject, run) => subject.run(`r${run}`),
+  )) {
     results.set(subject, result);
   }
 }

@@ -96,7 +96,13 @@ async function clientCall(link: Link): Promise<Subject> {
   }
   const client = createClient({ connect, clientId: 'bench-manager' });
   await client.whenIdle();
-  return { name: `lockstep client.call → hub (${link})`, link, kind: 'client.call', roundTrip: (i) => client.call(benchOrchestrate.route, route(i)), close: () => client.close() };
+  return {
+    name: `lockstep client.call → hub (${link})`,
+    link,
+    kind: 'client.call',
+    roundTrip: (i) => client.call(benchOrchestrate.route, route(i)),
+    close: () => client.close(),
+  };
 }
 
 async function peerCall(link: Link): Promise<Subject> {
@@ -178,7 +184,8 @@ try {
     }
   }
   const worst = (link: Link) => Math.max(metrics(link, 'client.call').p99, metrics(link, 'peer.call').p99);
-  const verdict = (link: Link) => `${link} p99 ${round(worst(link))} µs vs the target ${TARGET_P99[link] / 1_000} ms: ${worst(link) < TARGET_P99[link] ? 'met' : 'MISSED'}`;
+  const verdict = (link: Link) =>
+    `${link} p99 ${round(worst(link))} µs vs the target ${TARGET_P99[link] / 1_000} ms: ${worst(link) < TARGET_P99[link] ? 'met' : 'MISSED'}`;
 
   const width = Math.max(...rows.map((row) => row.subject.length));
   process.stderr.write(

@@ -92,7 +92,7 @@ switch (role) {
 }
 
 // The benchmark closes our stdin (or dies): stop. The stdio roles read frames from it as well.
-if (!role!.endsWith('-stdio')) process.stdin.resume();
+if (!role.endsWith('-stdio')) process.stdin.resume();
 process.stdin.once('end', () => {
   void Promise.resolve(stop()).finally(() => process.exit(0));
 });

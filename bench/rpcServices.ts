@@ -3,7 +3,15 @@
  * every peer gives (Lockstep's and vscode-jsonrpc's alike), and vscode-jsonrpc over a WebSocket.
  */
 import { defineService, method } from '@lockstep/core';
-import { AbstractMessageReader, AbstractMessageWriter, createMessageConnection, type DataCallback, type Disposable, type Message, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  AbstractMessageReader,
+  AbstractMessageWriter,
+  createMessageConnection,
+  type DataCallback,
+  type Disposable,
+  type Message,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import type WebSocket from 'ws';
 import * as z from 'zod';
 
@@ -35,7 +43,7 @@ class WebSocketMessageReader extends AbstractMessageReader {
 
   constructor(socket: WebSocket) {
     super();
-    socket.on('message', (data) => this.#callback?.(JSON.parse(String(data)) as Message));
+    socket.on('message', (data) => this.#callback?.(JSON.parse((data as Buffer).toString()) as Message));
     socket.on('close', () => this.fireClose());
     socket.on('error', (error) => this.fireError(error));
   }

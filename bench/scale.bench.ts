@@ -73,8 +73,19 @@ async function seed(store: MemoryEventStore, stream: string, size: number): Prom
     const count = Math.min(1_000, size - done);
     const commits: Commit[] = Array.from({ length: count }, (_, i) => {
       const version = done + i + 1;
-      const data = { id: taskId(version - 1), title: `Task ${version - 1}`, description: description(-version), status: 'pending', priority: 'medium', at: time };
-      return { commandId: `seed-${version}`, fingerprint: `fp-${version}`, events: [{ version, type: 'task.created', data, time, commandId: `seed-${version}`, schemaVersion: 2 }] };
+      const data = {
+        id: taskId(version - 1),
+        title: `Task ${version - 1}`,
+        description: description(-version),
+        status: 'pending',
+        priority: 'medium',
+        at: time,
+      };
+      return {
+        commandId: `seed-${version}`,
+        fingerprint: `fp-${version}`,
+        events: [{ version, type: 'task.created', data, time, commandId: `seed-${version}`, schemaVersion: 2 }],
+      };
     });
     await store.append(stream, done, commits);
   }

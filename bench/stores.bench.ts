@@ -87,7 +87,9 @@ if (url) {
       return { store, close: () => store.close() };
     },
   });
-  notes.push('PostgreSQL: a local throwaway cluster (scripts/postgres.sh: fsync off, synchronous_commit off) over loopback TCP, its server processes not pinned: an upper bound for the database side.');
+  notes.push(
+    'PostgreSQL: a local throwaway cluster (scripts/postgres.sh: fsync off, synchronous_commit off) over loopback TCP, its server processes not pinned: an upper bound for the database side.',
+  );
 } else {
   notes.push('PostgreSQL not measured: LOCKSTEP_PG_URL is not set (run under `bash scripts/postgres.sh run …`).');
   console.error('stores: LOCKSTEP_PG_URL is not set; PostgreSQL is left out');

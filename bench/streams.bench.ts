@@ -140,7 +140,8 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
       loadedAfter: n(after, 'loaded'),
       rssRatio: n(after, 'rss') / n(baseline, 'rss'),
       heapRatio: n(after, 'heapUsed') / n(baseline, 'heapUsed'),
-      heapPerLoadedStream: n(held, 'loaded') > n(after, 'loaded') ? (n(held, 'heapUsed') - n(after, 'heapUsed')) / (n(held, 'loaded') - n(after, 'loaded')) : Number.NaN,
+      heapPerLoadedStream:
+        n(held, 'loaded') > n(after, 'loaded') ? (n(held, 'heapUsed') - n(after, 'heapUsed')) / (n(held, 'loaded') - n(after, 'loaded')) : Number.NaN,
       heapRetainedPerStream: (n(after, 'heapUsed') - n(baseline, 'heapUsed')) / STREAMS,
       storeStreams: store.streams,
       touchSeconds: n(touched, 'seconds'),
@@ -155,9 +156,24 @@ async function measure(subject: Subject, run: number): Promise<Metrics> {
 // Room in the memory store for every stream of every run of the command subject.
 const maxStreams = (STREAMS + WARM) * 2;
 const subjects: Subject[] = [
-  { name: `subscribe + unsubscribe, cap ${CAP}, idle ${IDLE_MS} ms`, mode: 'subscribe', config: { maxLoadedStreams: CAP, unloadIdleStreamsMs: IDLE_MS, maxStreams }, unloads: true },
-  { name: 'subscribe + unsubscribe, no cap, no unloading (before)', mode: 'subscribe', config: { maxLoadedStreams: false, unloadIdleStreamsMs: false, maxStreams }, unloads: false },
-  { name: `one command each (memory store), cap ${CAP}, idle ${IDLE_MS} ms`, mode: 'command', config: { maxLoadedStreams: CAP, unloadIdleStreamsMs: IDLE_MS, maxStreams }, unloads: true },
+  {
+    name: `subscribe + unsubscribe, cap ${CAP}, idle ${IDLE_MS} ms`,
+    mode: 'subscribe',
+    config: { maxLoadedStreams: CAP, unloadIdleStreamsMs: IDLE_MS, maxStreams },
+    unloads: true,
+  },
+  {
+    name: 'subscribe + unsubscribe, no cap, no unloading (before)',
+    mode: 'subscribe',
+    config: { maxLoadedStreams: false, unloadIdleStreamsMs: false, maxStreams },
+    unloads: false,
+  },
+  {
+    name: `one command each (memory store), cap ${CAP}, idle ${IDLE_MS} ms`,
+    mode: 'command',
+    config: { maxLoadedStreams: CAP, unloadIdleStreamsMs: IDLE_MS, maxStreams },
+    unloads: true,
+  },
 ];
 console.error(`streams: ${STREAMS} streams × ${RUNS} runs${smoke ? ' (smoke)' : ''}`);
 const results = await interleave(subjects, RUNS, measure);
@@ -168,7 +184,8 @@ const [capped, before, commands] = subjects.map((subject) => results.get(subject
 const ratios = {
   'subscribe: RSS after unloading / baseline (target ≤ 1.2)': capped?.rssRatio ?? Number.NaN,
   'subscribe: heap after unloading / baseline': capped?.heapRatio ?? Number.NaN,
-  'subscribe: heap while touched, capped / no cap (before)': capped && before ? (capped.heapTouched - capped.heapBaseline) / (before.heapTouched - before.heapBaseline) : Number.NaN,
+  'subscribe: heap while touched, capped / no cap (before)':
+    capped && before ? (capped.heapTouched - capped.heapBaseline) / (before.heapTouched - before.heapBaseline) : Number.NaN,
   'command on the memory store: RSS after unloading / baseline (the store keeps its streams)': commands?.rssRatio ?? Number.NaN,
   'load cost per stream, last 1,000 / first 1,000 (capped)': capped ? capped.usPerStreamLast1000 / capped.usPerStreamFirst1000 : Number.NaN,
   'load cost per stream, last 1,000 / first 1,000 (no cap: ~100,000 loaded)': before ? before.usPerStreamLast1000 / before.usPerStreamFirst1000 : Number.NaN,
@@ -204,7 +221,7 @@ report({
     'The hub runs the compiled packages (dist) with --expose-gc and otherwise default V8 flags; baseline = after a 1,000-stream warm-up and its unloading.',
     'heapTotal = what V8 has reserved; RSS above the baseline with heapTotal unchanged is pages touched during the burst (mostly the young generation), not streams.',
     '"touched" = right after the client left; "after" = once the hub unloaded every stream (the no-cap subject never does: its after is its touched).',
-    'heapPerLoadedStream = (touched − after) / streams unloaded; heapRetainedPerStream = (after − baseline) / streams touched: the memory store\'s own cost in the command subject.',
+    "heapPerLoadedStream = (touched − after) / streams unloaded; heapRetainedPerStream = (after − baseline) / streams touched: the memory store's own cost in the command subject.",
     'usPerStream: time per touched stream, pipelined 500 at a time, for the first 1,000 (nearly empty hub) and the last 1,000 (hub at its cap, or holding ~100,000).',
   ],
 });

@@ -29,7 +29,7 @@ async function touch({ url, mode, prefix, count }: Touch) {
   });
   const waiting = new Map<number, (error: unknown) => void>();
   socket.on('message', (data) => {
-    const text = data.toString();
+    const text = (data as Buffer).toString();
     const decoded = JSON.parse(text) as Message | Message[];
     for (const message of Array.isArray(decoded) ? decoded : [decoded]) {
       if (message.id === undefined || message.id === null) continue;
@@ -48,7 +48,11 @@ async function touch({ url, mode, prefix, count }: Touch) {
     for (let start = from; start < to; start += WINDOW) {
       const indexes = Array.from({ length: Math.min(WINDOW, to - start) }, (_, i) => start + i);
       if (mode === 'command') {
-        await Promise.all(indexes.map((i) => call('command', { id: `${prefix}-${i}`, stream: `tasks/${prefix}${i}`, type: 'task.create', payload: { id: 'task_1', title: 'touched once' } })));
+        await Promise.all(
+          indexes.map((i) =>
+            call('command', { id: `${prefix}-${i}`, stream: `tasks/${prefix}${i}`, type: 'task.create', payload: { id: 'task_1', title: 'touched once' } }),
+          ),
+        );
       } else {
         await Promise.all(indexes.map((i) => call('subscribe', { stream: `tasks/${prefix}${i}` })));
         await Promise.all(indexes.map((i) => call('unsubscribe', { stream: `tasks/${prefix}${i}` })));

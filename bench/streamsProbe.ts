@@ -40,7 +40,9 @@ async function settle(): Promise<{ heapUsed: number; rss: number; external: numb
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 function show(label: string, m: Awaited<ReturnType<typeof settle>>, base?: Awaited<ReturnType<typeof settle>>) {
-  const delta = base ? ` (heap +${mb(m.heapUsed - base.heapUsed)}, ${((m.heapUsed - base.heapUsed) / N).toFixed(0)} B/stream; rss +${mb(m.rss - base.rss)})` : '';
+  const delta = base
+    ? ` (heap +${mb(m.heapUsed - base.heapUsed)}, ${((m.heapUsed - base.heapUsed) / N).toFixed(0)} B/stream; rss +${mb(m.rss - base.rss)})`
+    : '';
   console.log(`${label}: heap ${mb(m.heapUsed)} / total ${mb(m.heapTotal)}, rss ${mb(m.rss)}, external ${mb(m.external)}, malloced ${mb(m.malloced)}${delta}`);
 }
 
@@ -77,7 +79,7 @@ async function drive(count: number, prefix: string): Promise<void> {
   });
   const waiting = new Map<number, () => void>();
   socket.on('message', (data) => {
-    const text = data.toString();
+    const text = (data as Buffer).toString();
     const messages = (text.startsWith('[') ? JSON.parse(text) : [JSON.parse(text)]) as Array<{ id?: number; error?: unknown }>;
     for (const message of messages) {
       if (message.id === undefined) continue;
@@ -98,7 +100,9 @@ async function drive(count: number, prefix: string): Promise<void> {
   for (let start = 0; start < count; start += WINDOW) {
     const names = Array.from({ length: Math.min(WINDOW, count - start) }, (_, i) => `tasks/${prefix}${start + i}`);
     if (mode === 'command') {
-      await Promise.all(names.map((stream, i) => call('command', { id: `${prefix}-${start + i}`, stream, type: 'task.create', payload: { id: 't1', title: 'once' } })));
+      await Promise.all(
+        names.map((stream, i) => call('command', { id: `${prefix}-${start + i}`, stream, type: 'task.create', payload: { id: 't1', title: 'once' } })),
+      );
     } else {
       await Promise.all(names.map((stream) => call('subscribe', { stream })));
       await Promise.all(names.map((stream) => call('unsubscribe', { stream })));

@@ -27,7 +27,12 @@ if (!gc) throw new Error('streamsServer needs --expose-gc');
 const store = new MemoryEventStore({ maxStreams: config.maxStreams });
 // Every stream is new to the hub: the per-connection budget of new streams (1,000 a minute) is off,
 // as the rate limit is in every benchmark hub; the rest of the hub runs with its defaults.
-const server = await lockstepServer({ store, newStreamsPerMinute: false, maxLoadedStreams: config.maxLoadedStreams, unloadIdleStreamsMs: config.unloadIdleStreamsMs });
+const server = await lockstepServer({
+  store,
+  newStreamsPerMinute: false,
+  maxLoadedStreams: config.maxLoadedStreams,
+  unloadIdleStreamsMs: config.unloadIdleStreamsMs,
+});
 
 /** Full collections until the heap stops shrinking, then the figures. */
 async function measure() {
@@ -42,9 +47,19 @@ async function measure() {
   const usage = process.memoryUsage();
   if (process.env['STREAMS_DEBUG']) {
     const spaces = Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, Math.round(space.space_size / 1024 / 1024)]));
-    console.error(`streams server: loaded ${server.hub.loadedStreamCount}, rss ${(usage.rss / 1024 / 1024).toFixed(1)} MB, heapTotal ${(usage.heapTotal / 1024 / 1024).toFixed(1)}, heapUsed ${(usage.heapUsed / 1024 / 1024).toFixed(1)}, external ${(usage.external / 1024 / 1024).toFixed(1)}, malloced ${(getHeapStatistics().malloced_memory / 1024 / 1024).toFixed(1)}, spaces ${JSON.stringify(spaces)}`);
+    console.error(
+      `streams server: loaded ${server.hub.loadedStreamCount}, rss ${(usage.rss / 1024 / 1024).toFixed(1)} MB, heapTotal ${(usage.heapTotal / 1024 / 1024).toFixed(1)}, heapUsed ${(usage.heapUsed / 1024 / 1024).toFixed(1)}, external ${(usage.external / 1024 / 1024).toFixed(1)}, malloced ${(getHeapStatistics().malloced_memory / 1024 / 1024).toFixed(1)}, spaces ${JSON.stringify(spaces)}`,
+    );
   }
-  return { type: 'memory', heapUsed: usage.heapUsed, heapTotal: usage.heapTotal, rss: usage.rss, external: usage.external, loaded: server.hub.loadedStreamCount, store: store.usage() };
+  return {
+    type: 'memory',
+    heapUsed: usage.heapUsed,
+    heapTotal: usage.heapTotal,
+    rss: usage.rss,
+    external: usage.external,
+    loaded: server.hub.loadedStreamCount,
+    store: store.usage(),
+  };
 }
 
 async function unloaded(timeoutMs: number) {

@@ -68,7 +68,12 @@ function lockstep(codec: Codec, board = 0): Subject {
       for (let i = 0; i < board; i += 500) {
         await Promise.all(
           Array.from({ length: Math.min(500, board - i) }, (_, k) =>
-            server.hub.execute({ id: `${tag}-fill-${i + k}`, stream: `tasks/${key}`, type: 'task.create', payload: { id: `task_${i + k}`, title: `Task ${i + k}` } }),
+            server.hub.execute({
+              id: `${tag}-fill-${i + k}`,
+              stream: `tasks/${key}`,
+              type: 'task.create',
+              payload: { id: `task_${i + k}`, title: `Task ${i + k}` },
+            }),
           ),
         );
       }
@@ -114,7 +119,7 @@ const rawWs: Subject = {
         return;
       }
       socket.on('message', (data) => {
-        const command = JSON.parse(data.toString()) as { id: string; payload: { id: string; title: string } };
+        const command = JSON.parse((data as Buffer).toString()) as { id: string; payload: { id: string; title: string } };
         readerSocket?.send(JSON.stringify(rawEvent(stream, ++version, command.payload, command.id)));
       });
     });
@@ -126,7 +131,7 @@ const rawWs: Subject = {
       let last = 0;
       const done = new Promise<void>((resolve) =>
         reader.on('message', (data) => {
-          const message = JSON.parse(data.toString()) as { events: Array<{ version: number }> };
+          const message = JSON.parse((data as Buffer).toString()) as { events: Array<{ version: number }> };
           last = message.events[0]!.version;
           if (++received === MESSAGES) resolve();
         }),
@@ -161,7 +166,10 @@ const socketIo: Subject = {
     const reader = socketIoClient(server.url, { ...options, auth: { role: 'reader' } });
     const writer = socketIoClient(server.url, { ...options, auth: { role: 'writer' } });
     try {
-      await Promise.all([new Promise((resolve) => reader.once('connect', () => resolve(undefined))), new Promise((resolve) => writer.once('connect', () => resolve(undefined)))]);
+      await Promise.all([
+        new Promise((resolve) => reader.once('connect', () => resolve(undefined))),
+        new Promise((resolve) => writer.once('connect', () => resolve(undefined))),
+      ]);
       // The join happens on the server's side of the connection: give it a round trip.
       await new Promise((resolve) => writer.timeout(5_000).emit('noop', resolve));
       let received = 0;

@@ -121,7 +121,14 @@ async function lockstep(run: LoadRun): Promise<LoadResult> {
     const hello = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'hello', params: { protocol: 1, capabilities: { batch: true } } });
     writer.send(hello(1));
     await writerReady.promise;
-    writer.send(JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'command', params: { id: `${run.tag}-create`, stream, type: 'task.create', payload: { id: 'task_bench', title: 'Benchmark' } } }));
+    writer.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 99,
+        method: 'command',
+        params: { id: `${run.tag}-create`, stream, type: 'task.create', payload: { id: 'task_bench', title: 'Benchmark' } },
+      }),
+    );
     await created.promise;
     reader.send(hello(1));
     reader.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'subscribe', params: { stream } }));
@@ -137,7 +144,12 @@ async function lockstep(run: LoadRun): Promise<LoadResult> {
           bytes = 0;
         };
         for (let i = 0; i < run.commands; i++) {
-          const message = JSON.stringify({ jsonrpc: '2.0', id: 100 + i, method: 'command', params: { id: `${run.tag}-${i}`, stream, type: 'task.update', payload: updatePayload(run.tag, i) } });
+          const message = JSON.stringify({
+            jsonrpc: '2.0',
+            id: 100 + i,
+            method: 'command',
+            params: { id: `${run.tag}-${i}`, stream, type: 'task.update', payload: updatePayload(run.tag, i) },
+          });
           if (batch.length > 0 && (batch.length === BATCH_MESSAGES || bytes + message.length + 1 > BATCH_BYTES)) flush();
           batch.push(message);
           bytes += message.length + 1;

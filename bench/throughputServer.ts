@@ -28,7 +28,7 @@ async function rawRelay(): Promise<{ url: string; close(): Promise<void> }> {
       return;
     }
     socket.on('message', (data) => {
-      const command = JSON.parse(data.toString()) as { id: string; stream: string; payload: { id: string; title: string } };
+      const command = JSON.parse((data as Buffer).toString()) as { id: string; stream: string; payload: { id: string; title: string } };
       const at = ++version;
       reader?.send(JSON.stringify(rawEvent(command.stream, at, command.payload, command.id)));
       socket.send(JSON.stringify({ id: command.id, stream: command.stream, version: at }));

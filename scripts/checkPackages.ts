@@ -31,7 +31,9 @@ try {
   }
   for (const problem of peerChains) console.log(`FAIL  ${problem}`);
   const failed = reports.filter(({ problems }) => problems.length > 0).length;
-  console.log(`\n${packages.length - failed} of ${packages.length} packages pass${peerChains.length ? ', peer chains fail' : ''} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(
+    `\n${packages.length - failed} of ${packages.length} packages pass${peerChains.length ? ', peer chains fail' : ''} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+  );
   process.exitCode = failed || peerChains.length ? 1 : 0;
   if (keep) console.log(`tarballs kept in ${work}`);
 } finally {

@@ -102,7 +102,7 @@ export async function packAll(packages: WorkspacePackage[], destination: string,
     maxBuffer: 64 << 20,
   });
   const parsed = JSON.parse(stdout) as Array<{ name: string; version: string; filename: string; files: Array<{ path: string }> }> | { name: string };
-  const list = Array.isArray(parsed) ? parsed : [parsed as (typeof parsed & { version: string; filename: string; files: Array<{ path: string }> })];
+  const list = Array.isArray(parsed) ? parsed : [parsed as typeof parsed & { version: string; filename: string; files: Array<{ path: string }> }];
   const tarballs = new Map<string, Tarball>();
   for (const { name, version, filename, files } of list) {
     tarballs.set(name, { name, version, file: filename, files: files.map(({ path }) => path).sort(), bytes: statSync(filename).size });
@@ -123,7 +123,7 @@ export async function unpack(tarball: Tarball, directory: string): Promise<strin
 export async function runPublint(tarball: Tarball): Promise<string[]> {
   const data = readFileSync(tarball.file);
   const { messages, pkg } = await publint({
-    pack: { tarball: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer },
+    pack: { tarball: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) },
     strict: true,
   });
   return messages.map((message) => `publint ${message.type} ${message.code}: ${formatMessage(message, pkg, { color: false }) ?? ''}`);
@@ -303,7 +303,12 @@ export interface TarballReport {
  * package.json inside the tarball (what is published, `workspace:*` already replaced), then the peer
  * chains across all of them. Runs `concurrency` packages at a time; unpacks into `work`.
  */
-export async function checkTarballs(packages: WorkspacePackage[], tarballs: Map<string, Tarball>, work: string, concurrency = 2): Promise<{ reports: TarballReport[]; peerChains: string[] }> {
+export async function checkTarballs(
+  packages: WorkspacePackage[],
+  tarballs: Map<string, Tarball>,
+  work: string,
+  concurrency = 2,
+): Promise<{ reports: TarballReport[]; peerChains: string[] }> {
   const unpacked = await Promise.all(
     packages.map(async ({ dir, manifest }) => {
       const tarball = tarballs.get(manifest.name)!;

@@ -9,17 +9,7 @@
  *   - IDE 1 closes: once its lease expires, the hub removes its workspace and the totals drop.
  */
 import { createClient, type LockstepClient } from '@lockstep/client';
-import {
-  builtInDomains,
-  createMemoryLink,
-  focusDomain,
-  orchestrationDomain,
-  sessionCount,
-  tasksDomain,
-  type FocusState,
-  type OrchestrationState,
-  type TasksState,
-} from '@lockstep/core';
+import { builtInDomains, createMemoryLink, focusDomain, orchestrationDomain, sessionCount, tasksDomain } from '@lockstep/core';
 import { Hub } from '@lockstep/server';
 
 const LEASE_GRACE_MS = 300;
@@ -85,9 +75,9 @@ for (const client of clients.slice(1)) await client.whenIdle();
 console.log('\nConverged state, as every connected client sees it:\n');
 for (const [index, client] of clients.entries()) {
   if (index === 0) continue;
-  const o = orchestration[index]!.getSnapshot() as OrchestrationState;
-  const t = tasks[index]!.getSnapshot() as TasksState;
-  const f = focus[index]!.getSnapshot() as FocusState;
+  const o = orchestration[index]!.getSnapshot();
+  const t = tasks[index]!.getSnapshot();
+  const f = focus[index]!.getSnapshot();
   const task = t.tasks['task_auth'];
   console.log(
     `  ${client.clientId.padEnd(14)} orchestration v${orchestration[index]!.version}: ` +

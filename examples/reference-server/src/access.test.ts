@@ -70,7 +70,8 @@ describe('the token on every entry', () => {
 
   it('throttles an address that guesses, without checking its tokens, and serves others meanwhile', async () => {
     const server = await startTestServer({ terminals: false, store: 'memory', authFailureLimit: { failures: 3, windowMs: 60_000 } });
-    for (let i = 0; i < 3; i++) expectRefused(await call(server.url, 'GET', '/api/tasks', { headers: bearer(`guess-${i}-0123456789abcd`) }), 401, 'UNAUTHORIZED');
+    for (let i = 0; i < 3; i++)
+      expectRefused(await call(server.url, 'GET', '/api/tasks', { headers: bearer(`guess-${i}-0123456789abcd`) }), 401, 'UNAUTHORIZED');
     const limited = await call(server.url, 'GET', '/api/tasks', { headers: bearer(TEST_TOKEN) });
     expectRefused(limited, 429, 'RATE_LIMITED');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
@@ -97,7 +98,15 @@ describe('the login cookie', () => {
     expect(login.text).not.toContain(TEST_TOKEN);
 
     expectRefused(await call(server.url, 'POST', '/login', { body: { token: 'wrong-token-0123456789' }, anonymous: true }), 401, 'UNAUTHORIZED');
-    expect((await call(server.url, 'POST', '/login', { raw: `token=${TEST_TOKEN}`, anonymous: true, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } })).status).toBe(415);
+    expect(
+      (
+        await call(server.url, 'POST', '/login', {
+          raw: `token=${TEST_TOKEN}`,
+          anonymous: true,
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        })
+      ).status,
+    ).toBe(415);
 
     const cookie = await signIn(server.url, TEST_TOKEN);
     const withCookie = { anonymous: true, headers: { Cookie: cookie } };
@@ -105,7 +114,9 @@ describe('the login cookie', () => {
     expect((await call(server.url, 'GET', '/', withCookie)).status).not.toBe(303);
     expect(await upgradeStatus(server.wsUrl, { Cookie: cookie, Origin: server.url })).toBe(101);
     // The cookie of another port's server is not this one's.
-    expect((await call(server.url, 'GET', '/api/tasks', { anonymous: true, headers: { Cookie: cookie.replace(/^lockstep-token-\d+/, 'lockstep-token-1') } })).status).toBe(401);
+    expect(
+      (await call(server.url, 'GET', '/api/tasks', { anonymous: true, headers: { Cookie: cookie.replace(/^lockstep-token-\d+/, 'lockstep-token-1') } })).status,
+    ).toBe(401);
   });
 
   it('cannot change anything alone: a change needs the own Origin and a JSON type or X-Lockstep-Request, even without a body', async () => {
@@ -120,12 +131,23 @@ describe('the login cookie', () => {
     expectRefused(await post({ 'Content-Type': 'text/plain', Origin: server.url }, ''), 403, 'FORBIDDEN');
     expectRefused(await post({ Origin: server.url }), 403, 'FORBIDDEN');
     expectRefused(await post({ 'Content-Type': 'application/json' }, '{"title":"no origin"}'), 403, 'FORBIDDEN');
-    expectRefused(await call(server.url, 'DELETE', '/api/orchestration/workspaces/w', { anonymous: true, headers: { Cookie: cookie, Origin: server.url } }), 403, 'FORBIDDEN');
+    expectRefused(
+      await call(server.url, 'DELETE', '/api/orchestration/workspaces/w', { anonymous: true, headers: { Cookie: cookie, Origin: server.url } }),
+      403,
+      'FORBIDDEN',
+    );
     expect((await server.hub.read('tasks/default')).version).toBe(0);
 
     // The dashboard's own requests pass.
     expect((await post({ 'Content-Type': 'application/json', Origin: server.url }, '{"title":"mine"}')).status).toBe(201);
-    expect((await call(server.url, 'DELETE', '/api/orchestration/workspaces/w', { anonymous: true, headers: { Cookie: cookie, Origin: server.url, 'X-Lockstep-Request': '1' } })).status).not.toBe(403);
+    expect(
+      (
+        await call(server.url, 'DELETE', '/api/orchestration/workspaces/w', {
+          anonymous: true,
+          headers: { Cookie: cookie, Origin: server.url, 'X-Lockstep-Request': '1' },
+        })
+      ).status,
+    ).not.toBe(403);
     expect((await server.hub.read('tasks/default')).version).toBe(1);
   });
 });
@@ -159,7 +181,9 @@ describe('other sites', () => {
     expectRefused(await call(server.url, 'GET', '/api/tasks', { headers: { Origin: `http://evil.example:${port}` } }), 403, 'FORBIDDEN');
     expect(await upgradeStatus(server.wsUrl, { ...bearer(TEST_TOKEN), Host: `evil.example:${port}` })).toBe(403);
 
-    await expect(startTestServer({ terminals: false, store: 'memory', host: '0.0.0.0', auth: { insecureNoAuth: true } })).rejects.toThrow(/without authentication/);
+    await expect(startTestServer({ terminals: false, store: 'memory', host: '0.0.0.0', auth: { insecureNoAuth: true } })).rejects.toThrow(
+      /without authentication/,
+    );
   });
 });
 
@@ -181,7 +205,7 @@ describe('bounds', () => {
   });
 });
 
-describe('an application\'s own hooks', () => {
+describe("an application's own hooks", () => {
   it('authenticate and authorize decide for REST and SSE exactly as for the WebSocket', async () => {
     const users: Record<string, Identity> = { 'alice-token-0123456789': { id: 'alice' }, 'bob-token-0123456789ab': { id: 'bob' } };
     const server = await startTestServer({
@@ -215,7 +239,9 @@ describe('an application\'s own hooks', () => {
 
     // And over the WebSocket, the same identities.
     const peer = await RawPeer.connect(server.wsUrl, bob.headers);
-    await expect(peer.request('command', { id: 'ws-bob-1', stream: 'tasks/default', type: 'task.create', payload: { title: 'x' } })).rejects.toBeInstanceOf(LockstepError);
+    await expect(peer.request('command', { id: 'ws-bob-1', stream: 'tasks/default', type: 'task.create', payload: { title: 'x' } })).rejects.toBeInstanceOf(
+      LockstepError,
+    );
     expect((await server.hub.read('tasks/default')).version).toBe(1);
   });
 });
@@ -244,12 +270,20 @@ describe('revocation', () => {
     await server.hub.reauthorize((identity) => identity?.id === 'bob');
     await bobSse.waitFor((reader) => reader.ended, "bob's event stream to end");
     await until(() => bobWs.notifications.some((n) => n.method === 'unsubscribed'), 'the unsubscribed notification');
-    expect(bobWs.notifications.find((n) => n.method === 'unsubscribed')!.params).toMatchObject({ stream: 'tasks/default', error: { code: expect.any(Number) } });
+    expect(bobWs.notifications.find((n) => n.method === 'unsubscribed')!.params).toMatchObject({
+      stream: 'tasks/default',
+      error: { code: expect.any(Number) },
+    });
 
     expect((await call(server.url, 'POST', '/api/tasks', { headers: alice, body: { title: 'after' } })).status).toBe(201);
     await aliceSse.waitFor((reader) => reader.events.length === 2, 'alice to see both tasks');
     expect(bobSse.events).toHaveLength(1);
-    expect(bobWs.notifications.filter((n) => n.method === 'events').flatMap((n) => n.params.events).map((event: { version: number }) => event.version)).not.toContain(2);
+    expect(
+      bobWs.notifications
+        .filter((n) => n.method === 'events')
+        .flatMap((n) => n.params.events)
+        .map((event: { version: number }) => event.version),
+    ).not.toContain(2);
     // And bob cannot open it again.
     expectRefused(await call(server.url, 'GET', '/api/streams/tasks/default', { headers: bearer('bob-token-0123456789ab') }), 403, 'FORBIDDEN');
   });

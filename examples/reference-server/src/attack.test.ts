@@ -74,7 +74,14 @@ function expectError(answer: HttpAnswer, status: number, code: string, what = ''
 }
 
 /** A request with raw body bytes (chunked: no declared length, the limit is enforced while reading). */
-function rawRequest(server: Server, method: string, path: string, body: Buffer | string, headers: Record<string, string> = {}, chunked = false): Promise<HttpAnswer> {
+function rawRequest(
+  server: Server,
+  method: string,
+  path: string,
+  body: Buffer | string,
+  headers: Record<string, string> = {},
+  chunked = false,
+): Promise<HttpAnswer> {
   return call(server.url, method, path, { raw: body, headers, chunked });
 }
 
@@ -157,7 +164,9 @@ describe('attack over REST: bodies', () => {
     });
     const failures: string[] = [];
     for (let at = 0; at < bodies.length; at += 25) {
-      const answers = await Promise.all(bodies.slice(at, at + 25).map(({ route: [method, path], bytes }) => rawRequest(server, method, path, bytes, JSON_HEADERS)));
+      const answers = await Promise.all(
+        bodies.slice(at, at + 25).map(({ route: [method, path], bytes }) => rawRequest(server, method, path, bytes, JSON_HEADERS)),
+      );
       answers.forEach((answer, i) => {
         const { route, bytes } = bodies[at + i]!;
         const ok = answer.status === 400 && ['PARSE_ERROR', 'INVALID_PARAMS'].includes(answer.json?.error?.code);
@@ -215,9 +224,16 @@ describe('attack over REST: bodies', () => {
       ['PATCH', '/api/tasks/t_base', '{"__proto__":{"status":"completed","polluted":true}}', 409, 'COMMAND_REJECTED'],
       ['PATCH', '/api/sessions/s_base', '{"__proto__":{"name":"smuggled"}}', 409, 'COMMAND_REJECTED'],
     ];
-    for (const [method, path, body, status, code] of smuggling) expectError(await rawRequest(server, method, path, body, JSON_HEADERS), status, code!, `${method} ${path} ${body}`);
+    for (const [method, path, body, status, code] of smuggling)
+      expectError(await rawRequest(server, method, path, body, JSON_HEADERS), status, code!, `${method} ${path} ${body}`);
     expect(await versions(server)).toEqual(before);
-    const created = await rawRequest(server, 'POST', '/api/tasks', '{"title":"x","__proto__":{"status":"completed","priority":"high","projectId":"other","polluted":true}}', JSON_HEADERS);
+    const created = await rawRequest(
+      server,
+      'POST',
+      '/api/tasks',
+      '{"title":"x","__proto__":{"status":"completed","priority":"high","projectId":"other","polluted":true}}',
+      JSON_HEADERS,
+    );
     expect(created.status).toBe(201);
     expect(created.json).toMatchObject({ projectId: 'default', status: 'pending', priority: 'medium' });
     expect(created.json).not.toHaveProperty('polluted');
@@ -257,15 +273,44 @@ describe('attack over REST: bodies', () => {
   it('refuses absurd counts and flags', async () => {
     const server = await startVictim();
     const before = await versions(server);
-    const values = ['1e308', '1e400', '-1e400', '-1', '1.5', '10001', '9007199254740993', '"NaN"', '"Infinity"', '"1"', 'null', 'true', '[]', '{}', '"0x10"', '""'];
+    const values = [
+      '1e308',
+      '1e400',
+      '-1e400',
+      '-1',
+      '1.5',
+      '10001',
+      '9007199254740993',
+      '"NaN"',
+      '"Infinity"',
+      '"1"',
+      'null',
+      'true',
+      '[]',
+      '{}',
+      '"0x10"',
+      '""',
+    ];
     for (const value of values) {
       for (const field of ['desired', 'running'] as const) {
         const answer = await rawRequest(server, 'PUT', `/api/orchestration/workspaces/w_base/${field}`, `{"${field}":${value}}`, JSON_HEADERS);
         expectError(answer, 400, 'INVALID_PARAMS', `${field}: ${value}`);
       }
-      if (value !== 'true') expectError(await rawRequest(server, 'PUT', '/api/focus', `{"sessionId":"s_base","focused":${value}}`, JSON_HEADERS), 400, 'INVALID_PARAMS', `focused: ${value}`);
+      if (value !== 'true')
+        expectError(
+          await rawRequest(server, 'PUT', '/api/focus', `{"sessionId":"s_base","focused":${value}}`, JSON_HEADERS),
+          400,
+          'INVALID_PARAMS',
+          `focused: ${value}`,
+        );
       // Exit codes are any safe integer (-1 and 10001 included), so those two are not absurd there.
-      if (value !== '-1' && value !== '10001') expectError(await rawRequest(server, 'PATCH', '/api/sessions/s_base', `{"exitCode":${value}}`, JSON_HEADERS), 400, 'INVALID_PARAMS', `exitCode: ${value}`);
+      if (value !== '-1' && value !== '10001')
+        expectError(
+          await rawRequest(server, 'PATCH', '/api/sessions/s_base', `{"exitCode":${value}}`, JSON_HEADERS),
+          400,
+          'INVALID_PARAMS',
+          `exitCode: ${value}`,
+        );
     }
     await expectUnharmed(server, before);
   });
@@ -303,7 +348,10 @@ describe('attack over REST: paths', () => {
   async function expectNothingOutside(root: string): Promise<void> {
     expect(await readdir(root)).toEqual(['data']);
     for (const dir of [tmpdir(), process.cwd(), join(root, '..', '..')]) {
-      expect((await readdir(dir)).filter((name) => name.includes(marker)), dir).toEqual([]);
+      expect(
+        (await readdir(dir)).filter((name) => name.includes(marker)),
+        dir,
+      ).toEqual([]);
     }
     expect(existsSync(`/etc/passwd${marker}`)).toBe(false);
   }
@@ -314,7 +362,13 @@ describe('attack over REST: paths', () => {
     const server = await startVictim({ dataDir: join(root, 'data') });
     const before = await versions(server);
     for (const name of evil) {
-      for (const path of [`/api/streams/${name}`, `/api/streams/tasks/${name}`, `/api/streams/${name}/default`, `/api/streams/${name}/events`, `/api/streams/tasks/${name}/events?since=0`]) {
+      for (const path of [
+        `/api/streams/${name}`,
+        `/api/streams/tasks/${name}`,
+        `/api/streams/${name}/default`,
+        `/api/streams/${name}/events`,
+        `/api/streams/tasks/${name}/events?since=0`,
+      ]) {
         expectRefusedPath(await call(server.url, 'GET', path), path.slice(0, 80));
         expectRefusedPath(await call(server.url, 'GET', path, { headers: { Accept: 'text/event-stream' } }), `SSE ${path.slice(0, 80)}`);
       }
@@ -419,8 +473,14 @@ describe('attack over SSE', () => {
     const before = await versions(server);
     const connections = server.hub.connectionCount;
     const port = Number(new URL(server.url).port);
-    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`;
-    const paths = ['/api/streams/tasks/default', '/api/streams/tasks/default/events?since=0', '/api/streams/orchestration%2Fdefault', '/api/streams/focus/default/events'];
+    const request = (path: string) =>
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`;
+    const paths = [
+      '/api/streams/tasks/default',
+      '/api/streams/tasks/default/events?since=0',
+      '/api/streams/orchestration%2Fdefault',
+      '/api/streams/focus/default/events',
+    ];
 
     const open = (path: string): Socket => {
       const socket = connect(port, '127.0.0.1');

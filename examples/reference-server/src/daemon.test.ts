@@ -28,7 +28,15 @@ describe('stop, delete, get (seed 003)', () => {
     const stopped = await call(server.url, 'POST', '/api/sessions/stay/stop');
     expect(stopped.status).toBe(200);
     // SIGHUP ends node: 128 + 1.
-    expect(stopped.json).toMatchObject({ id: 'stay', status: 'exited', exitCode: 129, signal: 'SIGHUP', reason: 'stopped', stopped: true, process: { state: 'exited', pid } });
+    expect(stopped.json).toMatchObject({
+      id: 'stay',
+      status: 'exited',
+      exitCode: 129,
+      signal: 'SIGHUP',
+      reason: 'stopped',
+      stopped: true,
+      process: { state: 'exited', pid },
+    });
     expect(isAlive(pid)).toBe(false);
     // The session stays, as the stop left it; stopping again changes nothing.
     expect(await get(server.url, 'stay')).toMatchObject({ status: 'exited', exitCode: 129, signal: 'SIGHUP', reason: 'stopped', profile: 'agent-stay' });
@@ -55,11 +63,17 @@ describe('stop, delete, get (seed 003)', () => {
     const pid = server.terminals.get('live')!.pid;
     const patched = await call(server.url, 'PATCH', '/api/sessions/live', json({ status: 'exited', exitCode: 0 }));
     expect(patched.status).toBe(409);
-    expect(patched.json.error).toMatchObject({ code: 'COMMAND_REJECTED', details: { reason: 'session.statusOwnedByProcess', id: 'live', fields: ['status', 'exitCode'] } });
+    expect(patched.json.error).toMatchObject({
+      code: 'COMMAND_REJECTED',
+      details: { reason: 'session.statusOwnedByProcess', id: 'live', fields: ['status', 'exitCode'] },
+    });
     const peer = await RawPeer.connect(server.wsUrl);
     const refused = await peer
       .request('command', { id: 'ws-exit', stream: 'tasks/default', type: 'session.update', payload: { id: 'live', status: 'exited' } })
-      .then(() => undefined, (error: unknown) => error as LockstepError);
+      .then(
+        () => undefined,
+        (error: unknown) => error as LockstepError,
+      );
     expect(refused).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: 'session.statusOwnedByProcess' } });
     // A session cannot be created in any state but starting either.
     const created = await call(server.url, 'POST', '/api/sessions/liar', json({ status: 'running' }));
@@ -71,7 +85,10 @@ describe('stop, delete, get (seed 003)', () => {
 
     // Sessions of a project this server runs no programs for are the clients' to describe.
     await call(server.url, 'POST', '/api/sessions/elsewhere', json({ projectId: 'other' }));
-    expect((await call(server.url, 'PATCH', '/api/sessions/elsewhere', json({ projectId: 'other', status: 'exited', exitCode: 3 }))).json).toMatchObject({ status: 'exited', exitCode: 3 });
+    expect((await call(server.url, 'PATCH', '/api/sessions/elsewhere', json({ projectId: 'other', status: 'exited', exitCode: 3 }))).json).toMatchObject({
+      status: 'exited',
+      exitCode: 3,
+    });
     const noProgram = await call(server.url, 'POST', '/api/sessions/elsewhere/stop', json({ projectId: 'other' }));
     expect(noProgram.status).toBe(409);
     expect(noProgram.json.error.details).toMatchObject({ reason: 'session.noProgram' });
@@ -141,7 +158,10 @@ describe('daemon status and health (seed 003)', () => {
     const statuses = () => reader.messages.filter((message) => message.event === 'status').map((message) => message.data);
 
     await call(server.url, 'POST', '/api/sessions/s1', json({ profile: 'agent-stay', prompt: 'watch me' }));
-    await reader.waitFor(() => statuses().some((status) => status.activeSessions === 1 && status.sessions[0]?.status === 'running'), 'a status with s1 running');
+    await reader.waitFor(
+      () => statuses().some((status) => status.activeSessions === 1 && status.sessions[0]?.status === 'running'),
+      'a status with s1 running',
+    );
     await call(server.url, 'POST', '/api/sessions/s1/stop');
     await reader.waitFor(
       () => statuses().some((status) => status.totals.exited === 1 && status.sessions[0]?.exitCode === 129 && status.activeSessions === 0),
@@ -157,7 +177,11 @@ describe('daemon status and health (seed 003)', () => {
   it('says there is nothing to run without terminals', async () => {
     const server = await startTestServer({ terminals: false });
     expect((await call(server.url, 'GET', '/api/profiles')).json).toEqual({ profiles: [], defaultProfile: null, terminals: false });
-    expect((await call(server.url, 'GET', '/api/status')).json).toMatchObject({ terminals: false, activeSessions: 0, totals: { started: 0, exited: 0, failed: 0 } });
+    expect((await call(server.url, 'GET', '/api/status')).json).toMatchObject({
+      terminals: false,
+      activeSessions: 0,
+      totals: { started: 0, exited: 0, failed: 0 },
+    });
     await call(server.url, 'POST', '/api/sessions/s1');
     expect((await call(server.url, 'GET', '/api/sessions/s1')).json).not.toHaveProperty('process');
     expect((await call(server.url, 'POST', '/api/sessions/s1/stop')).json.error.details).toMatchObject({ reason: 'session.noProgram' });

@@ -53,7 +53,19 @@ export function daemonImplementation(options: DaemonImplementationOptions): Serv
   async function spawnSession({ sessionId: given, name, profile, prompt, watch }: Params<'spawnSession'>, context: ServiceContext): Promise<SessionStatus> {
     const sessionId = given ?? newSessionId();
     await watchIf(watch, sessionId, context, async () => {
-      await run({ type: 'session.create', payload: { id: sessionId, kind: 'agent', ...(name !== undefined && { name }), ...(profile !== undefined && { profile }), ...(prompt !== undefined && { prompt }) } }, context);
+      await run(
+        {
+          type: 'session.create',
+          payload: {
+            id: sessionId,
+            kind: 'agent',
+            ...(name !== undefined && { name }),
+            ...(profile !== undefined && { profile }),
+            ...(prompt !== undefined && { prompt }),
+          },
+        },
+        context,
+      );
     });
     return statusOf(sessionId, context);
   }
@@ -67,7 +79,8 @@ export function daemonImplementation(options: DaemonImplementationOptions): Serv
         // The profile and prompt are checked again when the session is created; checked first here,
         // a refused one leaves no task behind.
         const { title, description = '', prompt } = params.task;
-        if (profile) daemon.profiles?.check(profile.name, profileFields(profile, promptOf({ title, description, ...(prompt !== undefined && { prompt }) })).prompt);
+        if (profile)
+          daemon.profiles?.check(profile.name, profileFields(profile, promptOf({ title, description, ...(prompt !== undefined && { prompt }) })).prompt);
         taskId = newId('task');
         await run({ type: 'task.create', payload: { id: taskId, ...params.task } }, context);
       }

@@ -40,7 +40,10 @@ function record(client: LockstepClient) {
   return {
     log,
     of,
-    text: (sessionId: string) => of(sessionId).flatMap((entry) => (entry.kind === 'output' ? [entry.params.chunk] : [])).join(''),
+    text: (sessionId: string) =>
+      of(sessionId)
+        .flatMap((entry) => (entry.kind === 'output' ? [entry.params.chunk] : []))
+        .join(''),
     ended: (sessionId: string) => of(sessionId).find((entry) => entry.kind === 'sessionEnded')?.params,
   };
 }
@@ -109,7 +112,13 @@ describe('seed 003 on typed methods', () => {
 
     // session_status: what the server recorded, with the program.
     const status = await client.call(daemonService.sessionStatus, { sessionId: id });
-    expect(status).toMatchObject({ id, status: 'exited', exitCode: 0, profile: 'agent', process: { state: 'exited', profile: 'agent', outputBytes: Buffer.byteLength(text) } });
+    expect(status).toMatchObject({
+      id,
+      status: 'exited',
+      exitCode: 0,
+      profile: 'agent',
+      process: { state: 'exited', profile: 'agent', outputBytes: Buffer.byteLength(text) },
+    });
     // The same session over REST.
     expect((await call(server.url, 'GET', `/api/sessions/${id}`)).json).toMatchObject({ id, status: 'exited', exitCode: 0, profile: 'agent', prompt });
 
@@ -118,10 +127,19 @@ describe('seed 003 on typed methods', () => {
     const before = pushed.of(id).length;
     const again = await client.call(daemonService.watch, { sessionId: id, since: middle.offset });
     expect(again).toMatchObject({ sessionId: id, offset: middle.offset, session: { status: 'exited' } });
-    await until(() => pushed.of(id).slice(before).some((entry) => entry.kind === 'sessionEnded'), 'the replay to end');
+    await until(
+      () =>
+        pushed
+          .of(id)
+          .slice(before)
+          .some((entry) => entry.kind === 'sessionEnded'),
+      'the replay to end',
+    );
     const replay = pushed.of(id).slice(before);
     expect(replay[0]).toMatchObject({ kind: 'output', params: { offset: middle.offset } });
-    expect(replay.flatMap((entry) => (entry.kind === 'output' ? [entry.params.chunk] : [])).join('')).toBe(Buffer.from(text).subarray(middle.offset).toString('utf8'));
+    expect(replay.flatMap((entry) => (entry.kind === 'output' ? [entry.params.chunk] : [])).join('')).toBe(
+      Buffer.from(text).subarray(middle.offset).toString('utf8'),
+    );
 
     const after = await client.call(daemonService.daemonStatus);
     expect(after).toMatchObject({ activeSessions: 0, queuedSessions: 0, totals: { started: 1, exited: 1, failed: 0 } });
@@ -158,8 +176,19 @@ describe('seed 003 on typed methods', () => {
 
     // execute_task with a new task (the seed sends the task itself): created, then started on, with the default profile.
     const fresh = await client.call(daemonService.executeTask, { task: { title: 'Say hello', priority: 'high' } });
-    const board = (await call(server.url, 'GET', '/api/tasks')).json.tasks as Array<{ id: string; title: string; status: string; priority: string; sessionIds: string[] }>;
-    expect(board.find((entry) => entry.id === fresh.taskId)).toMatchObject({ title: 'Say hello', priority: 'high', status: 'in_progress', sessionIds: [fresh.sessionId] });
+    const board = (await call(server.url, 'GET', '/api/tasks')).json.tasks as Array<{
+      id: string;
+      title: string;
+      status: string;
+      priority: string;
+      sessionIds: string[];
+    }>;
+    expect(board.find((entry) => entry.id === fresh.taskId)).toMatchObject({
+      title: 'Say hello',
+      priority: 'high',
+      status: 'in_progress',
+      sessionIds: [fresh.sessionId],
+    });
     expect(fresh.session).toMatchObject({ name: 'Say hello', profile: 'shell' });
 
     // A watched session deleted (here over REST) ends its watch too.
@@ -180,7 +209,9 @@ describe('seed 003 on typed methods', () => {
       expect(await refusal(refused)).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: 'session.noProgram' } });
     }
     // Asked to watch what it spawns, it refuses before creating anything.
-    expect(await refusal(client.call(daemonService.spawnSession, { sessionId: 'record-2', watch: true }))).toMatchObject({ data: { reason: 'session.noProgram' } });
+    expect(await refusal(client.call(daemonService.spawnSession, { sessionId: 'record-2', watch: true }))).toMatchObject({
+      data: { reason: 'session.noProgram' },
+    });
     expect((await call(server.url, 'GET', '/api/sessions')).json.sessions.map((entry: { id: string }) => entry.id)).toEqual(['record-1']);
   });
 
@@ -200,7 +231,10 @@ describe('seed 003 on typed methods', () => {
     expect(both.code).toBe('INVALID_PARAMS');
     // …and by the server's profiles, as for REST and the dashboard.
     const unknownProfile = await refusal(client.call(daemonService.spawnSession, { profile: 'rm-rf' }));
-    expect(unknownProfile).toMatchObject({ code: 'INVALID_PARAMS', data: { reason: 'profile.unknown', profiles: ['shell', 'agent', 'agent-stdin', 'agent-stay'] } });
+    expect(unknownProfile).toMatchObject({
+      code: 'INVALID_PARAMS',
+      data: { reason: 'profile.unknown', profiles: ['shell', 'agent', 'agent-stdin', 'agent-stay'] },
+    });
     const noPrompt = await refusal(client.call(daemonService.spawnSession, { profile: 'shell', prompt: 'ls' }));
     expect(noPrompt).toMatchObject({ code: 'INVALID_PARAMS', data: { reason: 'profile.takesNoPrompt' } });
     const unknownTaskProfile = await refusal(client.call(daemonService.executeTask, { task: { title: 'never created' }, profile: 'nope' }));
@@ -214,7 +248,10 @@ describe('seed 003 on typed methods', () => {
     ]) {
       expect(await refusal(refused)).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: 'session.notFound', id: 'nope' } });
     }
-    expect(await refusal(client.call(daemonService.executeTask, { taskId: 'nope' }))).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: 'task.notFound' } });
+    expect(await refusal(client.call(daemonService.executeTask, { taskId: 'nope' }))).toMatchObject({
+      code: 'COMMAND_REJECTED',
+      data: { reason: 'task.notFound' },
+    });
     expect(await client.call(daemonService.unwatch, { sessionId: 'nope' })).toEqual({ watching: false });
 
     // Nothing was recorded (not even the task of the refused `executeTask`) and nothing runs.
@@ -226,14 +263,17 @@ describe('seed 003 on typed methods', () => {
     expect(await client.call(daemonService.daemonStatus)).toMatchObject({ activeSessions: 0, totals: { started: 0, failed: 0 } });
   });
 
-  it('needs the token, and asks the hub\'s authorize hook for every method and for the stream it acts on', async () => {
+  it("needs the token, and asks the hub's authorize hook for every method and for the stream it acts on", async () => {
     // Without the token the WebSocket is refused at the upgrade: no call ever reaches the hub.
     const server = await startTestServer({ profiles: AGENT_PROFILES });
     const anonymous = createClient({ connect: webSocketConnector(server.wsUrl), backoff: { initialMs: 50, maxMs: 200 } });
     onTestFinished(() => anonymous.close());
     await until(() => anonymous.status.status === 'offline' && anonymous.status.attempt > 0, 'the anonymous client to be refused');
     expect(anonymous.status.lastError?.message).toMatch(/401/);
-    expect(await refusal(anonymous.call(daemonService.spawnSession, { profile: 'agent', prompt: 'x' }))).toMatchObject({ code: 'UNAVAILABLE', data: { reason: 'notConnected' } });
+    expect(await refusal(anonymous.call(daemonService.spawnSession, { profile: 'agent', prompt: 'x' }))).toMatchObject({
+      code: 'UNAVAILABLE',
+      data: { reason: 'notConnected' },
+    });
     expect((await call(server.url, 'GET', '/api/sessions')).json.sessions).toEqual([]);
 
     // An application's own hooks: alice may do everything; bob may call the reads and watch, and read
@@ -266,7 +306,7 @@ describe('seed 003 on typed methods', () => {
     expect((await refusal(bob.call(daemonService.spawnSession, { prompt: 42 } as never))).code).toBe('FORBIDDEN');
     expect(await tasksVersion(guarded)).toBe(version);
     // A method bob may call, on a stream he may only read: the command is refused as his.
-    const { taskId, sessionId } = await alice.call(daemonService.executeTask, { task: { title: 'Alice\'s' }, profile: 'agent-stay' });
+    const { taskId, sessionId } = await alice.call(daemonService.executeTask, { task: { title: "Alice's" }, profile: 'agent-stay' });
     const execute = await refusal(bob.call(daemonService.executeTask, { taskId }));
     expect(execute).toMatchObject({ code: 'FORBIDDEN', data: { stream: 'tasks/default', action: 'write' } });
     // Nothing of bob's: alice's one session, linked to her task alone.
@@ -286,7 +326,10 @@ describe('seed 003 on typed methods', () => {
     await guarded.hub.reauthorize((identity) => identity?.id === 'bob');
     await until(() => bobHears.of(sessionId).some((entry) => entry.kind === 'unwatched'), 'bob to be unwatched');
     expect(bobHears.of(sessionId).find((entry) => entry.kind === 'unwatched')!.params).toMatchObject({ error: { code: ErrorCodes.FORBIDDEN } });
-    expect(await refusal(bob.call(daemonService.watch, { sessionId }))).toMatchObject({ code: 'FORBIDDEN', data: { stream: `terminal/${sessionId}`, action: 'read' } });
+    expect(await refusal(bob.call(daemonService.watch, { sessionId }))).toMatchObject({
+      code: 'FORBIDDEN',
+      data: { stream: `terminal/${sessionId}`, action: 'read' },
+    });
     expect(await alice.call(daemonService.stopSession, { sessionId })).toMatchObject({ stopped: true });
     expect(bobHears.ended(sessionId)).toBeUndefined();
   });

@@ -22,7 +22,17 @@
  * | `daemon_status_update` | — (call `daemonStatus`; `GET /api/status` as Server-Sent Events pushes it) |
  * | `ping` | — (lockstep/1 has its own heartbeat) |
  */
-import { ENTITY_ID_PATTERN, SESSION_KINDS, SESSION_PROFILE_PATTERN, SESSION_STATUSES, TASK_LIMITS, TASK_PRIORITIES, defineService, method, notification } from '@lockstep/core';
+import {
+  ENTITY_ID_PATTERN,
+  SESSION_KINDS,
+  SESSION_PROFILE_PATTERN,
+  SESSION_STATUSES,
+  TASK_LIMITS,
+  TASK_PRIORITIES,
+  defineService,
+  method,
+  notification,
+} from '@lockstep/core';
 import { terminalIdSchema } from '@lockstep/pty/protocol';
 import * as z from 'zod';
 import { STOP_SIGNALS } from './contract.js';

@@ -64,7 +64,11 @@ describe('the dashboard page and bundle', () => {
     // The bundle: minified for the browser, from the sources (lockstep-source), compressed.
     const js = await call(server.url, 'GET', script!, { headers: { 'Accept-Encoding': 'gzip, br' } });
     expect(js.status).toBe(200);
-    expect(js.headers).toMatchObject({ 'content-type': 'text/javascript; charset=utf-8', 'content-encoding': 'br', 'cache-control': 'public, max-age=31536000, immutable' });
+    expect(js.headers).toMatchObject({
+      'content-type': 'text/javascript; charset=utf-8',
+      'content-encoding': 'br',
+      'cache-control': 'public, max-age=31536000, immutable',
+    });
     const code = brotliDecompressSync(js.body).toString('utf8');
     expect(code).toContain('"tasks"');
     expect(code).not.toContain('process.env.NODE_ENV');

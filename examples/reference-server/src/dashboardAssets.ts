@@ -68,7 +68,14 @@ export class DashboardAssets {
 
   /** Serves `/`, `/index.html`, the assets and the icon; false for any other path. */
   async handle(request: IncomingMessage, response: ServerResponse, pathname: string): Promise<boolean> {
-    const which = pathname === '/' || pathname === '/index.html' ? 'html' : pathname === DASHBOARD_SCRIPT_PATH ? 'js' : pathname === DASHBOARD_STYLE_PATH ? 'css' : undefined;
+    const which =
+      pathname === '/' || pathname === '/index.html'
+        ? 'html'
+        : pathname === DASHBOARD_SCRIPT_PATH
+          ? 'js'
+          : pathname === DASHBOARD_STYLE_PATH
+            ? 'css'
+            : undefined;
     const icon = FAVICON_PATHS.has(pathname);
     if (which === undefined && !icon) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {

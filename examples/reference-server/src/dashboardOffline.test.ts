@@ -60,7 +60,12 @@ describe('the reference dashboard offline', () => {
     await rest('POST', '/api/tasks', { projectId: PROJECT_ID, title: 'Added while the tab was away', priority: 'low' });
     offline = false;
     await tab.page.reload();
-    await until(tab, 'both tasks, live', (view) => view.connection === 'online' && byTitle(view, 'Added while the tab was away') !== undefined && byTitle(view, 'Kept in this browser') !== undefined);
+    await until(
+      tab,
+      'both tasks, live',
+      (view) =>
+        view.connection === 'online' && byTitle(view, 'Added while the tab was away') !== undefined && byTitle(view, 'Kept in this browser') !== undefined,
+    );
     expect(tab.errors).toEqual([]);
   });
 });

@@ -71,7 +71,11 @@ export function readDashboard(): DashboardView {
   for (const row of all('[data-testid=session-row]')) {
     const tasks: Record<string, string> = {};
     for (const chip of all('[data-testid=session-task]', row)) tasks[chip.dataset['taskId']!] = chip.dataset['status']!;
-    view.sessions[row.dataset['sessionId']!] = { name: one('[data-testid=session-name]', row)?.textContent ?? '', focused: row.dataset['focused'] === 'true', tasks };
+    view.sessions[row.dataset['sessionId']!] = {
+      name: one('[data-testid=session-name]', row)?.textContent ?? '',
+      focused: row.dataset['focused'] === 'true',
+      tasks,
+    };
   }
   for (const pane of all('[data-testid=terminal-pane]')) view.terminals[pane.dataset['terminalId']!] = one('.xterm-rows', pane)?.textContent ?? '';
   return view;
@@ -105,7 +109,11 @@ export function measureLeasedBadge(workspaceId: string) {
     const { left, right, top, bottom } = element.getBoundingClientRect();
     return { left, right, top, bottom };
   };
-  return { text: badge.textContent, cell: { ...box(cell), scrollWidth: cell.scrollWidth, clientWidth: cell.clientWidth }, badge: { ...box(badge), scrollWidth: badge.scrollWidth, clientWidth: badge.clientWidth } };
+  return {
+    text: badge.textContent,
+    cell: { ...box(cell), scrollWidth: cell.scrollWidth, clientWidth: cell.clientWidth },
+    badge: { ...box(badge), scrollWidth: badge.scrollWidth, clientWidth: badge.clientWidth },
+  };
 }
 
 export interface Tab {
@@ -130,7 +138,8 @@ export async function until(tab: Tab, what: string, check: (view: DashboardView)
 }
 
 /** Every tab shows it. */
-export const everywhere = (tabs: readonly Tab[], what: string, check: (view: DashboardView) => boolean) => Promise.all(tabs.map((tab) => until(tab, what, check)));
+export const everywhere = (tabs: readonly Tab[], what: string, check: (view: DashboardView) => boolean) =>
+  Promise.all(tabs.map((tab) => until(tab, what, check)));
 
 export const byTitle = (view: DashboardView, title: string) => Object.entries(view.tasks).find(([, task]) => task.title === title);
 export const byName = (view: DashboardView, name: string) => Object.entries(view.sessions).find(([, session]) => session.name === name);

@@ -10,7 +10,17 @@ import { webSocketConnector } from '@lockstep/ws';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PROJECT_ID, WS_PATH } from './contract.js';
-import { DASHBOARD_VIEWPORT as VIEWPORT, byName, byTitle, everywhere, measureLayout, measureLeasedBadge, openTab as openDashboard, readDashboard, until } from './dashboardPage.js';
+import {
+  DASHBOARD_VIEWPORT as VIEWPORT,
+  byName,
+  byTitle,
+  everywhere,
+  measureLayout,
+  measureLeasedBadge,
+  openTab as openDashboard,
+  readDashboard,
+  until,
+} from './dashboardPage.js';
 import { spawnReferenceServer, tsxNode, type ServerProcess } from './serverProcess.js';
 
 /**
@@ -129,9 +139,14 @@ describe('reference server end to end', () => {
       await everywhere(tabs, 'global desired 1', (view) => view.totals.desired === 1 && view.workspaces['machine-b/ide-1']?.desired === 1);
       // IDE 2 on machine A, through its extension's lockstep/1 client, which holds a lease on the entry
       // (the entry goes when the IDE does): the dashboard marks it "leased".
-      const ide2Client = createClient({ connect: webSocketConnector(`${server.url.replace(/^http/, 'ws')}${WS_PATH}`, { token }), clientId: 'machine-a-ide-2' });
+      const ide2Client = createClient({
+        connect: webSocketConnector(`${server.url.replace(/^http/, 'ws')}${WS_PATH}`, { token }),
+        clientId: 'machine-a-ide-2',
+      });
       onTestFinished(() => ide2Client.close());
-      await ide2Client.stream(orchestrationDomain, 'default').dispatch({ type: 'workspace.setDesired', payload: { workspaceId: 'machine-a/ide-2', desired: 1, lease: true } });
+      await ide2Client
+        .stream(orchestrationDomain, 'default')
+        .dispatch({ type: 'workspace.setDesired', payload: { workspaceId: 'machine-a/ide-2', desired: 1, lease: true } });
       await everywhere(tabs, 'global desired 2', (view) => view.totals.desired === 2 && view.workspaces['machine-a/ide-2']?.desired === 1);
       // The badge is whole beside a path-like id, in a side column of a 1400-pixel window.
       const badge = await tab1.page.evaluate(measureLeasedBadge, 'machine-a/ide-2');
@@ -152,7 +167,11 @@ describe('reference server end to end', () => {
       const ide3Running = tab2.page.locator('[data-testid=workspace-row][data-workspace-id="machine-a/ide-3"] [data-testid=workspace-running-input]');
       await ide3Running.fill('3');
       await ide3Running.press('Enter');
-      await everywhere(tabs, 'desired 5 and running 3', (view) => view.totals.desired === 5 && view.totals.running === 3 && view.workspaces['machine-a/ide-2']?.desired === 2);
+      await everywhere(
+        tabs,
+        'desired 5 and running 3',
+        (view) => view.totals.desired === 5 && view.totals.running === 3 && view.workspaces['machine-a/ide-2']?.desired === 2,
+      );
       // Instance 1 closes: its workspace goes, and the totals with it.
       await tab1.page.locator('[data-testid=workspace-row][data-workspace-id="machine-b/ide-1"] [data-testid=workspace-remove]').click();
       await everywhere(tabs, 'global desired 4 without IDE 1', (view) => view.totals.desired === 4 && !('machine-b/ide-1' in view.workspaces));
@@ -163,7 +182,11 @@ describe('reference server end to end', () => {
       const created = await lockstep(server.url, 'task', 'create', 'Test task from CLI', '--priority', 'high');
       const cliTask = created['id'] as string;
       expect(cliTask).toMatch(/^task/);
-      await everywhere(tabs, 'the task created by the CLI', (view) => view.tasks[cliTask]?.title === 'Test task from CLI' && view.tasks[cliTask]?.priority === 'high');
+      await everywhere(
+        tabs,
+        'the task created by the CLI',
+        (view) => view.tasks[cliTask]?.title === 'Test task from CLI' && view.tasks[cliTask]?.priority === 'high',
+      );
 
       // --- Seed 002, test scenario 2: two tabs ------------------------------------------------
       // In tab 1, work on the task: a session starts, linked to it.
@@ -185,7 +208,11 @@ describe('reference server end to end', () => {
       const [withReviewer] = await everywhere(tabs, 'the session created in tab 2', (view) => byName(view, 'reviewer') !== undefined);
       const [reviewer] = byName(withReviewer!, 'reviewer')!;
       await lockstep(server.url, 'session', 'add-task', reviewer, cliTask);
-      await everywhere(tabs, 'the link made by the CLI, on both sides', (view) => view.sessions[reviewer]?.tasks[cliTask] !== undefined && view.tasks[cliTask]!.sessions.includes(reviewer));
+      await everywhere(
+        tabs,
+        'the link made by the CLI, on both sides',
+        (view) => view.sessions[reviewer]?.tasks[cliTask] !== undefined && view.tasks[cliTask]!.sessions.includes(reviewer),
+      );
       await rest(server.url, 'PATCH', `/api/tasks/${cliTask}`, { status: 'completed' });
       await everywhere(
         tabs,
@@ -193,10 +220,16 @@ describe('reference server end to end', () => {
         (view) => view.tasks[cliTask]?.status === 'completed' && view.sessions[reviewer]?.tasks[cliTask] === 'completed',
       );
       // A task from another app, by REST, and one typed into tab 1.
-      const apiTask = (await rest(server.url, 'POST', '/api/tasks', { projectId: PROJECT_ID, title: 'New task from external app', priority: 'high' }))['id'] as string;
+      const apiTask = (await rest(server.url, 'POST', '/api/tasks', { projectId: PROJECT_ID, title: 'New task from external app', priority: 'high' }))[
+        'id'
+      ] as string;
       await tab1.page.fill('[data-testid=task-create-title]', 'Write the release notes');
       await tab1.page.click('[data-testid=task-create-submit]');
-      await everywhere(tabs, 'both new tasks', (view) => view.tasks[apiTask]?.title === 'New task from external app' && byTitle(view, 'Write the release notes') !== undefined);
+      await everywhere(
+        tabs,
+        'both new tasks',
+        (view) => view.tasks[apiTask]?.title === 'New task from external app' && byTitle(view, 'Write the release notes') !== undefined,
+      );
       // Tab 2 moves the API's task to "blocked".
       await tab2.page.locator(`[data-testid=task-card][data-task-id="${apiTask}"] [data-testid=task-status]`).selectOption('blocked');
       await everywhere(tabs, 'the task blocked by tab 2', (view) => view.tasks[apiTask]?.status === 'blocked');
@@ -252,7 +285,9 @@ describe('reference server end to end', () => {
       const tasks = (await rest(server.url, 'GET', `/api/tasks?projectId=${PROJECT_ID}`))['tasks'] as Array<{ id: string; status: string }>;
       for (const tab of tabs) {
         const view = await until(tab, 'nothing pending', (shown) => shown.pending === 0 && shown.connection === 'online');
-        expect(Object.fromEntries(Object.entries(view.tasks).map(([id, task]) => [id, task.status]))).toEqual(Object.fromEntries(tasks.map((task) => [task.id, task.status])));
+        expect(Object.fromEntries(Object.entries(view.tasks).map(([id, task]) => [id, task.status]))).toEqual(
+          Object.fromEntries(tasks.map((task) => [task.id, task.status])),
+        );
         expect(view.totals).toEqual({ desired: 4, running: 3 });
         expect(view.terminals[build]).toContain('lockstep-42');
         expect(tab.errors).toEqual([]);
@@ -260,7 +295,8 @@ describe('reference server end to end', () => {
 
       // --- The dashboard: terminals in the window beside a full board; the layout switch ---------
       // Ten more pending tasks (an agent filing its plan): the board is longer than its place.
-      for (let index = 1; index <= 10; index += 1) await rest(server.url, 'POST', '/api/tasks', { projectId: PROJECT_ID, title: `Backlog item ${index}`, priority: 'low' });
+      for (let index = 1; index <= 10; index += 1)
+        await rest(server.url, 'POST', '/api/tasks', { projectId: PROJECT_ID, title: `Backlog item ${index}`, priority: 'low' });
       await everywhere(tabs, 'the ten new tasks', (view) => Object.values(view.tasks).filter((task) => task.status === 'pending').length >= 10);
       const both = await tab1.page.evaluate(measureLayout);
       expect(both.pending).toBeGreaterThanOrEqual(10);
@@ -277,33 +313,53 @@ describe('reference server end to end', () => {
       await tab1.page.click('[data-testid=layout-board]');
       await until(tab1, 'the board alone', (view) => view.layout === 'board' && Object.keys(view.terminals).length === 0);
       await tab1.page.reload();
-      await until(tab1, 'the board alone after a reload', (view) => view.connection === 'online' && view.layout === 'board' && Object.keys(view.terminals).length === 0 && view.boardLoaded);
+      await until(
+        tab1,
+        'the board alone after a reload',
+        (view) => view.connection === 'online' && view.layout === 'board' && Object.keys(view.terminals).length === 0 && view.boardLoaded,
+      );
       expect((await tab2.page.evaluate(readDashboard)).layout).toBe('both');
       // Terminals only: the four panes share the whole area.
       await tab1.page.click('[data-testid=layout-terminals]');
-      await until(tab1, 'the terminals alone', (view) => view.layout === 'terminals' && Object.keys(view.terminals).length === 4 && Object.keys(view.tasks).length === 0);
+      await until(
+        tab1,
+        'the terminals alone',
+        (view) => view.layout === 'terminals' && Object.keys(view.terminals).length === 4 && Object.keys(view.tasks).length === 0,
+      );
       const terminalsOnly = await tab1.page.evaluate(measureLayout);
       expect(terminalsOnly.board).toBe(false);
       for (const pane of terminalsOnly.panes) expect(pane.bottom).toBeLessThanOrEqual(VIEWPORT.height);
       expect(Math.min(...terminalsOnly.panes.map((pane) => pane.height))).toBeGreaterThan(Math.min(...both.panes.map((pane) => pane.height)));
       // Both again: build's terminal re-attached, its output from the server's scrollback.
       await tab1.page.click('[data-testid=layout-both]');
-      await until(tab1, "both, with build's output", (view) => view.layout === 'both' && (view.terminals[build] ?? '').includes('lockstep-42') && Object.keys(view.tasks).length > 10);
+      await until(
+        tab1,
+        "both, with build's output",
+        (view) => view.layout === 'both' && (view.terminals[build] ?? '').includes('lockstep-42') && Object.keys(view.tasks).length > 10,
+      );
 
       // The page's icon, from the dashboard's own server.
-      expect(await tab1.page.evaluate(async () => {
-        const icons = await Promise.all(['/favicon.ico', document.querySelector<HTMLLinkElement>('link[rel=icon]')!.href].map((href) => fetch(href)));
-        return icons.map((icon) => `${icon.status} ${icon.headers.get('content-type')}`);
-      })).toEqual(['200 image/svg+xml', '200 image/svg+xml']);
+      expect(
+        await tab1.page.evaluate(async () => {
+          const icons = await Promise.all(['/favicon.ico', document.querySelector<HTMLLinkElement>('link[rel=icon]')!.href].map((href) => fetch(href)));
+          return icons.map((icon) => `${icon.status} ${icon.headers.get('content-type')}`);
+        }),
+      ).toEqual(['200 image/svg+xml', '200 image/svg+xml']);
 
       // --- Seed 002 across projects: the picker, ?project=, a task from another app ------------
       // Another app posts its task to proj_123 (the seed's request, as written).
-      const appTask = (await rest(server.url, 'POST', '/api/tasks', { projectId: OTHER_PROJECT, title: 'Refactor authentication service', priority: 'high' }))['id'] as string;
+      const appTask = (await rest(server.url, 'POST', '/api/tasks', { projectId: OTHER_PROJECT, title: 'Refactor authentication service', priority: 'high' }))[
+        'id'
+      ] as string;
       // Tab 1 opens it with the project picker, which lists the projects the server holds.
       await tab1.page.focus('[data-testid=project-select]');
       await until(tab1, 'proj_123 among the projects', (view) => view.projectChoices.includes(OTHER_PROJECT));
       await tab1.page.selectOption('[data-testid=project-select]', OTHER_PROJECT);
-      const [inOther] = await everywhere([tab1], "proj_123's board", (view) => view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && view.boardLoaded && appTask in view.tasks);
+      const [inOther] = await everywhere(
+        [tab1],
+        "proj_123's board",
+        (view) => view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && view.boardLoaded && appTask in view.tasks,
+      );
       expect(Object.keys(inOther!.tasks)).toEqual([appTask]); // only proj_123's: none of the default board's
       expect(inOther!.tasks[appTask]).toMatchObject({ title: 'Refactor authentication service', priority: 'high', status: 'pending' });
       expect(inOther!.noTerminals).toBe(true); // its sessions have no terminal on this server
@@ -323,19 +379,38 @@ describe('reference server end to end', () => {
       await tab1.page.selectOption('[data-testid=project-select]', { label: 'Open another…' });
       await tab1.page.fill('[data-testid=project-input]', 'proj_new');
       await tab1.page.click('[data-testid=project-open]');
-      await until(tab1, 'the empty proj_new', (view) => view.project === 'proj_new' && view.addressProject === 'proj_new' && view.boardLoaded && Object.keys(view.tasks).length === 0);
+      await until(
+        tab1,
+        'the empty proj_new',
+        (view) => view.project === 'proj_new' && view.addressProject === 'proj_new' && view.boardLoaded && Object.keys(view.tasks).length === 0,
+      );
       await tab1.page.fill('[data-testid=task-create-title]', 'First task of a new project');
       await tab1.page.click('[data-testid=task-create-submit]');
       await until(tab1, 'the task in proj_new', (view) => byTitle(view, 'First task of a new project') !== undefined && view.pending === 0);
-      expect(((await rest(server.url, 'GET', '/api/tasks?projectId=proj_new'))['tasks'] as Array<{ title: string }>).map((task) => task.title)).toEqual(['First task of a new project']);
+      expect(((await rest(server.url, 'GET', '/api/tasks?projectId=proj_new'))['tasks'] as Array<{ title: string }>).map((task) => task.title)).toEqual([
+        'First task of a new project',
+      ]);
       // Back returns to proj_123; the picker now lists proj_new too; choosing default drops ?project=.
       await tab1.page.goBack();
-      await until(tab1, 'proj_123 again', (view) => view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && cliInOther in view.tasks && view.projectChoices.includes('proj_new'));
+      await until(
+        tab1,
+        'proj_123 again',
+        (view) =>
+          view.project === OTHER_PROJECT && view.addressProject === OTHER_PROJECT && cliInOther in view.tasks && view.projectChoices.includes('proj_new'),
+      );
       await tab1.page.selectOption('[data-testid=project-select]', PROJECT_ID);
-      await until(tab1, 'the default project again', (view) => view.project === PROJECT_ID && view.addressProject === null && cliTask in view.tasks && !(appTask in view.tasks) && !view.noTerminals);
+      await until(
+        tab1,
+        'the default project again',
+        (view) => view.project === PROJECT_ID && view.addressProject === null && cliTask in view.tasks && !(appTask in view.tasks) && !view.noTerminals,
+      );
       // An address naming no project id shows the default project, and says so.
       await tab2.page.goto(`${server.url}/?project=${encodeURIComponent('../etc')}`);
-      await until(tab2, 'the default project for a bad ?project=', (view) => view.connection === 'online' && view.project === PROJECT_ID && cliTask in view.tasks);
+      await until(
+        tab2,
+        'the default project for a bad ?project=',
+        (view) => view.connection === 'online' && view.project === PROJECT_ID && cliTask in view.tasks,
+      );
       expect(await tab2.page.locator('[data-testid=project-invalid]').textContent()).toContain('../etc');
 
       // A relayout (a smaller window, then the full one) never squeezes a terminal: the output stays.
@@ -356,7 +431,12 @@ describe('reference server end to end', () => {
       const home = join(root, 'project');
       await mkdir(home);
       runtimeDir = join(root, 'run');
-      const server = await startServer(join(root, 'data'), home, ['--profile', `agent:argv=${process.execPath} ${AGENT}`, '--profile', `agent-stay:argv=${process.execPath} ${AGENT} --stay`]);
+      const server = await startServer(join(root, 'data'), home, [
+        '--profile',
+        `agent:argv=${process.execPath} ${AGENT}`,
+        '--profile',
+        `agent-stay:argv=${process.execPath} ${AGENT} --stay`,
+      ]);
       const browser = await launchChromium();
       onTestFinished(() => browser.close());
       const tab = await openTab(browser, server.loginUrl, 'tab');
@@ -372,7 +452,11 @@ describe('reference server end to end', () => {
       await picker.selectOption('agent');
       await tab.page.locator(`[data-testid=task-card][data-task-id="${taskId}"] [data-testid=task-start-session]`).click();
       // Confirmed, not just optimistic: the dashboard shows the link before the server has the session.
-      const [withSession] = await everywhere([tab], 'the agent session, linked and confirmed', (view) => view.tasks[taskId]?.sessionCount === 1 && view.pending === 0);
+      const [withSession] = await everywhere(
+        [tab],
+        'the agent session, linked and confirmed',
+        (view) => view.tasks[taskId]?.sessionCount === 1 && view.pending === 0,
+      );
       const sessionId = withSession!.tasks[taskId]!.sessions[0]!;
       const row = tab.page.locator(`[data-testid=session-row][data-session-id="${sessionId}"]`);
       expect(await row.locator('[data-testid=session-profile]').textContent()).toBe('agent');
@@ -380,8 +464,17 @@ describe('reference server end to end', () => {
       const sessions = (await rest(server.url, 'GET', '/api/sessions'))['sessions'] as Array<{ id: string; profile?: string; prompt?: string }>;
       expect(sessions.find((session) => session.id === sessionId)).toMatchObject({ profile: 'agent', prompt });
       await row.locator('[data-testid=session-focus]').click();
-      await until(tab, "the agent's output", (view) => (view.terminals[sessionId] ?? '').includes(`prompt from argv: ${JSON.stringify(prompt)}`) && (view.terminals[sessionId] ?? '').includes('[tool_call_start]'));
-      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (0)', sessionId);
+      await until(
+        tab,
+        "the agent's output",
+        (view) =>
+          (view.terminals[sessionId] ?? '').includes(`prompt from argv: ${JSON.stringify(prompt)}`) &&
+          (view.terminals[sessionId] ?? '').includes('[tool_call_start]'),
+      );
+      await tab.page.waitForFunction(
+        (id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (0)',
+        sessionId,
+      );
       // The top bar's daemon status (`daemon.daemonStatus` over the socket) follows: nothing runs any more.
       await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '0');
       expect(await row.locator('[data-testid=session-stop]').count()).toBe(0);
@@ -398,12 +491,18 @@ describe('reference server end to end', () => {
       await tab.page.click('[data-testid=session-create-submit]');
       const [withStayer] = await everywhere([tab], 'the staying session', (view) => byName(view, 'stayer') !== undefined && view.pending === 0);
       const [stayerId] = byName(withStayer!, 'stayer')!;
-      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'running', stayerId);
+      await tab.page.waitForFunction(
+        (id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'running',
+        stayerId,
+      );
       await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '1');
       const stayer = tab.page.locator(`[data-testid=session-row][data-session-id="${stayerId}"]`);
       await stayer.locator('[data-testid=session-stop]').click();
       // SIGHUP ends node: 128 + 1.
-      await tab.page.waitForFunction((id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (129)', stayerId);
+      await tab.page.waitForFunction(
+        (id) => document.querySelector(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-status]`)?.textContent === 'exited (129)',
+        stayerId,
+      );
       await tab.page.waitForFunction(() => document.querySelector('[data-testid=daemon-status]')?.getAttribute('data-active') === '0');
       await stayer.locator('[data-testid=session-stop]').waitFor({ state: 'detached' });
       expect(tab.errors).toEqual([]);

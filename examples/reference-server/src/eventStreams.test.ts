@@ -6,7 +6,7 @@ const json = (body: unknown) => ({ body });
 const versionsOf = (reader: SseReader) => reader.events.map((event: { version: number }) => event.version);
 
 describe('Server-Sent Events', () => {
-  it('streams a stream\'s events live, each with its version as the event id', async () => {
+  it("streams a stream's events live, each with its version as the event id", async () => {
     const server = await startTestServer({ terminals: false });
     await call(server.url, 'POST', '/api/tasks', json({ id: 't1', title: 'Before' }));
     const reader = new SseReader(server.url, '/api/streams/tasks/default/events?since=0');
@@ -21,7 +21,13 @@ describe('Server-Sent Events', () => {
     await reader.waitFor((r) => r.events.length === 3, 'the live events');
     expect(reader.messages.map((m) => m.id)).toEqual(['1', '2', '3']);
     expect(reader.events.map((e: { type: string }) => e.type)).toEqual(['task.created', 'task.updated', 'session.created']);
-    expect(reader.events[1]).toMatchObject({ version: 2, type: 'task.updated', data: { id: 't1', changes: { status: 'completed' } }, time: expect.any(Number), commandId: expect.stringMatching(/^rest:/) });
+    expect(reader.events[1]).toMatchObject({
+      version: 2,
+      type: 'task.updated',
+      data: { id: 't1', changes: { status: 'completed' } },
+      time: expect.any(Number),
+      commandId: expect.stringMatching(/^rest:/),
+    });
   });
 
   it('starts the stream route with a snapshot, then its later events', async () => {
@@ -32,7 +38,11 @@ describe('Server-Sent Events', () => {
     expect(reader.messages[0]).toEqual({
       id: '1',
       event: 'snapshot',
-      data: { stream: 'orchestration/default', version: 1, state: { workspaces: { 'ws-a': expect.objectContaining({ desired: 2 }) }, totals: { desired: 2, running: 0 } } },
+      data: {
+        stream: 'orchestration/default',
+        version: 1,
+        state: { workspaces: { 'ws-a': expect.objectContaining({ desired: 2 }) }, totals: { desired: 2, running: 0 } },
+      },
     });
     await call(server.url, 'PUT', '/api/orchestration/workspaces/ws-b/desired', json({ desired: 3 }));
     await reader.waitFor((r) => r.events.length === 1, 'the next event');
@@ -102,7 +112,9 @@ describe('Server-Sent Events', () => {
     const port = Number(new URL(server.url).port);
     const socket = connect(port, '127.0.0.1');
     socket.pause(); // never reads until told to
-    socket.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`);
+    socket.write(
+      `GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
     await until(() => server.eventStreams().length === 1, 'the stream to open');
 
     // ~30 MB of events, far beyond what the kernel's socket buffers hold.
@@ -121,7 +133,9 @@ describe('Server-Sent Events', () => {
     // catch-up page is written only as far as the mark.
     const late = connect(port, '127.0.0.1');
     late.pause();
-    late.write(`GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`);
+    late.write(
+      `GET /api/streams/tasks/default/events?since=0 HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
     await until(() => server.eventStreams().length === 2 && server.eventStreams()[1]!.bufferedBytes > highWaterBytes, 'the late reader to fill up');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.eventStreams()[1]!.bufferedBytes).toBeLessThan(highWaterBytes + 2 * 21_000);

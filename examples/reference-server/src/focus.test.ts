@@ -70,7 +70,9 @@ describe('REST: grid focus and maxFocused', () => {
     await call(server.url, 'PUT', '/api/focus', json({ sessionId: 's1', focused: true }));
     const two = await call(server.url, 'PUT', '/api/focus/config', json({ projectId: 'default', maxFocused: 2 }));
     expect(two.json).toMatchObject({ maxFocused: 2, focusedSessions: ['s1', 's6'] });
-    const reconfigured = (await eventsOf(server, 'focus/default')).filter(([type, data]) => type === 'focus.lost' && (data as { reason: string }).reason === 'reconfigured');
+    const reconfigured = (await eventsOf(server, 'focus/default')).filter(
+      ([type, data]) => type === 'focus.lost' && (data as { reason: string }).reason === 'reconfigured',
+    );
     expect(reconfigured.map(([, data]) => (data as { sessionId: string }).sessionId)).toEqual(['s2', 's3', 's4', 's5']);
     expect((await call(server.url, 'GET', '/api/focus')).json).toMatchObject({ maxFocused: 2, focusedSessions: ['s1', 's6'] });
 
@@ -106,7 +108,9 @@ describe('focusing a session that does not exist', () => {
       stream: 'tasks/proj_123',
     });
     await call(server.url, 'POST', '/api/sessions', json({ projectId: 'proj_123', id: 'elsewhere' }));
-    expect((await call(server.url, 'PUT', '/api/focus', json({ projectId: 'proj_123', sessionId: 'elsewhere', focused: true }))).json.focusedSessions).toEqual(['elsewhere']);
+    expect((await call(server.url, 'PUT', '/api/focus', json({ projectId: 'proj_123', sessionId: 'elsewhere', focused: true }))).json.focusedSessions).toEqual([
+      'elsewhere',
+    ]);
 
     // Unfocusing never needs the session: blurring a ghost is a no-op, not an error.
     expect((await call(server.url, 'PUT', '/api/focus', json({ sessionId: 'ghost', focused: false }))).status).toBe(200);
@@ -117,18 +121,24 @@ describe('focusing a session that does not exist', () => {
     const server = await startTestServer({ terminals: false });
     await createSessions(server, 's1');
     const peer = await RawPeer.connect(server.wsUrl);
-    const refusal = await peer
-      .request('command', { id: 'ws-ghost', stream: 'focus/default', type: 'focus.set', payload: { sessionId: 'ghost' } })
-      .then(() => undefined, (error: unknown) => error);
+    const refusal = await peer.request('command', { id: 'ws-ghost', stream: 'focus/default', type: 'focus.set', payload: { sessionId: 'ghost' } }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refusal).toBeInstanceOf(LockstepError);
     expect(refusal).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: UNKNOWN_SESSION, sessionIds: ['ghost'] } });
     const grid = await peer
       .request('command', { id: 'ws-grid', stream: 'focus/default', type: 'focus.setMany', payload: { sessionIds: ['s1', 'ghost'] } })
-      .then(() => undefined, (error: unknown) => error);
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     expect(grid).toMatchObject({ code: 'COMMAND_REJECTED', data: { reason: UNKNOWN_SESSION } });
     expect((await focusOf(server)).version).toBe(0);
 
-    expect(await peer.request('command', { id: 'ws-real', stream: 'focus/default', type: 'focus.set', payload: { sessionId: 's1' } })).toMatchObject({ version: 1 });
+    expect(await peer.request('command', { id: 'ws-real', stream: 'focus/default', type: 'focus.set', payload: { sessionId: 's1' } })).toMatchObject({
+      version: 1,
+    });
     expect((await focusOf(server)).state.focused).toEqual(['s1']);
   });
 });
@@ -169,7 +179,10 @@ describe('the CLI: focus set-many, focus configure', () => {
   /** `lockstep <args> --server <url> --token <TEST_TOKEN>` as a process, to its end. */
   async function lockstep(server: Server, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('LOCKSTEP_')));
-    const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, CLI_MAIN, ...args, '--server', server.url, '--token', TEST_TOKEN], { stdio: 'pipe', env });
+    const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, CLI_MAIN, ...args, '--server', server.url, '--token', TEST_TOKEN], {
+      stdio: 'pipe',
+      env,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -186,7 +199,13 @@ describe('the CLI: focus set-many, focus configure', () => {
     expect(grid).toMatchObject({ code: 0, stdout: 'focused s1, s2, s3' });
     const replaced = await lockstep(server, 'focus', 'set-many', 's3', 's4', '--json');
     expect(replaced.code).toBe(0);
-    expect(JSON.parse(replaced.stdout)).toMatchObject({ stream: 'focus/default', sessionIds: ['s3', 's4'], replaced: ['s1', 's2'], focused: ['s3', 's4'], maxFocused: 4 });
+    expect(JSON.parse(replaced.stdout)).toMatchObject({
+      stream: 'focus/default',
+      sessionIds: ['s3', 's4'],
+      replaced: ['s1', 's2'],
+      focused: ['s3', 's4'],
+      maxFocused: 4,
+    });
 
     expect(await lockstep(server, 'focus', 'configure', '--max', '1')).toMatchObject({ code: 0, stdout: 'at most 1 sessions focused (unfocused s3)' });
     expect(await lockstep(server, 'focus', 'configure', '--max', '1')).toMatchObject({ code: 0, stdout: 'at most 1 sessions focused, unchanged' });

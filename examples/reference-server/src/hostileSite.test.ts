@@ -281,17 +281,17 @@ function tapServer(port: number) {
     records.push(record);
     const look = (chunk: unknown) => {
       if (record.status !== 0 || chunk === undefined || typeof chunk === 'function') return;
-      record.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(String(chunk))?.[1] ?? -1);
+      record.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('latin1'))?.[1] ?? -1);
     };
     const { write, end } = socket;
     socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
       look(chunk);
       return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
-    } as Socket['write'];
+    };
     socket.end = function (this: Socket, chunk?: unknown, ...rest: unknown[]) {
       look(chunk);
       return (end as (...args: unknown[]) => Socket).call(this, chunk, ...rest);
-    } as Socket['end'];
+    };
   };
   const onRequest = (message: unknown) => {
     const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: HttpServer };
@@ -378,7 +378,7 @@ async function runHostileSite(server: ReferenceServer, browser: Browser): Promis
       const page = await context.newPage();
       await page.goto(`${origin}/?target=${encodeURIComponent(server.url)}`);
       await page.waitForFunction('window.hostile !== undefined && window.hostile.done === true', undefined, { timeout: 45_000 });
-      const attempts = (await page.evaluate('window.hostile.results')) as Attempt[];
+      const attempts: Attempt[] = await page.evaluate('window.hostile.results');
       // Clickjacking: click into the framed dashboard and type a task title and Enter.
       const element = page.locator('iframe#dashboard');
       await element.click();
@@ -408,7 +408,7 @@ async function runHostileSite(server: ReferenceServer, browser: Browser): Promis
     const directStatus = direct?.status() ?? null;
     await rebindPage.evaluate(HOSTILE_SCRIPT);
     await rebindPage.waitForFunction('window.hostile !== undefined && window.hostile.done === true', undefined, { timeout: 45_000 });
-    const rebindAttempts = (await rebindPage.evaluate('window.hostile.results')) as Attempt[];
+    const rebindAttempts: Attempt[] = await rebindPage.evaluate('window.hostile.results');
     await rebindPage.close();
 
     tap.recording = false;
@@ -428,9 +428,14 @@ async function runHostileSite(server: ReferenceServer, browser: Browser): Promis
     const rendered = await dashboard
       .locator('[data-testid=task-board]')
       .waitFor({ timeout: 15_000 })
-      .then(() => true, () => false);
+      .then(
+        () => true,
+        () => false,
+      );
     const status: unknown = await dashboard
-      .evaluate("fetch('/api/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'control' }) }).then((answer) => answer.status)")
+      .evaluate(
+        "fetch('/api/sessions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'control' }) }).then((answer) => answer.status)",
+      )
       .catch((error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`);
     const typed = async () => Object.values((await readTasks(server)).state.tasks).some((task) => task.title === 'typed into the dashboard');
     if (rendered) {
@@ -487,9 +492,11 @@ function expectEveryAttackFailed(run: HostileRun): void {
     expect(outcomes['websocket']!.closeCode, site.origin).not.toBe(1000);
     expect(outcomes['eventsource'], site.origin).toEqual({ attempt: 'eventsource', outcome: 'refused', events: 0 });
     // no-cors: an opaque answer at most (Cross-Origin-Resource-Policy turns it into a network error).
-    for (const attempt of site.attempts.filter((a) => a.attempt.startsWith('fetch no-cors'))) expect(['opaque', 'blocked'], `${site.origin} ${attempt.attempt}`).toContain(attempt.outcome);
+    for (const attempt of site.attempts.filter((a) => a.attempt.startsWith('fetch no-cors')))
+      expect(['opaque', 'blocked'], `${site.origin} ${attempt.attempt}`).toContain(attempt.outcome);
     expect(outcomes['fetch cors POST /api/sessions credentials'], site.origin).toMatchObject({ outcome: 'blocked' });
-    for (const attempt of site.attempts.filter((a) => a.attempt.startsWith('form'))) expect(attempt, site.origin).toEqual({ attempt: attempt.attempt, outcome: 'answer unreadable' });
+    for (const attempt of site.attempts.filter((a) => a.attempt.startsWith('form')))
+      expect(attempt, site.origin).toEqual({ attempt: attempt.attempt, outcome: 'answer unreadable' });
     expect(outcomes['iframe /'], site.origin).toEqual({ attempt: 'iframe /', outcome: 'frame loaded, unreadable' });
     expect(site.frame.dashboardNodes, `${site.origin}: dashboard elements in the frame at ${site.frame.url}`).toBeLessThanOrEqual(0);
     expect(site.frame.url, site.origin).not.toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${run.port}/`));
@@ -497,7 +504,10 @@ function expectEveryAttackFailed(run: HostileRun): void {
     // What the server saw: each attempt reached it and was refused there (403: the Origin).
     const fromSite = run.wire.filter((record) => record.origin === site.origin);
     expect(countBy(fromSite), site.origin).toEqual(CROSS_SITE_REQUESTS);
-    expect(fromSite.filter((record) => record.status !== 403), site.origin).toEqual([]);
+    expect(
+      fromSite.filter((record) => record.status !== 403),
+      site.origin,
+    ).toEqual([]);
   }
   // From the other local port (same site), the browser sent the cookie: refused anyway.
   const localOrigin = run.sites[0]!.origin;
@@ -531,7 +541,21 @@ function expectEveryAttackFailed(run: HostileRun): void {
   // Every request the server got during the attacks: nothing outside these, so no script or
   // asset of the dashboard or the login page was ever loaded into a hostile frame; whatever it did
   // not refuse (the framed pages) forbids framing.
-  expect(run.wire.filter((record) => !['GET /', 'GET /login', 'GET /favicon.ico', 'POST /api/sessions', 'POST /api/tasks', 'GET /api/tasks', 'GET /api/streams/tasks/default', 'UPGRADE /lockstep'].includes(record.what))).toEqual([]);
+  expect(
+    run.wire.filter(
+      (record) =>
+        ![
+          'GET /',
+          'GET /login',
+          'GET /favicon.ico',
+          'POST /api/sessions',
+          'POST /api/tasks',
+          'GET /api/tasks',
+          'GET /api/streams/tasks/default',
+          'UPGRADE /lockstep',
+        ].includes(record.what),
+    ),
+  ).toEqual([]);
   const served = run.wire.filter((record) => record.status < 400);
   expect(served.length).toBeGreaterThan(0);
   for (const record of served) {
@@ -547,7 +571,13 @@ function expectEveryAttackFailed(run: HostileRun): void {
   expect(run.terminals).toBe(0);
 
   // The control: the same browser, on the server's own origin, can change things, and the checks see it.
-  expect(run.control, `the dashboard's errors: ${JSON.stringify(run.control.errors)}`).toMatchObject({ rendered: true, status: 201, spawned: 1, sessions: 1, typedTask: true });
+  expect(run.control, `the dashboard's errors: ${JSON.stringify(run.control.errors)}`).toMatchObject({
+    rendered: true,
+    status: 201,
+    spawned: 1,
+    sessions: 1,
+    typedTask: true,
+  });
   expect(run.control.version).toBeGreaterThan(run.after.version);
 }
 
@@ -566,15 +596,28 @@ async function childMain(): Promise<void> {
   let server: ReferenceServer | undefined;
   let browser: Browser | undefined;
   try {
-    server = await startReferenceServer({ port: 0, host: '0.0.0.0', shell: SHELL, terminalCwd: dataDir, dataDir, auth: { token: TEST_TOKEN }, runtimeDir: false, log: () => {} });
+    server = await startReferenceServer({
+      port: 0,
+      host: '0.0.0.0',
+      shell: SHELL,
+      terminalCwd: dataDir,
+      dataDir,
+      auth: { token: TEST_TOKEN },
+      runtimeDir: false,
+      log: () => {},
+    });
     browser = await launchChromium(BROWSER_ARGS);
     const run = await runHostileSite(server, browser);
     // Bound to every interface: another loopback address reaches it too (and is not a name it answers to).
     const otherAddress = await new Promise<number | string>((resolve) => {
-      const request = httpRequest(`http://127.0.0.2:${new URL(server!.url).port}/api/tasks`, { headers: { Authorization: `Bearer ${TEST_TOKEN}` } }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      });
+      const request = httpRequest(
+        `http://127.0.0.2:${new URL(server!.url).port}/api/tasks`,
+        { headers: { Authorization: `Bearer ${TEST_TOKEN}` } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        },
+      );
       request.on('error', (error) => resolve(String(error)));
       request.end();
     });
@@ -607,7 +650,8 @@ if (process.env[CHILD_ENV] === '1') {
 } else {
   const skipBrowser = skipWithoutChromium('hostileSite.test');
   const namespaces = canUnshare();
-  if (!namespaces && !inCi) console.warn('[hostileSite.test] the network-namespace case is skipped: `unshare -n` is not permitted here (run as root). In CI this is a failure.');
+  if (!namespaces && !inCi)
+    console.warn('[hostileSite.test] the network-namespace case is skipped: `unshare -n` is not permitted here (run as root). In CI this is a failure.');
 
   describe('a hostile site in the signed-in browser', () => {
     it.skipIf(skipBrowser)('cannot drive the server: cross-site WebSocket, fetch, forms, EventSource, framing, DNS rebinding', async () => {
@@ -618,29 +662,32 @@ if (process.env[CHILD_ENV] === '1') {
       expectEveryAttackFailed(await runHostileSite(server, browser));
     });
 
-    it.skipIf(skipBrowser || (!namespaces && !inCi))('the same with the server bound to 0.0.0.0 inside a network namespace that has only loopback (unshare -n)', async () => {
-      requireChromium();
-      if (!namespaces) throw new Error('CI needs `unshare -n` (run the tests as root) for the network-namespace case');
-      const child = spawn(
-        'unshare',
-        ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, '--conditions=lockstep-source', '--import', TSX, THIS_FILE],
-        { cwd: ROOT, env: { ...process.env, [CHILD_ENV]: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      onTestFinished(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      });
-      const code = await exited;
-      const line = stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_PREFIX));
-      expect({ code, result: line !== undefined }, `${stdout}\n${stderr}`).toEqual({ code: 0, result: true });
-      const run = JSON.parse(line!.slice(RESULT_PREFIX.length)) as HostileRun & { where: { interfaces: string[]; otherAddress: number | string } };
-      // It ran where it should: a namespace with loopback only, the server on every interface.
-      expect(run.where).toEqual({ interfaces: ['lo'], otherAddress: 403 });
-      expectEveryAttackFailed(run);
-    });
+    it.skipIf(skipBrowser || (!namespaces && !inCi))(
+      'the same with the server bound to 0.0.0.0 inside a network namespace that has only loopback (unshare -n)',
+      async () => {
+        requireChromium();
+        if (!namespaces) throw new Error('CI needs `unshare -n` (run the tests as root) for the network-namespace case');
+        const child = spawn(
+          'unshare',
+          ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, '--conditions=lockstep-source', '--import', TSX, THIS_FILE],
+          { cwd: ROOT, env: { ...process.env, [CHILD_ENV]: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        onTestFinished(() => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        });
+        const code = await exited;
+        const line = stdout.split('\n').find((candidate) => candidate.startsWith(RESULT_PREFIX));
+        expect({ code, result: line !== undefined }, `${stdout}\n${stderr}`).toEqual({ code: 0, result: true });
+        const run = JSON.parse(line!.slice(RESULT_PREFIX.length)) as HostileRun & { where: { interfaces: string[]; otherAddress: number | string } };
+        // It ran where it should: a namespace with loopback only, the server on every interface.
+        expect(run.where).toEqual({ interfaces: ['lo'], otherAddress: 403 });
+        expectEveryAttackFailed(run);
+      },
+    );
   });
 }

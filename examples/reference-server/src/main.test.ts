@@ -16,8 +16,8 @@ function start(args: string[], env: Record<string, string> = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output.stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -105,7 +105,7 @@ describe('pnpm start (the process)', () => {
     expect(exposed.output.stderr).toContain('without authentication');
   });
 
-  it('runs a --profile\'s program for a session created with curl-like requests, and refuses a profile that cannot run', async () => {
+  it("runs a --profile's program for a session created with curl-like requests, and refuses a profile that cannot run", async () => {
     runtimeDir = await tempDir();
     const token = 'profiles-token-0123456789abcdef';
     const bearer = { Authorization: `Bearer ${token}` };
@@ -114,13 +114,21 @@ describe('pnpm start (the process)', () => {
     const url = await waitReady(run);
     expect(run.output.stdout).toContain('Session profiles: shell (default), agent');
     expect((await call(url, 'GET', '/health')).json).toEqual({ status: 'ok' });
-    expect((await call(url, 'GET', '/api/profiles', { headers: bearer })).json.profiles.map((profile: { name: string }) => profile.name)).toEqual(['shell', 'agent']);
+    expect((await call(url, 'GET', '/api/profiles', { headers: bearer })).json.profiles.map((profile: { name: string }) => profile.name)).toEqual([
+      'shell',
+      'agent',
+    ]);
     // curl -X POST …/api/sessions -H 'Authorization: Bearer …' -d '{"profile":"agent","prompt":"…"}'
     const created = await call(url, 'POST', '/api/sessions', { body: { profile: 'agent', prompt: 'Count the words here' }, headers: bearer });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
     await until(async () => (await call(url, 'GET', `/api/sessions/${id}`, { headers: bearer })).json.status === 'exited', 'the agent to finish', 30_000);
-    expect((await call(url, 'GET', `/api/sessions/${id}`, { headers: bearer })).json).toMatchObject({ status: 'exited', exitCode: 0, profile: 'agent', process: { state: 'exited' } });
+    expect((await call(url, 'GET', `/api/sessions/${id}`, { headers: bearer })).json).toMatchObject({
+      status: 'exited',
+      exitCode: 0,
+      profile: 'agent',
+      process: { state: 'exited' },
+    });
     expect((await call(url, 'GET', '/api/status', { headers: bearer })).json).toMatchObject({ totals: { started: 1, exited: 1, failed: 0 } });
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);

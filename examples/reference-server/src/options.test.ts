@@ -70,9 +70,14 @@ describe('pnpm start options', () => {
       },
       defaultProfile: 'review',
     });
-    expect(await profilesOf(parseMainOptions(['--profile', 'a=x', '--default-profile', 'a'], {}))).toEqual({ profiles: { a: { program: 'x', args: [] } }, defaultProfile: 'a' });
+    expect(await profilesOf(parseMainOptions(['--profile', 'a=x', '--default-profile', 'a'], {}))).toEqual({
+      profiles: { a: { program: 'x', args: [] } },
+      defaultProfile: 'a',
+    });
     expect(await profilesOf(parseMainOptions([], {}))).toEqual({});
-    await expect(profilesOf(parseMainOptions(['--profile', 'review=sh', '--profiles', file], {}))).rejects.toThrow(new UsageError('--profile review: profile review is given twice'));
+    await expect(profilesOf(parseMainOptions(['--profile', 'review=sh', '--profiles', file], {}))).rejects.toThrow(
+      new UsageError('--profile review: profile review is given twice'),
+    );
     await expect(profilesOf(parseMainOptions(['--profile', 'nothing'], {}))).rejects.toThrow(UsageError);
     await expect(profilesOf(parseMainOptions(['--profiles', join(dir, 'missing.json')], {}))).rejects.toThrow(/--profiles .*missing\.json: ENOENT/);
   });

@@ -52,20 +52,30 @@ export const mainOptionsSchema = z
   .strictObject({
     port: portSchema,
     host: z.string().min(1).default(DEFAULT_HOST),
-    data: z.string().min(1).transform((dir) => resolve(dir)).optional(),
+    data: z
+      .string()
+      .min(1)
+      .transform((dir) => resolve(dir))
+      .optional(),
     store: z
       .string()
       .refine((value) => value === 'memory' || /^postgres(?:ql)?:\/\/./i.test(value), { message: 'expected memory or a postgres:// URL' })
       .optional(),
     'no-terminals': z.boolean().default(false),
     profile: z.array(z.string()).optional(),
-    profiles: z.string().min(1).transform((file) => resolve(file)).optional(),
+    profiles: z
+      .string()
+      .min(1)
+      .transform((file) => resolve(file))
+      .optional(),
     'default-profile': z.string().min(1).optional(),
-    'token-file': z.string().min(1).transform((file) => resolve(file)).optional(),
+    'token-file': z
+      .string()
+      .min(1)
+      .transform((file) => resolve(file))
+      .optional(),
     'allowed-host': z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+)(:\d{1,5})?$/, 'expected NAME or NAME:PORT')).default([]),
-    'allowed-origin': z
-      .array(z.string().refine((value) => /^https?:\/\/[^/\s]+$/.test(value), { message: 'expected http(s)://HOST[:PORT]' }))
-      .default([]),
+    'allowed-origin': z.array(z.string().refine((value) => /^https?:\/\/[^/\s]+$/.test(value), { message: 'expected http(s)://HOST[:PORT]' })).default([]),
     'insecure-no-auth': z.boolean().default(false),
     help: z.boolean().default(false),
   })
@@ -73,11 +83,14 @@ export const mainOptionsSchema = z
     message: '--insecure-no-auth serves without a token; it cannot be combined with --token-file',
   })
   .refine((options) => !(options.data !== undefined && options.store !== undefined), {
-    message: '--data names the file store\'s directory; it cannot be combined with --store',
+    message: "--data names the file store's directory; it cannot be combined with --store",
   })
-  .refine((options) => !(options['no-terminals'] && (options.profile !== undefined || options.profiles !== undefined || options['default-profile'] !== undefined)), {
-    message: '--no-terminals runs no programs: --profile, --profiles and --default-profile need terminals',
-  });
+  .refine(
+    (options) => !(options['no-terminals'] && (options.profile !== undefined || options.profiles !== undefined || options['default-profile'] !== undefined)),
+    {
+      message: '--no-terminals runs no programs: --profile, --profiles and --default-profile need terminals',
+    },
+  );
 
 export type MainOptions = z.infer<typeof mainOptionsSchema>;
 

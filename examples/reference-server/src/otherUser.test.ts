@@ -21,7 +21,11 @@ const inCi = Boolean(process.env['CI']);
 /** Whether this process can run a program as `nobody` (root, setpriv, the user and group exist). */
 function canRunAsNobody(): boolean {
   if (process.getuid?.() !== 0) return false;
-  const probe = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', 'process.exit(process.getuid() === 0 ? 1 : 0)'], { stdio: 'ignore' });
+  const probe = spawnSync(
+    'setpriv',
+    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', 'process.exit(process.getuid() === 0 ? 1 : 0)'],
+    { stdio: 'ignore' },
+  );
   return probe.status === 0;
 }
 

@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { SseReader, call, startTestServer } from './testing.js';
 
 describePostgres('the reference server on PostgreSQL (--store postgres://…)', (db) => {
-  it('runs two servers on one schema: a REST write on one reaches the other\'s event stream, and survives both', async () => {
+  it("runs two servers on one schema: a REST write on one reaches the other's event stream, and survives both", async () => {
     const store = `${db.url}${db.url.includes('?') ? '&' : '?'}schema=${db.schema()}`;
     const [a, b] = await Promise.all([startTestServer({ store, terminals: false }), startTestServer({ store, terminals: false })]);
     expect(a.storeDescription).toContain('schema=');

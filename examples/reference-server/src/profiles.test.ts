@@ -66,7 +66,12 @@ describe('session profiles over REST and WebSocket (seed 003)', () => {
     expect(unknown.json.error).toMatchObject({
       code: 'INVALID_PARAMS',
       message: expect.stringContaining('no profile "claude-code"'),
-      details: { reason: 'profile.unknown', profile: 'claude-code', profiles: ['shell', 'agent', 'agent-stdin', 'agent-stay'], issues: [{ path: ['profile'] }] },
+      details: {
+        reason: 'profile.unknown',
+        profile: 'claude-code',
+        profiles: ['shell', 'agent', 'agent-stdin', 'agent-stay'],
+        issues: [{ path: ['profile'] }],
+      },
     });
     const noPrompt = await call(server.url, 'POST', '/api/sessions/x', json({ prompt: 'for the shell' }));
     expect(noPrompt.status).toBe(400);
@@ -79,9 +84,10 @@ describe('session profiles over REST and WebSocket (seed 003)', () => {
     expect((await call(server.url, 'POST', '/api/sessions/long', json({ profile: 'agent', prompt: 'x'.repeat(5_000) }))).status).toBe(201);
 
     const peer = await RawPeer.connect(server.wsUrl);
-    const refused = await peer
-      .request('command', { id: 'ws-1', stream: 'tasks/default', type: 'session.create', payload: { id: 'w1', profile: 'nope' } })
-      .then(() => undefined, (error: unknown) => error as LockstepError);
+    const refused = await peer.request('command', { id: 'ws-1', stream: 'tasks/default', type: 'session.create', payload: { id: 'w1', profile: 'nope' } }).then(
+      () => undefined,
+      (error: unknown) => error as LockstepError,
+    );
     expect(refused).toMatchObject({ code: 'INVALID_PARAMS', data: { reason: 'profile.unknown' } });
     const sessions = (await call(server.url, 'GET', '/api/sessions')).json.sessions.map((session: { id: string }) => session.id);
     expect(sessions).toEqual(['long']);
@@ -114,16 +120,34 @@ describe('Profiles', () => {
       profiles: { agent: { program: '/bin/sh', args: ['-c', 'true'], inheritEnv: ['PATH', 'ANTHROPIC_API_KEY'], env: { MODE: 'demo' }, prompt: 'argv' } },
     });
     const shellLaunch = profiles.launch({ id: 's1' }, 'default');
-    expect(shellLaunch.env).toEqual({ PATH: '/usr/bin:/bin', HOME: '/home/op', TERM: 'xterm-256color', LOCKSTEP_SESSION_ID: 's1', LOCKSTEP_PROJECT: 'default' });
+    expect(shellLaunch.env).toEqual({
+      PATH: '/usr/bin:/bin',
+      HOME: '/home/op',
+      TERM: 'xterm-256color',
+      LOCKSTEP_SESSION_ID: 's1',
+      LOCKSTEP_PROJECT: 'default',
+    });
     const agent = profiles.launch({ id: 'a1', profile: 'agent', prompt: 'do it; rm -rf /' }, 'default');
-    expect(agent.env).toEqual({ PATH: '/usr/bin:/bin', ANTHROPIC_API_KEY: 'key', TERM: 'xterm-256color', MODE: 'demo', LOCKSTEP_SESSION_ID: 'a1', LOCKSTEP_PROJECT: 'default' });
+    expect(agent.env).toEqual({
+      PATH: '/usr/bin:/bin',
+      ANTHROPIC_API_KEY: 'key',
+      TERM: 'xterm-256color',
+      MODE: 'demo',
+      LOCKSTEP_SESSION_ID: 'a1',
+      LOCKSTEP_PROJECT: 'default',
+    });
     expect(agent.args).toEqual(['-c', 'true', 'do it; rm -rf /']);
     expect(agent.input).toBeUndefined();
     expect(() => profiles.launch({ id: 'a2', profile: 'nope' }, 'default')).toThrow(LockstepError);
   });
 
   it('lists the profiles for clients, the default first', () => {
-    const profiles = Profiles.create({ shell, cwd: '/', defaultProfile: 'agent', profiles: { agent: { program: '/bin/sh', description: 'An agent', prompt: 'stdin' } } });
+    const profiles = Profiles.create({
+      shell,
+      cwd: '/',
+      defaultProfile: 'agent',
+      profiles: { agent: { program: '/bin/sh', description: 'An agent', prompt: 'stdin' } },
+    });
     expect(profiles.list()).toEqual([
       { name: 'agent', description: 'An agent', acceptsPrompt: true, prompt: 'stdin', default: true },
       { name: 'shell', description: 'A login shell (/bin/sh)', acceptsPrompt: false, prompt: 'none', default: false },
@@ -131,7 +155,10 @@ describe('Profiles', () => {
   });
 
   it('reads --profile flags and --profiles files', async () => {
-    expect(parseProfileFlag('agent:argv=node agent.mjs  --delay 5')).toEqual(['agent', { program: 'node', args: ['agent.mjs', '--delay', '5'], prompt: 'argv' }]);
+    expect(parseProfileFlag('agent:argv=node agent.mjs  --delay 5')).toEqual([
+      'agent',
+      { program: 'node', args: ['agent.mjs', '--delay', '5'], prompt: 'argv' },
+    ]);
     expect(parseProfileFlag('top=top')).toEqual(['top', { program: 'top', args: [] }]);
     expect(() => parseProfileFlag('agent')).toThrow(/expected NAME\[:PROMPT\]=PROGRAM/);
     expect(() => parseProfileFlag('agent:email=node')).toThrow(/prompt mode is one of none, argv, stdin/);
@@ -140,7 +167,10 @@ describe('Profiles', () => {
     const dir = await tempDir();
     const file = join(dir, 'profiles.json');
     await writeFile(file, JSON.stringify({ default: 'agent', profiles: { agent: { program: './bin/agent', cwd: 'work', args: ['--fast'], prompt: 'argv' } } }));
-    expect(await loadProfilesFile(file)).toEqual({ default: 'agent', profiles: { agent: { program: join(dir, 'bin/agent'), cwd: join(dir, 'work'), args: ['--fast'], env: {}, prompt: 'argv' } } });
+    expect(await loadProfilesFile(file)).toEqual({
+      default: 'agent',
+      profiles: { agent: { program: join(dir, 'bin/agent'), cwd: join(dir, 'work'), args: ['--fast'], env: {}, prompt: 'argv' } },
+    });
     await writeFile(file, JSON.stringify({ profiles: { agent: { program: 'node', argv: ['x'] } } }));
     await expect(loadProfilesFile(file)).rejects.toThrow(/profiles\.agent: Unrecognized key: "argv"/);
     await writeFile(file, '{ not json');

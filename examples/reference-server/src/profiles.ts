@@ -46,13 +46,29 @@ export const profileConfigSchema = z.strictObject({
   /** The executable: an absolute path, a path relative to the file, or a name looked up on `PATH`. */
   program: z.string().min(1).max(4096).refine(noNul, 'no NUL'),
   /** Its arguments, exactly: no shell ever parses them. */
-  args: z.array(z.string().max(128 * 1024).refine(noNul, 'no NUL')).max(1024).default([]),
+  args: z
+    .array(
+      z
+        .string()
+        .max(128 * 1024)
+        .refine(noNul, 'no NUL'),
+    )
+    .max(1024)
+    .default([]),
   /** Working directory (relative to the file). Default: the server's `terminalCwd`. */
   cwd: z.string().min(1).max(4096).refine(noNul, 'no NUL').optional(),
   /** Names of the server's environment variables the program gets (when set). Default: PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_ALL, LC_CTYPE, TZ, TMPDIR. */
   inheritEnv: z.array(ENV_NAME).max(256).optional(),
   /** Variables set for the program, on top of the inherited ones. */
-  env: z.record(ENV_NAME, z.string().max(32 * 1024).refine(noNul, 'no NUL')).default({}),
+  env: z
+    .record(
+      ENV_NAME,
+      z
+        .string()
+        .max(32 * 1024)
+        .refine(noNul, 'no NUL'),
+    )
+    .default({}),
   /** `argv`: the prompt is the last argument; `stdin`: it is typed into the terminal, then end-of-file; `none` (default): no prompt. */
   prompt: z.enum(PROMPT_MODES).default('none'),
 });
@@ -135,9 +151,11 @@ export class Profiles {
     };
     const resolved = new Map<string, SessionProfile>();
     for (const [name, raw] of Object.entries(configs)) {
-      if (!SESSION_PROFILE_PATTERN.test(name)) throw new Error(`profile ${JSON.stringify(name)}: ${profileNameSchema.safeParse(name).error?.issues[0]?.message}`);
+      if (!SESSION_PROFILE_PATTERN.test(name))
+        throw new Error(`profile ${JSON.stringify(name)}: ${profileNameSchema.safeParse(name).error?.issues[0]?.message}`);
       const parsed = profileConfigSchema.safeParse(raw);
-      if (!parsed.success) throw new Error(`profile ${name}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'profile'}: ${issue.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new Error(`profile ${name}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'profile'}: ${issue.message}`).join('; ')}`);
       const config = parsed.data;
       const cwd = config.cwd === undefined ? resolve(options.cwd) : resolve(baseDir, config.cwd);
       if (!isDirectory(cwd)) throw new Error(`profile ${name}: working directory ${cwd} does not exist`);
@@ -159,7 +177,8 @@ export class Profiles {
       });
     }
     const defaultName = options.defaultProfile ?? SHELL_PROFILE;
-    if (!resolved.has(defaultName)) throw new Error(`the default profile ${JSON.stringify(defaultName)} is not one of the profiles (${[...resolved.keys()].join(', ')})`);
+    if (!resolved.has(defaultName))
+      throw new Error(`the default profile ${JSON.stringify(defaultName)} is not one of the profiles (${[...resolved.keys()].join(', ')})`);
     return new Profiles(resolved, defaultName, sourceEnv);
   }
 
@@ -211,16 +230,26 @@ export class Profiles {
       // Control characters would be the terminal's (^C interrupts, ^D ends the input): refused, not sent.
       const control = /[\x00-\x08\x0b-\x1f\x7f]/.exec(text);
       if (control) {
-        throw refusal(PROFILE_REFUSALS.controlCharacter, ['prompt'], `a prompt typed into the terminal cannot hold control characters (found U+${control[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}); only tab and newline`, {
-          profile: name,
-        });
+        throw refusal(
+          PROFILE_REFUSALS.controlCharacter,
+          ['prompt'],
+          `a prompt typed into the terminal cannot hold control characters (found U+${control[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}); only tab and newline`,
+          {
+            profile: name,
+          },
+        );
       }
       const longest = Math.max(...text.split('\n').map((line) => Buffer.byteLength(line)));
       if (longest > MAX_STDIN_LINE_BYTES) {
-        throw refusal(PROFILE_REFUSALS.lineTooLong, ['prompt'], `a prompt typed into the terminal has lines of at most ${MAX_STDIN_LINE_BYTES} bytes (the terminal's line buffer); this one has ${longest}`, {
-          profile: name,
-          maxLineBytes: MAX_STDIN_LINE_BYTES,
-        });
+        throw refusal(
+          PROFILE_REFUSALS.lineTooLong,
+          ['prompt'],
+          `a prompt typed into the terminal has lines of at most ${MAX_STDIN_LINE_BYTES} bytes (the terminal's line buffer); this one has ${longest}`,
+          {
+            profile: name,
+            maxLineBytes: MAX_STDIN_LINE_BYTES,
+          },
+        );
       }
     }
     return profile;
@@ -260,7 +289,8 @@ export function parseProfileFlag(value: string): [string, ProfileConfig] {
   if (!match) throw new Error(`--profile ${JSON.stringify(value)}: expected NAME[:PROMPT]=PROGRAM [ARG…], e.g. agent:argv=node agent.mjs`);
   const [, name = '', prompt, command = ''] = match;
   if (!SESSION_PROFILE_PATTERN.test(name)) throw new Error(`--profile ${name}: a profile name is a letter or digit, then up to 63 of A-Z a-z 0-9 . _ -`);
-  if (prompt !== undefined && !(PROMPT_MODES as readonly string[]).includes(prompt)) throw new Error(`--profile ${name}:${prompt}: the prompt mode is one of ${PROMPT_MODES.join(', ')}`);
+  if (prompt !== undefined && !(PROMPT_MODES as readonly string[]).includes(prompt))
+    throw new Error(`--profile ${name}:${prompt}: the prompt mode is one of ${PROMPT_MODES.join(', ')}`);
   const [program, ...args] = command.split(' ').filter((word) => word !== '');
   if (program === undefined) throw new Error(`--profile ${name}: no program after =`);
   return [name, { program, args, ...(prompt !== undefined && { prompt: prompt as PromptMode }) }];
@@ -293,8 +323,6 @@ export async function loadProfilesFile(file: string): Promise<{ default?: string
   }
   return { ...(parsed.data.default !== undefined && { default: parsed.data.default }), profiles };
 }
-
-
 
 function isDirectory(path: string): boolean {
   try {

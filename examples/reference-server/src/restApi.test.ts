@@ -17,10 +17,20 @@ describe('REST API: orchestration (seed 000)', () => {
     const a3 = encodeURIComponent('/machine-a/ide-3');
     const first = await call(server.url, 'PUT', `/api/orchestration/workspaces/${b1}/desired`, json({ desired: 1 }));
     expect(first.status).toBe(200);
-    expect(first.json).toMatchObject({ workspace: { workspaceId: '/machine-b/ide-1', desired: 1, running: 0 }, global: { desired: 1, running: 0 }, version: 1 });
+    expect(first.json).toMatchObject({
+      workspace: { workspaceId: '/machine-b/ide-1', desired: 1, running: 0 },
+      global: { desired: 1, running: 0 },
+      version: 1,
+    });
     expect(first.headers['etag']).toBe('"1"');
-    expect((await call(server.url, 'PUT', `/api/orchestration/workspaces/${a2}/desired`, json({ desired: 1 }))).json.global).toEqual({ desired: 2, running: 0 });
-    expect((await call(server.url, 'PUT', `/api/orchestration/workspaces/${a3}/desired`, json({ desired: 2 }))).json.global).toEqual({ desired: 4, running: 0 });
+    expect((await call(server.url, 'PUT', `/api/orchestration/workspaces/${a2}/desired`, json({ desired: 1 }))).json.global).toEqual({
+      desired: 2,
+      running: 0,
+    });
+    expect((await call(server.url, 'PUT', `/api/orchestration/workspaces/${a3}/desired`, json({ desired: 2 }))).json.global).toEqual({
+      desired: 4,
+      running: 0,
+    });
     const running = await call(server.url, 'PUT', `/api/orchestration/workspaces/${a3}/running`, json({ running: 2 }));
     expect(running.json).toMatchObject({ workspace: { workspaceId: '/machine-a/ide-3', desired: 2, running: 2 }, global: { desired: 4, running: 2 } });
 
@@ -42,7 +52,17 @@ describe('REST API: orchestration (seed 000)', () => {
 describe('REST API: tasks and sessions (seeds 002, 003)', () => {
   it('creates, lists, updates and deletes tasks in the seed shape', async () => {
     const server = await startTestServer({ terminals: false });
-    const created = await call(server.url, 'POST', '/api/tasks', json({ title: 'Refactor authentication service', description: 'Split auth into microservice', priority: 'high', prompt: 'Refactor the monolithic auth...' }));
+    const created = await call(
+      server.url,
+      'POST',
+      '/api/tasks',
+      json({
+        title: 'Refactor authentication service',
+        description: 'Split auth into microservice',
+        priority: 'high',
+        prompt: 'Refactor the monolithic auth...',
+      }),
+    );
     expect(created.status).toBe(201);
     expect(created.json).toMatchObject({
       id: expect.stringMatching(/^task_/),
@@ -92,7 +112,10 @@ describe('REST API: tasks and sessions (seeds 002, 003)', () => {
     expect((await call(server.url, 'POST', '/api/sessions/sess_bare')).json).toMatchObject({ id: 'sess_bare', name: 'sess_bare' });
 
     const linked = await call(server.url, 'POST', '/api/sessions/sess_1/tasks/task_abc');
-    expect(linked.json).toMatchObject({ session: { id: 'sess_1', taskIds: ['task_abc'], taskCount: 1 }, task: { id: 'task_abc', sessionIds: ['sess_1'], sessionCount: 1 } });
+    expect(linked.json).toMatchObject({
+      session: { id: 'sess_1', taskIds: ['task_abc'], taskCount: 1 },
+      task: { id: 'task_abc', sessionIds: ['sess_1'], sessionCount: 1 },
+    });
     const unlinked = await call(server.url, 'DELETE', '/api/sessions/sess_1/tasks/task_abc');
     expect(unlinked.json).toMatchObject({ session: { taskIds: [], taskCount: 0 }, task: { sessionIds: [], sessionCount: 0 } });
 
@@ -161,35 +184,102 @@ describe('REST API: refusals', () => {
     const cases: Array<[string, () => Promise<HttpAnswer>, number, string, Record<string, unknown>?]> = [
       ['no content type', () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":"x"}' }), 415, 'INVALID_REQUEST'],
       ['text/plain', () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":"x"}', headers: { 'Content-Type': 'text/plain' } }), 415, 'INVALID_REQUEST'],
-      ['a charset other than UTF-8', () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":"x"}', headers: { 'Content-Type': 'application/json; charset=latin1' } }), 415, 'INVALID_REQUEST'],
-      ['malformed JSON', () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":', headers: { 'Content-Type': 'application/json' } }), 400, 'PARSE_ERROR'],
+      [
+        'a charset other than UTF-8',
+        () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":"x"}', headers: { 'Content-Type': 'application/json; charset=latin1' } }),
+        415,
+        'INVALID_REQUEST',
+      ],
+      [
+        'malformed JSON',
+        () => call(server.url, 'POST', '/api/tasks', { raw: '{"title":', headers: { 'Content-Type': 'application/json' } }),
+        400,
+        'PARSE_ERROR',
+      ],
       ['an array body', () => call(server.url, 'POST', '/api/tasks', json([{ title: 'x' }])), 400, 'INVALID_PARAMS'],
       ['an empty title', () => call(server.url, 'POST', '/api/tasks', json({ title: '' })), 400, 'INVALID_PARAMS', { path: ['title'] }],
-      ['an unknown priority', () => call(server.url, 'POST', '/api/tasks', json({ title: 'x', priority: 'whenever' })), 400, 'INVALID_PARAMS', { path: ['priority'] }],
+      [
+        'an unknown priority',
+        () => call(server.url, 'POST', '/api/tasks', json({ title: 'x', priority: 'whenever' })),
+        400,
+        'INVALID_PARAMS',
+        { path: ['priority'] },
+      ],
       ['an unknown field (a typo)', () => call(server.url, 'POST', '/api/tasks', json({ title: 'x', descripton: 'typo' })), 400, 'INVALID_PARAMS'],
       ['a bad project id', () => call(server.url, 'POST', '/api/tasks', json({ title: 'x', projectId: '../etc' })), 400, 'INVALID_PARAMS'],
       ['a body too large', () => call(server.url, 'POST', '/api/tasks', json({ title: 'x', description: 'y'.repeat(5000) })), 413, 'PAYLOAD_TOO_LARGE'],
-      ['an id in both URL and body', () => call(server.url, 'PATCH', '/api/tasks/t1', json({ id: 'other', status: 'completed' })), 400, 'INVALID_PARAMS', { path: ['id'] }],
+      [
+        'an id in both URL and body',
+        () => call(server.url, 'PATCH', '/api/tasks/t1', json({ id: 'other', status: 'completed' })),
+        400,
+        'INVALID_PARAMS',
+        { path: ['id'] },
+      ],
       ['an update without changes', () => call(server.url, 'PATCH', '/api/tasks/t1', json({})), 409, 'COMMAND_REJECTED', { reason: 'task.noChanges' }],
-      ['an unknown task', () => call(server.url, 'PATCH', '/api/tasks/nope', json({ status: 'completed' })), 404, 'COMMAND_REJECTED', { reason: 'task.notFound' }],
+      [
+        'an unknown task',
+        () => call(server.url, 'PATCH', '/api/tasks/nope', json({ status: 'completed' })),
+        404,
+        'COMMAND_REJECTED',
+        { reason: 'task.notFound' },
+      ],
       ['an existing session id', () => call(server.url, 'POST', '/api/sessions/s1'), 409, 'COMMAND_REJECTED', { reason: 'session.exists' }],
       ['linking an unknown task', () => call(server.url, 'POST', '/api/sessions/s1/tasks/nope'), 404, 'COMMAND_REJECTED', { reason: 'task.notFound' }],
       ['unlinking a pair never linked', () => call(server.url, 'DELETE', '/api/sessions/s1/tasks/t1'), 404, 'COMMAND_REJECTED', { reason: 'link.notFound' }],
-      ['a negative count', () => call(server.url, 'PUT', '/api/orchestration/workspaces/ws/desired', json({ desired: -1 })), 400, 'INVALID_PARAMS', { path: ['desired'] }],
+      [
+        'a negative count',
+        () => call(server.url, 'PUT', '/api/orchestration/workspaces/ws/desired', json({ desired: -1 })),
+        400,
+        'INVALID_PARAMS',
+        { path: ['desired'] },
+      ],
       ['a count that is text', () => call(server.url, 'PUT', '/api/orchestration/workspaces/ws/running', json({ running: 'many' })), 400, 'INVALID_PARAMS'],
-      ['a lease without a client', () => call(server.url, 'PUT', '/api/orchestration/workspaces/ws/desired', json({ desired: 2, lease: true })), 409, 'COMMAND_REJECTED', { reason: 'lease.noClient' }],
+      [
+        'a lease without a client',
+        () => call(server.url, 'PUT', '/api/orchestration/workspaces/ws/desired', json({ desired: 2, lease: true })),
+        409,
+        'COMMAND_REJECTED',
+        { reason: 'lease.noClient' },
+      ],
       ['focused that is not a boolean', () => call(server.url, 'PUT', '/api/focus', json({ sessionId: 's2', focused: 'yes' })), 400, 'INVALID_PARAMS'],
-      ['a bad session id to focus', () => call(server.url, 'PUT', '/api/focus', json({ sessionId: 'has space', focused: true })), 400, 'INVALID_PARAMS', { path: ['sessionId'] }],
-      ['a stale If-Match', () => call(server.url, 'PATCH', '/api/tasks/t1', { body: { status: 'completed' }, headers: { 'If-Match': '"1"' } }), 409, 'VERSION_CONFLICT', { currentVersion: before[0] }],
-      ['a malformed If-Match', () => call(server.url, 'PATCH', '/api/tasks/t1', { body: { status: 'completed' }, headers: { 'If-Match': 'yesterday' } }), 400, 'INVALID_PARAMS'],
-      ['a malformed Idempotency-Key', () => call(server.url, 'POST', '/api/tasks', { body: { title: 'x' }, headers: { 'Idempotency-Key': 'no spaces allowed' } }), 400, 'INVALID_PARAMS'],
+      [
+        'a bad session id to focus',
+        () => call(server.url, 'PUT', '/api/focus', json({ sessionId: 'has space', focused: true })),
+        400,
+        'INVALID_PARAMS',
+        { path: ['sessionId'] },
+      ],
+      [
+        'a stale If-Match',
+        () => call(server.url, 'PATCH', '/api/tasks/t1', { body: { status: 'completed' }, headers: { 'If-Match': '"1"' } }),
+        409,
+        'VERSION_CONFLICT',
+        { currentVersion: before[0] },
+      ],
+      [
+        'a malformed If-Match',
+        () => call(server.url, 'PATCH', '/api/tasks/t1', { body: { status: 'completed' }, headers: { 'If-Match': 'yesterday' } }),
+        400,
+        'INVALID_PARAMS',
+      ],
+      [
+        'a malformed Idempotency-Key',
+        () => call(server.url, 'POST', '/api/tasks', { body: { title: 'x' }, headers: { 'Idempotency-Key': 'no spaces allowed' } }),
+        400,
+        'INVALID_PARAMS',
+      ],
       ['an unknown query parameter', () => call(server.url, 'GET', '/api/tasks?colour=red'), 400, 'INVALID_PARAMS'],
       ['an unknown route', () => call(server.url, 'GET', '/api/nothing'), 404, 'METHOD_NOT_FOUND'],
       ['a method the route does not answer', () => call(server.url, 'DELETE', '/api/tasks'), 405, 'METHOD_NOT_FOUND', { allowed: ['GET', 'HEAD', 'POST'] }],
       ['a stream of an unknown domain', () => call(server.url, 'GET', '/api/streams/nope/x'), 404, 'UNKNOWN_STREAM'],
       ['a malformed stream name', () => call(server.url, 'GET', '/api/streams/Tasks%2F.x'), 400, 'INVALID_PARAMS'],
       ['a bad percent-escape', () => call(server.url, 'PUT', '/api/orchestration/workspaces/%E0%A4%A/desired', json({ desired: 1 })), 400, 'INVALID_PARAMS'],
-      ['a foreign Host (DNS rebinding)', () => call(server.url, 'POST', '/api/tasks', { body: { title: 'x' }, headers: { Host: 'evil.example:80' } }), 403, 'FORBIDDEN'],
+      [
+        'a foreign Host (DNS rebinding)',
+        () => call(server.url, 'POST', '/api/tasks', { body: { title: 'x' }, headers: { Host: 'evil.example:80' } }),
+        403,
+        'FORBIDDEN',
+      ],
     ];
     for (const [name, send, status, code, details] of cases) {
       const answer = await send();

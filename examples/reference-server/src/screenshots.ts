@@ -46,9 +46,14 @@ async function main(): Promise<void> {
     const api = rest(server);
 
     // Seed 000: three IDEs on two machines; the one on machine A holds its entry with a lease.
-    const ide = createClient({ connect: webSocketConnector(`${server.url.replace(/^http/, 'ws')}${WS_PATH}`, { token: server.token }), clientId: 'machine-a-ide-2' });
+    const ide = createClient({
+      connect: webSocketConnector(`${server.url.replace(/^http/, 'ws')}${WS_PATH}`, { token: server.token }),
+      clientId: 'machine-a-ide-2',
+    });
     cleanups.unshift(() => ide.close());
-    await ide.stream(orchestrationDomain, 'default').dispatch({ type: 'workspace.setDesired', payload: { workspaceId: 'machine-a/ide-2', desired: 2, lease: true } });
+    await ide
+      .stream(orchestrationDomain, 'default')
+      .dispatch({ type: 'workspace.setDesired', payload: { workspaceId: 'machine-a/ide-2', desired: 2, lease: true } });
     await ide.stream(orchestrationDomain, 'default').dispatch({ type: 'workspace.setRunning', payload: { workspaceId: 'machine-a/ide-2', running: 2 } });
     await api('PUT', `/api/orchestration/workspaces/${encodeURIComponent('machine-b/ide-1')}/desired`, { desired: 1 });
     await api('PUT', `/api/orchestration/workspaces/${encodeURIComponent('machine-a/ide-3')}/desired`, { desired: 3 });
@@ -71,7 +76,13 @@ async function main(): Promise<void> {
     await task('Load-test the gateway', 'low', undefined, OTHER_PROJECT);
 
     // Sessions, each with a shell on the server; agents linked to their tasks.
-    for (const [id, name] of [['build', 'build'], ['tests', 'tests'], ['agent-1', 'agent-1'], ['agent-2', 'agent-2'], ['reviewer', 'reviewer']] as const) {
+    for (const [id, name] of [
+      ['build', 'build'],
+      ['tests', 'tests'],
+      ['agent-1', 'agent-1'],
+      ['agent-2', 'agent-2'],
+      ['reviewer', 'reviewer'],
+    ] as const) {
       await api('POST', `/api/sessions/${id}`, { name, kind: id.startsWith('agent') ? 'agent' : 'terminal' });
     }
     await api('POST', `/api/sessions/agent-1/tasks/${auth}`);
@@ -94,10 +105,20 @@ async function main(): Promise<void> {
     };
     for (const id of Object.keys(commands)) {
       await page.click(`[data-testid=session-row][data-session-id="${id}"] [data-testid=session-focus]`);
-      await waitFor(page, `${id}'s terminal live`, (sessionId) => document.querySelector(`[data-testid=terminal-pane][data-terminal-id="${sessionId}"]`)?.getAttribute('data-phase') === 'live', id);
+      await waitFor(
+        page,
+        `${id}'s terminal live`,
+        (sessionId) => document.querySelector(`[data-testid=terminal-pane][data-terminal-id="${sessionId}"]`)?.getAttribute('data-phase') === 'live',
+        id,
+      );
     }
     for (const [id, command] of Object.entries(commands)) {
-      await waitFor(page, `${id}'s prompt`, (sessionId) => /[$#]/.test(document.querySelector(`[data-testid=terminal-pane][data-terminal-id="${sessionId}"] .xterm-rows`)?.textContent ?? ''), id);
+      await waitFor(
+        page,
+        `${id}'s prompt`,
+        (sessionId) => /[$#]/.test(document.querySelector(`[data-testid=terminal-pane][data-terminal-id="${sessionId}"] .xterm-rows`)?.textContent ?? ''),
+        id,
+      );
       await page.click(`[data-testid=focus-tile][data-session-id="${id}"] .xterm`);
       await page.keyboard.type(`${command}\n`);
     }
@@ -151,6 +172,7 @@ async function shoot(page: Page, name: string): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
-  if (error instanceof Error && /Executable doesn't exist|ENOENT/.test(String(error.message))) console.error(`Chromium is needed at ${CHROMIUM}: apt-get install -y chromium`);
+  if (error instanceof Error && /Executable doesn't exist|ENOENT/.test(String(error.message)))
+    console.error(`Chromium is needed at ${CHROMIUM}: apt-get install -y chromium`);
   process.exitCode = 1;
 });

@@ -169,7 +169,11 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
     serverToken =
       insecure || customAuthenticate
         ? undefined
-        : await loadServerToken({ token: tokenOptions.token, tokenFile: tokenOptions.tokenFile, defaultFile: join(options.dataDir ?? DEFAULT_DATA_DIR, 'token') });
+        : await loadServerToken({
+            token: tokenOptions.token,
+            tokenFile: tokenOptions.tokenFile,
+            defaultFile: join(options.dataDir ?? DEFAULT_DATA_DIR, 'token'),
+          });
   } catch (error) {
     await store.close();
     throw error;
@@ -228,10 +232,16 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
         const address = request.socket.remoteAddress ?? 'unknown';
         const open = streamsPerAddress.get(address) ?? 0;
         if (open >= maxStreamsPerAddress) {
-          throw HttpError.of(429, 'RATE_LIMITED', `too many event streams from this address (at most ${maxStreamsPerAddress}); close one first`, {
-            maxEventStreamsPerAddress: maxStreamsPerAddress,
-            retryAfterMs: 1_000,
-          }, { 'Retry-After': '1' });
+          throw HttpError.of(
+            429,
+            'RATE_LIMITED',
+            `too many event streams from this address (at most ${maxStreamsPerAddress}); close one first`,
+            {
+              maxEventStreamsPerAddress: maxStreamsPerAddress,
+              retryAfterMs: 1_000,
+            },
+            { 'Retry-After': '1' },
+          );
         }
         const stream = new EventStream(request, response, streamOptions);
         streamsPerAddress.set(address, open + 1);
@@ -272,7 +282,11 @@ export async function startReferenceServer(options: ReferenceServerOptions = {})
         if (request.method !== 'GET' && request.method !== 'HEAD') {
           throw HttpError.of(405, 'METHOD_NOT_FOUND', `${HEALTH_PATH} answers GET and HEAD`, { allowed: ['GET', 'HEAD'] }, { Allow: 'GET, HEAD' });
         }
-        sendJson(request, response, daemon.closing ? { status: 503, body: { status: 'closing' }, headers: { 'Retry-After': '1' } } : { status: 200, body: { status: 'ok' } });
+        sendJson(
+          request,
+          response,
+          daemon.closing ? { status: 503, body: { status: 'closing' }, headers: { 'Retry-After': '1' } } : { status: 200, body: { status: 'ok' } },
+        );
         request.resume();
         return;
       }

@@ -33,7 +33,12 @@ export interface ServerProcess {
  * Starts `main.ts --port 0 --data <dataDir>` (plus `args`) in `cwd` with `env`; resolves once it
  * has printed its URL and login URL.
  */
-export async function spawnReferenceServer(options: { dataDir: string; cwd: string; env: NodeJS.ProcessEnv; args?: readonly string[] }): Promise<ServerProcess> {
+export async function spawnReferenceServer(options: {
+  dataDir: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  args?: readonly string[];
+}): Promise<ServerProcess> {
   const [command, args] = tsxNode(SERVER_MAIN, ['--port', '0', '--data', options.dataDir, ...(options.args ?? [])]);
   const child = spawn(command, args, { cwd: options.cwd, stdio: 'pipe', env: options.env });
   let output = '';
@@ -44,7 +49,10 @@ export async function spawnReferenceServer(options: { dataDir: string; cwd: stri
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS)))]);
+    const stopped = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS))),
+    ]);
     clearTimeout(timer);
     if (!stopped) child.kill('SIGKILL');
   };

@@ -43,7 +43,9 @@ export function sessionsRunByServer(options: SessionCheckOptions): Check {
         const { profile, prompt, status } = command.payload as { profile?: string; prompt?: string; status?: string };
         options.profiles.check(profile, prompt);
         if (status !== undefined && status !== 'starting') {
-          reject(STATUS_OWNED_BY_PROCESS, `a session of ${stream} starts as starting: its terminal records whether it runs (not ${status})`, { field: 'status' });
+          reject(STATUS_OWNED_BY_PROCESS, `a session of ${stream} starts as starting: its terminal records whether it runs (not ${status})`, {
+            field: 'status',
+          });
         }
       } else if (command.type === 'session.update' && !options.issued(command.id)) {
         const payload = command.payload as Record<string, unknown> & { id: string };

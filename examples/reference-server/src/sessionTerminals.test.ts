@@ -42,7 +42,10 @@ describe('a terminal per session', () => {
     const first = await startTestServer();
     const dataDir = first.storeDescription.replace(/^file:/, '');
     for (const id of ['s1', 's2', 's3']) await call(first.url, 'POST', `/api/sessions/${id}`);
-    await until(async () => (await Promise.all(['s1', 's2', 's3'].map((id) => sessionOf(first.url, id)))).every((s) => s?.status === 'running'), 'three running shells');
+    await until(
+      async () => (await Promise.all(['s1', 's2', 's3'].map((id) => sessionOf(first.url, id)))).every((s) => s?.status === 'running'),
+      'three running shells',
+    );
     // s3's program ends on its own: that is recorded, once.
     first.terminals.get('s3')!.write('exit 7\n');
     await until(async () => (await sessionOf(first.url, 's3'))?.status === 'exited', 's3 to exit');
@@ -97,7 +100,7 @@ describe('a terminal per session', () => {
     const server = await startTestServer();
     await call(server.url, 'POST', '/api/sessions/-dash');
     await call(server.url, 'POST', '/api/sessions/fine');
-    await until(() => server.terminals.get('fine')?.running === true, 'the valid session\'s terminal');
+    await until(() => server.terminals.get('fine')?.running === true, "the valid session's terminal");
     expect(server.terminals.get('-dash')).toBeUndefined();
     expect(server.lines).toContainEqual(expect.stringMatching(/^error starting the terminal of session -dash: .*cannot name a terminal/));
   });
@@ -117,7 +120,11 @@ async function sessionsHub(options: { maxTerminals: number; shell?: ShellCommand
   });
   hub = new Hub({ domains: builtInDomains, services: [extension], onError });
   const started = hub;
-  const profiles = Profiles.create({ shell: options.shell ?? { file: '/bin/sh', args: [] }, cwd: process.cwd(), ...(options.profiles && { profiles: options.profiles }) });
+  const profiles = Profiles.create({
+    shell: options.shell ?? { file: '/bin/sh', args: [] },
+    cwd: process.cwd(),
+    ...(options.profiles && { profiles: options.profiles }),
+  });
   const sessions = await SessionTerminals.start({ hub: started, terminals: extension.terminals, project: 'default', profiles, onError });
   const pids = new Set<number>();
   extension.terminals.onSpawn((terminal) => pids.add(terminal.pid));

@@ -317,7 +317,9 @@ export class SessionTerminals {
     if (this.#sessions.get(sessionId) !== entry || this.#closed) {
       // The session went (or was stopped) while its terminal was starting: the terminal goes too.
       if (this.#options.terminals.get(sessionId) === terminal) {
-        void this.#options.terminals.remove(sessionId).catch((error: unknown) => this.#options.onError(error, `removing the terminal of deleted session ${sessionId}`));
+        void this.#options.terminals
+          .remove(sessionId)
+          .catch((error: unknown) => this.#options.onError(error, `removing the terminal of deleted session ${sessionId}`));
       }
       return;
     }

@@ -79,11 +79,25 @@ export class SessionWatches {
     const terminal = this.#options.terminals.get(sessionId);
     const written = terminal?.written ?? 0;
     if (since > written) {
-      throw new LockstepError('INVALID_PARAMS', `offset ${since} is beyond the output of session ${sessionId} (${written} bytes)`, { reason: 'sinceAhead', end: written });
+      throw new LockstepError('INVALID_PARAMS', `offset ${since} is beyond the output of session ${sessionId} (${written} bytes)`, {
+        reason: 'sinceAhead',
+        end: written,
+      });
     }
     if (peer.closed) throw new LockstepError('UNAVAILABLE', 'the connection closed', { reason: 'connectionClosed' });
     this.unwatch(peer, sessionId);
-    const watch: Watch = { peer, sessionId, since, attachment: undefined, started: false, drained: false, ended: undefined, held: EMPTY, lines: new ToolCallLines(), closed: false };
+    const watch: Watch = {
+      peer,
+      sessionId,
+      since,
+      attachment: undefined,
+      started: false,
+      drained: false,
+      ended: undefined,
+      held: EMPTY,
+      lines: new ToolCallLines(),
+      closed: false,
+    };
     let watches = this.#byPeer.get(peer.sessionId);
     if (!watches) this.#byPeer.set(peer.sessionId, (watches = new Map()));
     watches.set(sessionId, watch);
@@ -173,7 +187,13 @@ export class SessionWatches {
       },
       notify: (notification, params) => this.#relay(watch, notification.method, params),
     };
-    const settings = { chunkBytes: 64 * 1024, highWaterBytes: DELIVERY_DEFAULTS.highWaterBytes, drainCheckMs: DELIVERY_DEFAULTS.drainCheckMs, maxLagBytes: undefined, clock: this.#options.clock ?? systemClock };
+    const settings = {
+      chunkBytes: 64 * 1024,
+      highWaterBytes: DELIVERY_DEFAULTS.highWaterBytes,
+      drainCheckMs: DELIVERY_DEFAULTS.drainCheckMs,
+      maxLagBytes: undefined,
+      clock: this.#options.clock ?? systemClock,
+    };
     watch.attachment = new Attachment(terminal, relay, watch.since, 'live', settings, () => {
       // The terminal went (its session was deleted, the server is closing) or the connection did.
       if (watch.attachment?.closed) watch.attachment = undefined;

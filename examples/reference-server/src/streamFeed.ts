@@ -1,4 +1,4 @@
-import { LockstepError, protocol, type Event } from '@lockstep/core';
+import { LockstepError, StreamSequencer, protocol, type Event } from '@lockstep/core';
 import type { Hub, Identity } from '@lockstep/server';
 import { HubPeer, type HubPeerOptions } from './hubPeer.js';
 
@@ -22,7 +22,7 @@ export interface FeedSink {
 
 /**
  * Follows one stream from a version, over an in-process lockstep/1 connection: the subscribe answer,
- * then every `events` notification, checked for gaps exactly as a client does (a gap or a `resync`
+ * then every `events` notification, put in order by the client's own `StreamSequencer` (a gap or a `resync`
  * resubscribes from the last delivered version). A sink that is full (a Server-Sent Events client
  * that is not reading) pauses the feed: the subscription is dropped, so the reader costs the hub
  * nothing meanwhile, and once there is room the feed catches up from the last event delivered —
@@ -36,13 +36,12 @@ export class StreamFeed {
   readonly #stream: string;
   readonly #sink: FeedSink;
   #peer!: HubPeer;
-  /** The last version delivered to the sink; undefined before the first answer. */
-  #cursor: number | undefined;
-  /** Bumped on every (re)subscribe and pause: answers and notifications of an older one are ignored. */
-  #epoch = 0;
-  #following = false;
-  /** Events notified while a subscribe answer is awaited: they may continue it (a paged catch-up). */
-  #held: Event[][] = [];
+  /**
+   * The last version delivered to the sink (its `since` once answered); a new epoch on every
+   * (re)subscribe and pause, so that answers of an older one are ignored; the events notified while
+   * an answer is awaited (they may continue a paged catch-up); the gap check.
+   */
+  readonly #sequencer = new StreamSequencer();
   #paused = false;
   /** The rest of the batch that was being delivered when the sink filled up (at most one catch-up page). */
   #backlog: readonly Event[] = [];
@@ -79,9 +78,9 @@ export class StreamFeed {
     return feed;
   }
 
-  /** The last version delivered. */
+  /** The last version delivered; undefined before the first answer. */
   get cursor(): number | undefined {
-    return this.#cursor;
+    return this.#sequencer.since;
   }
 
   close(): void {
@@ -89,31 +88,36 @@ export class StreamFeed {
     this.#peer.close();
   }
 
+  /** Subscribes from `since` (the first time, the caller's; after that, the last version delivered). */
   async #subscribe(since: number | undefined): Promise<void> {
-    const epoch = ++this.#epoch;
-    this.#following = false;
-    this.#held = [];
-    const result = (await this.#peer.request('subscribe', since === undefined ? { stream: this.#stream } : { stream: this.#stream, since })) as protocol.SubscribeResult;
-    if (epoch !== this.#epoch || this.#ended) return;
-    if (result.snapshot !== undefined || result.events === undefined) {
-      this.#cursor = result.version;
+    const sequencer = this.#sequencer;
+    if (since !== undefined && !sequencer.hasState) sequencer.restore(since);
+    const epoch = sequencer.begin();
+    const answer = await this.#peer.request('subscribe', since === undefined ? { stream: this.#stream } : { stream: this.#stream, since });
+    if (epoch !== sequencer.epoch || this.#ended) return;
+    const parsed = protocol.subscribeResultSchema.safeParse(answer);
+    if (!parsed.success) throw new LockstepError('INVALID_REQUEST', `malformed subscribe answer from the hub: ${parsed.error.message}`);
+    const result = parsed.data as protocol.SubscribeResult;
+    // This connection's hello asks for no `snapshotPages`: the hub sends a snapshot whole.
+    const verdict = sequencer.answer(epoch, result);
+    if (verdict === 'snapshot') {
       this.#sink.snapshot(result.version, result.snapshot);
       if (this.#pauseIfFull()) return;
-    } else {
-      this.#cursor = since ?? 0;
-      if (!this.#deliver(result.events)) return this.#resubscribe();
-      if (epoch !== this.#epoch) return; // paused part-way: resumes from the cursor
+    } else if (verdict === 'pages') {
+      throw new LockstepError('INVALID_REQUEST', `the hub sent ${this.#stream}'s snapshot in pages, which this connection did not ask for`);
+    } else if (verdict === 'gap') {
+      return this.#resubscribe();
+    } else if (verdict === 'apply') {
+      this.#deliver(result.events!, sequencer.from);
+      if (epoch !== sequencer.epoch) return; // paused part-way: resumes from the cursor
     }
-    this.#following = true;
-    // The answer is handled a microtask after it arrived; notifications right behind it are held.
-    for (const events of this.#held.splice(0)) {
-      if (!this.#deliver(events)) return this.#resubscribe();
-      if (epoch !== this.#epoch) return;
-    }
+    // The answer is handled a microtask after it arrived; notifications right behind it were held.
+    const early = sequencer.takeEarly();
+    if (early.length > 0) this.#onEvents(early);
   }
 
   #resubscribe(): void {
-    this.#subscribe(this.#cursor).catch((error: unknown) => this.#end(`could not follow ${this.#stream}: ${(error as Error).message}`));
+    this.#subscribe(this.#sequencer.since).catch((error: unknown) => this.#end(`could not follow ${this.#stream}: ${(error as Error).message}`));
   }
 
   #onNotification(method: string, params: unknown): void {
@@ -130,24 +134,29 @@ export class StreamFeed {
     if (method === protocol.Notifications.resync) {
       this.#resubscribe();
     } else if (method === protocol.Notifications.events) {
-      const { events } = params as protocol.EventsParams;
-      if (!this.#following) this.#held.push(events);
-      else if (!this.#deliver(events)) this.#resubscribe();
+      const parsed = protocol.parseEventsParams(params);
+      if (parsed.success) this.#onEvents(parsed.data.events);
+      else this.#resubscribe();
     }
   }
 
-  /** Delivers the events after the cursor, one at a time until the sink is full; false on a gap. */
-  #deliver(events: readonly Event[]): boolean {
-    for (let i = 0; i < events.length; i++) {
+  #onEvents(events: readonly Event[]): void {
+    const verdict = this.#sequencer.events(events);
+    if (verdict === 'apply') this.#deliver(events, this.#sequencer.from);
+    else if (verdict === 'gap') this.#resubscribe();
+  }
+
+  /**
+   * Delivers `events` from `from` (which the sequencer found to follow the cursor one by one), one at
+   * a time until the sink is full.
+   */
+  #deliver(events: readonly Event[], from: number): void {
+    for (let i = from; i < events.length; i++) {
       const event = events[i]!;
-      const cursor = this.#cursor ?? 0;
-      if (event.version <= cursor) continue;
-      if (event.version !== cursor + 1) return false;
       this.#sink.event(event);
-      this.#cursor = event.version;
-      if (this.#pauseIfFull(events.slice(i + 1))) return true;
+      this.#sequencer.applied(event.version);
+      if (this.#pauseIfFull(events, i + 1)) return;
     }
-    return true;
   }
 
   /**
@@ -155,20 +164,20 @@ export class StreamFeed {
    * for room — then deliver that rest and catch up from the cursor. One catch-up page (already
    * decoded) is delivered across as many drains as it takes, instead of being fetched again per drain.
    */
-  #pauseIfFull(rest: readonly Event[] = []): boolean {
+  #pauseIfFull(events: readonly Event[] = [], rest = 0): boolean {
     if (!this.#sink.full?.()) return false;
     this.#paused = true;
-    this.#following = false;
-    this.#held = [];
-    this.#backlog = rest;
-    this.#epoch++;
+    this.#backlog = events.slice(rest);
+    this.#sequencer.fence();
     this.#peer.request('unsubscribe', { stream: this.#stream }).catch(() => {});
     this.#sink.whenRoom?.(() => {
       if (this.#ended || !this.#paused) return;
       this.#paused = false;
       const backlog = this.#backlog;
       this.#backlog = [];
-      if (this.#deliver(backlog) && this.#paused) return;
+      // The rest of a batch that followed the cursor: it still does.
+      this.#deliver(backlog, 0);
+      if (this.#paused) return;
       this.#resubscribe();
     });
     return true;

@@ -13,7 +13,7 @@ function wsClient(wsUrl: string, clientId?: string) {
 }
 
 describe('WebSocket and REST on one server', () => {
-  it('see each other\'s changes, and an SSE reader sees both', async () => {
+  it("see each other's changes, and an SSE reader sees both", async () => {
     const server = await startTestServer({ terminals: false });
     const board = wsClient(server.wsUrl).stream(tasksDomain, 'default');
     const sse = new SseReader(server.url, '/api/streams/tasks/default/events');

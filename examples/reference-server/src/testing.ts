@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LockstepError, jsonCodec, type Transport, type WireError } from '@lockstep/core';
+import { jsonCodec, type Transport } from '@lockstep/core';
+import { TestPeer } from '@lockstep/core/testing';
 import { webSocketTransport } from '@lockstep/ws';
 import { onTestFinished } from 'vitest';
 import { startReferenceServer, type ReferenceServer, type ReferenceServerOptions } from './server.js';
@@ -207,31 +208,28 @@ export class SseReader {
         else if (line.startsWith('data: ')) message.lines.push(line.slice(6));
       }
       if (comment && message.lines.length === 0) this.comments++;
-      else if (message.lines.length > 0) this.messages.push({ ...(message.id !== undefined && { id: message.id }), event: message.event ?? 'message', data: JSON.parse(message.lines.join('\n')) });
+      else if (message.lines.length > 0)
+        this.messages.push({
+          ...(message.id !== undefined && { id: message.id }),
+          event: message.event ?? 'message',
+          data: JSON.parse(message.lines.join('\n')),
+        });
     }
   }
 }
 
 /** A bare lockstep/1 peer over a real WebSocket: requests answered by id, notifications collected. */
 export class RawPeer {
-  readonly notifications: Array<{ method: string; params: any }> = [];
-  readonly #transport: Transport;
-  readonly #pending = new Map<number, { resolve(result: any): void; reject(error: LockstepError): void }>();
-  #nextId = 0;
+  readonly #peer: TestPeer;
 
   private constructor(transport: Transport) {
-    this.#transport = transport;
-    transport.frames.subscribe((frame) => {
-      const message = jsonCodec.decode(frame) as { id?: number; result?: unknown; error?: WireError; method?: string; params?: unknown };
-      if (typeof message.id === 'number') {
-        const pending = this.#pending.get(message.id);
-        this.#pending.delete(message.id);
-        if (message.error) pending?.reject(LockstepError.fromWire(message.error));
-        else pending?.resolve(message.result);
-      } else if (message.method) {
-        this.notifications.push({ method: message.method, params: message.params });
-      }
-    });
+    // No timeout of its own, as before: the test's timeout decides.
+    this.#peer = new TestPeer(transport, { codec: jsonCodec, timeoutMs: false });
+  }
+
+  /** The notifications (and requests with a string id) received so far. */
+  get notifications(): Array<{ method: string; params: any }> {
+    return this.#peer.received.filter((m) => typeof m.id !== 'number' && m.method).map((m) => ({ method: m.method!, params: m.params }));
   }
 
   static async connect(wsUrl: string, headers: Record<string, string> = {}, options: { anonymous?: boolean } = {}): Promise<RawPeer> {
@@ -241,12 +239,9 @@ export class RawPeer {
     return peer;
   }
 
+  /** The result, or a rejection with the LockstepError the hub answered. */
   request(method: string, params: unknown): Promise<any> {
-    const id = ++this.#nextId;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#transport.send(jsonCodec.encode({ jsonrpc: '2.0', id, method, params }));
-    });
+    return this.#peer.request(method, params);
   }
 
   /** The terminal output received so far, decoded. */
@@ -259,6 +254,6 @@ export class RawPeer {
   }
 
   close(): void {
-    this.#transport.close();
+    this.#peer.transport.close();
   }
 }

@@ -3,8 +3,12 @@ import { completeUtf8Length } from './sessionWatches.js';
 import { MAX_TOOL_CALL_LINE, ToolCallLines, parseToolCallLine } from './toolCallLines.js';
 
 describe('tool-call lines', () => {
-  it('parses the agent\'s lines: JSON when it parses, else the text, null when there is none', () => {
-    expect(parseToolCallLine('[tool_call_start] read_file {"path":"README.md"}')).toEqual({ kind: 'start', toolName: 'read_file', input: { path: 'README.md' } });
+  it("parses the agent's lines: JSON when it parses, else the text, null when there is none", () => {
+    expect(parseToolCallLine('[tool_call_start] read_file {"path":"README.md"}')).toEqual({
+      kind: 'start',
+      toolName: 'read_file',
+      input: { path: 'README.md' },
+    });
     expect(parseToolCallLine('[tool_call_result] read_file {"lines":42}\r')).toEqual({ kind: 'result', toolName: 'read_file', result: { lines: 42 } });
     expect(parseToolCallLine('[tool_call_start] shell ls -la')).toEqual({ kind: 'start', toolName: 'shell', input: 'ls -la' });
     expect(parseToolCallLine('[tool_call_result] ping')).toEqual({ kind: 'result', toolName: 'ping', result: null });

@@ -160,10 +160,10 @@ class ServiceSupervisor {
       stdio: ['pipe', 'ignore', 'pipe'],
     });
     this.#child = child;
-    child.stdin!.on('error', () => {});
+    child.stdin.on('error', () => {});
     this.log('service', `spawned the orchestrator, pid ${child.pid}${this.#restarts > 0 ? ` (restart ${this.#restarts})` : ''}`);
     return new Promise<number>((resolve, reject) => {
-      createInterface({ input: child.stderr! }).on('line', (line) => {
+      createInterface({ input: child.stderr }).on('line', (line) => {
         this.log('orchestrator', line);
         const ready = READY_LINE.exec(line);
         if (ready) {

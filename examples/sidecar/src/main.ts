@@ -72,18 +72,26 @@ async function run(): Promise<void> {
   // Online — unless the orchestrator cannot be started at all (the sidecar gave up on it).
   await Promise.race([
     client.whenIdle(),
-    firstValueFrom(client.status$.pipe(filter((status) => status.lastError instanceof SidecarUnavailableError))).then((status) => Promise.reject(status.lastError)),
+    firstValueFrom(client.status$.pipe(filter((status) => status.lastError instanceof SidecarUnavailableError))).then((status) =>
+      Promise.reject(status.lastError as SidecarUnavailableError),
+    ),
   ]);
 
   // --- Capabilities and versions, negotiated at hello ------------------------------------------
   const hello = client.serverInfo!;
   const services = (hello.services ?? []).map(({ name, version }) => `${name} ${version}`).join(', ');
-  say('manager', `hello answered: protocol ${hello.protocol}, app ${hello.app?.name} ${hello.app?.version}, services [${services}], domains [${hello.domains.join(', ')}]`);
+  say(
+    'manager',
+    `hello answered: protocol ${hello.protocol}, app ${hello.app?.name} ${hello.app?.version}, services [${services}], domains [${hello.domains.join(', ')}]`,
+  );
   say('manager', `  capabilities ${JSON.stringify(hello.capabilities)}, epoch ${short(hello.epoch)}`);
   say('manager', `we announced: services [${manager.name} ${manager.version}], app ${MANAGER_APP.name} ${MANAGER_APP.version}`);
   const epoch = hello.epoch;
   checks.check(
-    client.supports(orchestrate) && hello.app?.name === APP_NAME && satisfies(hello.app.version, MANAGER_APP.accepts) && satisfies(MANAGER_APP.version, ORCHESTRATOR_APP.accepts),
+    client.supports(orchestrate) &&
+      hello.app?.name === APP_NAME &&
+      satisfies(hello.app.version, MANAGER_APP.accepts) &&
+      satisfies(MANAGER_APP.version, ORCHESTRATOR_APP.accepts),
     `versions negotiated at hello: orchestrate ${hello.services?.find((s) => s.name === orchestrate.name)?.version} serves our ${orchestrate.version}; ` +
       `orchflow ${hello.app?.version} satisfies our "${MANAGER_APP.accepts}", and our ${MANAGER_APP.version} its "${ORCHESTRATOR_APP.accepts}"`,
   );
@@ -130,7 +138,10 @@ async function run(): Promise<void> {
   process.kill(killed, 'SIGKILL');
   const lost = await planning;
   const lostMs = performance.now() - killedAt;
-  checks.check(isError(lost, 'UNAVAILABLE', 'connectionLost'), `the call in flight failed fast: ${describeError(lost)} ${ms(lostMs)} after the SIGKILL (its timeout was 20 s)`);
+  checks.check(
+    isError(lost, 'UNAVAILABLE', 'connectionLost'),
+    `the call in flight failed fast: ${describeError(lost)} ${ms(lostMs)} after the SIGKILL (its timeout was 20 s)`,
+  );
   queue.push('plan the release');
 
   for (const [name, call] of [
@@ -142,7 +153,10 @@ async function run(): Promise<void> {
       () => undefined,
       (failure: unknown) => failure,
     );
-    checks.check(isError(error, 'UNAVAILABLE', 'notConnected'), `${name} while it is down: ${describeError(error)} in ${ms(performance.now() - started)}, nothing sent`);
+    checks.check(
+      isError(error, 'UNAVAILABLE', 'notConnected'),
+      `${name} while it is down: ${describeError(error)} in ${ms(performance.now() - started)}, nothing sent`,
+    );
   }
   queue.push('deploy staging');
   say('manager', `queues [${queue.map((command) => `"${command}"`).join(', ')}] for when the orchestrator is back`);
@@ -180,7 +194,10 @@ async function run(): Promise<void> {
     () => undefined,
     (error: unknown) => error,
   );
-  checks.check(isError(refused, 'METHOD_NOT_FOUND', 'incompatibleVersion'), `a caller built for orchestrate 2.0 is refused before anything is sent: ${describeError(refused)}`);
+  checks.check(
+    isError(refused, 'METHOD_NOT_FOUND', 'incompatibleVersion'),
+    `a caller built for orchestrate 2.0 is refused before anything is sent: ${describeError(refused)}`,
+  );
   await checkOldManagerRefused();
   if (mode === 'sidecar') await checkMissingSidecar();
 
@@ -223,7 +240,10 @@ async function checkOldManagerRefused(): Promise<void> {
   const oldManager = createClient({ connect, clientId: 'old-manager', app: { name: APP_NAME, version: '1.9.0' }, backoff: { initialMs: 60_000 } });
   try {
     const offline = await firstValueFrom(oldManager.status$.pipe(filter((status) => status.lastError !== undefined)));
-    checks.check(isError(offline.lastError, 'INCOMPATIBLE_APP'), `a manager of orchflow 1.9.0 is refused at hello: ${describeError(offline.lastError)} — ${offline.lastError?.message}`);
+    checks.check(
+      isError(offline.lastError, 'INCOMPATIBLE_APP'),
+      `a manager of orchflow 1.9.0 is refused at hello: ${describeError(offline.lastError)} — ${offline.lastError?.message}`,
+    );
   } finally {
     oldManager.close();
     await old?.close();
@@ -238,7 +258,10 @@ async function checkMissingSidecar(): Promise<void> {
     checks.check(false, 'a missing orchestrator was reported');
   } catch (error) {
     const found = error instanceof SidecarUnavailableError && error.reason === 'not-found';
-    checks.check(found, `a missing orchestrator is reported at once (${found ? `${error.reason}: ${error.message}` : describeError(error)}): the manager carries on alone`);
+    checks.check(
+      found,
+      `a missing orchestrator is reported at once (${found ? `${error.reason}: ${error.message}` : describeError(error)}): the manager carries on alone`,
+    );
   } finally {
     await missing.close();
   }

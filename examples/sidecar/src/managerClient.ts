@@ -67,7 +67,9 @@ export function createManagerClient(connect: () => Transport | Promise<Transport
 /** One line of the manager's view of the shared streams. */
 export function describeView({ tasks, focus }: Pick<ManagerClient, 'tasks' | 'focus'>): string {
   const state = tasks.getSnapshot();
-  const list = Object.values(state.tasks).map((task) => `${task.id} "${task.title}" ${task.status}${task.sessionIds.length ? ` in ${task.sessionIds.join(', ')}` : ''}`);
+  const list = Object.values(state.tasks).map(
+    (task) => `${task.id} "${task.title}" ${task.status}${task.sessionIds.length ? ` in ${task.sessionIds.join(', ')}` : ''}`,
+  );
   const pending = tasks.pendingCommands.length + focus.pendingCommands.length;
   return `tasks/${PROJECT} v${tasks.version}: ${list.join('; ') || 'none'} · focused [${focus.getSnapshot().focused.join(', ')}]${pending ? ` · ${pending} pending` : ''}`;
 }

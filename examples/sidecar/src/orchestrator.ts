@@ -99,6 +99,8 @@ async function openStore(): Promise<EventStore> {
   const opened = await FileEventStore.open(values.data);
   const { records, tornTail, epochRotated } = opened.recovery;
   const what = records === 0 ? 'a new store' : `${records} records replayed`;
-  log(`orchestrator ${process.pid} opened file:${values.data} (${what}, epoch ${opened.epoch.slice(0, 8)})${tornTail ? `, cut a torn tail of ${tornTail.bytes} bytes` : ''}${epochRotated ? `, new epoch: ${epochRotated}` : ''}`);
+  log(
+    `orchestrator ${process.pid} opened file:${values.data} (${what}, epoch ${opened.epoch.slice(0, 8)})${tornTail ? `, cut a torn tail of ${tornTail.bytes} bytes` : ''}${epochRotated ? `, new epoch: ${epochRotated}` : ''}`,
+  );
   return opened;
 }

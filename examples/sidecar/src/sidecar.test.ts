@@ -67,7 +67,7 @@ describe.each([
       '✓ orchestrate.route "deploy staging" while it is down: UNAVAILABLE (notConnected)',
       '✓ orchestrate.status (idempotent) while it is down: UNAVAILABLE (notConnected)',
       "✓ the manager's local view stays usable meanwhile",
-      '2 routed commands back, and the manager\'s streams resumed without a reset',
+      "2 routed commands back, and the manager's streams resumed without a reset",
       '✓ the queued commands were routed after the restart, with new task ids (route-3, route-4)',
       '✓ a caller built for orchestrate 2.0 is refused before anything is sent: METHOD_NOT_FOUND (incompatibleVersion)',
       '✓ a manager of orchflow 1.9.0 is refused at hello: INCOMPATIBLE_APP',
@@ -97,7 +97,13 @@ describe.each(['sidecar', 'service'] as const)('a SIGKILLed orchestrator (%s mod
       throw error;
     });
     // A minute for every call: a failure that waited for it would be TIMEOUT, not UNAVAILABLE.
-    const client = createClient({ connect: orchestrator.connect, clientId: 'manager', app: MANAGER_APP, callTimeoutMs: 60_000, backoff: { initialMs: 50, maxMs: 200 } });
+    const client = createClient({
+      connect: orchestrator.connect,
+      clientId: 'manager',
+      app: MANAGER_APP,
+      callTimeoutMs: 60_000,
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
     onTestFinished(async () => {
       client.close();
       await orchestrator.close();
@@ -113,13 +119,21 @@ describe.each(['sidecar', 'service'] as const)('a SIGKILLed orchestrator (%s mod
     process.kill(killed, 'SIGKILL');
     await expect(inFlight).rejects.toMatchObject({ code: 'UNAVAILABLE', data: { reason: 'connectionLost' } });
     // The connection is gone: nothing is sent, whether the method is idempotent or not.
-    await expect(client.call(orchestrate.route, { command: 'deploy staging' })).rejects.toMatchObject({ code: 'UNAVAILABLE', data: { reason: 'notConnected' } });
+    await expect(client.call(orchestrate.route, { command: 'deploy staging' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      data: { reason: 'notConnected' },
+    });
     await expect(client.call(orchestrate.status)).rejects.toMatchObject({ code: 'UNAVAILABLE', data: { reason: 'notConnected' } });
 
     // Restarted (by the sidecar, or the service supervisor), it answers again.
     await client.whenIdle();
     expect(await orchestrator.pid()).not.toBe(killed);
     await expect(client.call(orchestrate.status)).resolves.toMatchObject({ routed: 0, thinking: 0, store: `file:${dataDir}` });
-    await expect(client.call(orchestrate.route, { command: 'run tests' })).resolves.toEqual({ agent: 'tester', paneType: 'terminal', paneId: 'pane-1', taskId: 'route-1' });
+    await expect(client.call(orchestrate.route, { command: 'run tests' })).resolves.toEqual({
+      agent: 'tester',
+      paneType: 'terminal',
+      paneId: 'pane-1',
+      taskId: 'route-1',
+    });
   });
 });

@@ -27,7 +27,11 @@ const commands: Array<[label: string, program: string, args: string[]]> = [
   ['pnpm --version', 'pnpm', ['--version']],
 ];
 if (values['with-tsx']) {
-  commands.push(['tsx packages/cli/src/main.ts --help (before)', process.execPath, ['--conditions=lockstep-source', '--import', 'tsx', 'packages/cli/src/main.ts', '--help']]);
+  commands.push([
+    'tsx packages/cli/src/main.ts --help (before)',
+    process.execPath,
+    ['--conditions=lockstep-source', '--import', 'tsx', 'packages/cli/src/main.ts', '--help'],
+  ]);
 }
 
 const times = commands.map((): number[] => []);
@@ -49,7 +53,9 @@ console.log(`${runs} runs each, interleaved (wall time, ms)\n`);
 console.log(`${'command'.padEnd(48)}${'fastest'.padStart(9)}${'median'.padStart(9)}   × node -e 0 (fastest, median)`);
 commands.forEach(([label], index) => {
   const { min, median } = stats[index]!;
-  console.log(`${label.padEnd(48)}${min.toFixed(0).padStart(9)}${median.toFixed(0).padStart(9)}   ${(min / base.min).toFixed(2)}, ${(median / base.median).toFixed(2)}`);
+  console.log(
+    `${label.padEnd(48)}${min.toFixed(0).padStart(9)}${median.toFixed(0).padStart(9)}   ${(min / base.min).toFixed(2)}, ${(median / base.median).toFixed(2)}`,
+  );
 });
 
 // The launcher's freshness check on its own, in this process: what every call pays.

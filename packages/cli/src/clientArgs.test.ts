@@ -48,7 +48,21 @@ describe('client command lines', () => {
   });
 
   it('build the command a write sends, checked by the domain, with its options', () => {
-    const create = parsed(['task', 'create', '  Ship it  ', '--priority', 'high', '--prompt', 'go', '--project', 'web', '--command-id', 'retry-1', '--expected-version', '4']);
+    const create = parsed([
+      'task',
+      'create',
+      '  Ship it  ',
+      '--priority',
+      'high',
+      '--prompt',
+      'go',
+      '--project',
+      'web',
+      '--command-id',
+      'retry-1',
+      '--expected-version',
+      '4',
+    ]);
     expect(create.operation).toMatchObject({
       kind: 'command',
       key: 'web',

@@ -58,7 +58,10 @@ export function parseClientCommand(argv: readonly string[], env: ClientEnv = {})
     if (action === undefined) throw new UsageError(`${group} needs a command: ${candidates.map((c) => c.words[1]).join(', ')}`, groupHelp(group!, candidates));
     subcommand = candidates.find((candidate) => candidate.words[1] === action);
     if (!subcommand) {
-      throw new UsageError(`unknown ${group} command ${JSON.stringify(action)}: expected ${candidates.map((c) => c.words[1]).join(', ')}`, groupHelp(group!, candidates));
+      throw new UsageError(
+        `unknown ${group} command ${JSON.stringify(action)}: expected ${candidates.map((c) => c.words[1]).join(', ')}`,
+        groupHelp(group!, candidates),
+      );
     }
     args = rest;
   }
@@ -110,7 +113,10 @@ function parseSubcommand(subcommand: Subcommand, args: readonly string[], env: C
 
 /** `--server`, `--token`, `--json`, `--timeout`, with `LOCKSTEP_SERVER` and `LOCKSTEP_TOKEN` as defaults. */
 function parseHubOptions(values: Record<string, string | boolean | undefined>, env: ClientEnv): HubOptions {
-  const fromEnv = { server: values['server'] === undefined && env.LOCKSTEP_SERVER !== undefined, token: values['token'] === undefined && env.LOCKSTEP_TOKEN !== undefined };
+  const fromEnv = {
+    server: values['server'] === undefined && env.LOCKSTEP_SERVER !== undefined,
+    token: values['token'] === undefined && env.LOCKSTEP_TOKEN !== undefined,
+  };
   const raw = {
     server: values['server'] ?? env.LOCKSTEP_SERVER,
     token: values['token'] ?? env.LOCKSTEP_TOKEN,
@@ -120,7 +126,9 @@ function parseHubOptions(values: Record<string, string | boolean | undefined>, e
   const parsed = hubOptionsSchema.safeParse(Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined)));
   if (!parsed.success) {
     throw new UsageError(
-      describeIssues(parsed.error.issues, (name) => (name === 'server' && fromEnv.server ? 'LOCKSTEP_SERVER' : name === 'token' && fromEnv.token ? 'LOCKSTEP_TOKEN' : `--${name}`)),
+      describeIssues(parsed.error.issues, (name) =>
+        name === 'server' && fromEnv.server ? 'LOCKSTEP_SERVER' : name === 'token' && fromEnv.token ? 'LOCKSTEP_TOKEN' : `--${name}`,
+      ),
     );
   }
   const { server, token, json, timeout } = parsed.data;

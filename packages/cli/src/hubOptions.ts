@@ -71,7 +71,10 @@ export const HUB_OPTION_FLAGS = {
 
 /** The help lines of the options in {@link hubOptionsSchema}: flag, then meaning. */
 export const HUB_OPTIONS_HELP: ReadonlyArray<readonly [string, string]> = [
-  ['--server URL', `the hub: ws://… or wss://… as is; http(s)://HOST[:PORT] means its ${WEBSOCKET_PATH} endpoint (default: $LOCKSTEP_SERVER, else ${DEFAULT_SERVER_URL})`],
+  [
+    '--server URL',
+    `the hub: ws://… or wss://… as is; http(s)://HOST[:PORT] means its ${WEBSOCKET_PATH} endpoint (default: $LOCKSTEP_SERVER, else ${DEFAULT_SERVER_URL})`,
+  ],
   ['--token TOKEN', 'bearer token, sent at the WebSocket upgrade and in hello (default: $LOCKSTEP_TOKEN)'],
   ['--json', 'machine-readable output: one JSON document per result (NDJSON for watch)'],
   ['--timeout SECONDS', `how long to wait for the hub to connect, then to answer (default: ${DEFAULT_TIMEOUT_SECONDS})`],

@@ -22,7 +22,16 @@ describe('lockstep serve options', () => {
 
   it('reads the token and site options', () => {
     expect(
-      parseServeOptions(['--token-file', 'secrets/token', '--allowed-host', 'hub.local:8080', '--allowed-host', 'box', '--allowed-origin', 'https://app.example.com']),
+      parseServeOptions([
+        '--token-file',
+        'secrets/token',
+        '--allowed-host',
+        'hub.local:8080',
+        '--allowed-host',
+        'box',
+        '--allowed-origin',
+        'https://app.example.com',
+      ]),
     ).toMatchObject({ 'token-file': resolve('secrets/token'), 'allowed-host': ['hub.local:8080', 'box'], 'allowed-origin': ['https://app.example.com'] });
     expect(parseServeOptions(['--insecure-no-auth'])).toMatchObject({ 'insecure-no-auth': true });
     expect(parseServeOptions(['--help'])).toMatchObject({ help: true });
@@ -93,7 +102,11 @@ describe('lockstep serve limits', () => {
       'max-connections-per-address': 1,
       'close-timeout': 0,
     });
-    expect(parseServeOptions(['--stdio', '--rate-limit', '10', '--max-subscriptions', '8'])).toMatchObject({ stdio: true, 'rate-limit': 10, 'max-subscriptions': 8 });
+    expect(parseServeOptions(['--stdio', '--rate-limit', '10', '--max-subscriptions', '8'])).toMatchObject({
+      stdio: true,
+      'rate-limit': 10,
+      'max-subscriptions': 8,
+    });
   });
 
   it('passes only the limits given, as the hub and WebSocket server options', () => {

@@ -31,7 +31,8 @@ const STORE_FORMS: ReadonlyArray<{ form: string; parse(value: string): StoreSpec
   { form: 'memory', parse: (value) => (value === 'memory' ? { kind: 'memory' } : undefined) },
   {
     form: 'file:DIR',
-    parse: (value) => (value.startsWith('file:') && value.length > 'file:'.length ? { kind: 'file', directory: resolve(value.slice('file:'.length)) } : undefined),
+    parse: (value) =>
+      value.startsWith('file:') && value.length > 'file:'.length ? { kind: 'file', directory: resolve(value.slice('file:'.length)) } : undefined,
   },
   // Checked here only by its scheme: the driver reads the rest (and @lockstep/postgres, with pg, is
   // loaded only when this form is used).
@@ -112,7 +113,11 @@ export const serveOptionsSchema = z
     store: storeSpecSchema.default({ kind: 'memory' }),
     codec: z.enum(['json', 'msgpack']).optional(),
     stdio: z.boolean().default(false),
-    'token-file': z.string().min(1).transform((file) => resolve(file)).optional(),
+    'token-file': z
+      .string()
+      .min(1)
+      .transform((file) => resolve(file))
+      .optional(),
     'allowed-host': z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+)(:\d{1,5})?$/, 'expected NAME or NAME:PORT')).default([]),
     'allowed-origin': z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'expected http(s)://HOST[:PORT]')).default([]),
     'insecure-no-auth': z.boolean().default(false),
@@ -150,13 +155,20 @@ export type ServeOptions = z.infer<typeof serveOptionsSchema>;
 export function parseRepairOptions(args: readonly string[]): { directory: string; yes: boolean } | { help: true } {
   let parsed: { values: { yes?: boolean | undefined; help?: boolean | undefined }; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...args], options: { yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: [...args],
+      options: { yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (parsed.values.help) return { help: true };
   if (parsed.positionals.length !== 1 || parsed.positionals[0] === '') {
-    throw new UsageError(`repair takes one data directory, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+    throw new UsageError(
+      `repair takes one data directory, got ${parsed.positionals.length === 0 ? 'none' : parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+    );
   }
   return { directory: resolve(parsed.positionals[0]!), yes: parsed.values.yes ?? false };
 }

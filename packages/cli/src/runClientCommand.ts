@@ -13,7 +13,11 @@ export async function runClientCommand(operation: Operation, hub: HubOptions, io
   const stream = client.stream(operation.domain, operation.key);
   const guard = new HubGuard(client, stream, hub, io);
   const interrupted = io.stopSignal.then((signal) => {
-    throw new HubFailure(ExitCodes.interrupted, 'INTERRUPTED', `interrupted (${signal}) before the hub answered${operation.kind === 'command' ? ': the command may or may not be applied' : ''}`);
+    throw new HubFailure(
+      ExitCodes.interrupted,
+      'INTERRUPTED',
+      `interrupted (${signal}) before the hub answered${operation.kind === 'command' ? ': the command may or may not be applied' : ''}`,
+    );
   });
   interrupted.catch(() => {});
   try {
@@ -62,7 +66,11 @@ async function read(operation: ReadOperation, stream: SyncedStream<AnyDomain>): 
 function asFailure(error: unknown, operation: Operation): HubFailure {
   if (error instanceof HubFailure) {
     if (error.code === 'TIMEOUT' && operation.kind === 'command') {
-      return new HubFailure(error.exitCode, error.code, `${error.message}: the command may still be applied (to retry it at most once, pass the same --command-id)`);
+      return new HubFailure(
+        error.exitCode,
+        error.code,
+        `${error.message}: the command may still be applied (to retry it at most once, pass the same --command-id)`,
+      );
     }
     return error;
   }

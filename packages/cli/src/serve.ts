@@ -70,7 +70,11 @@ export function hubLimits(options: ServeOptions): Pick<HubOptions, 'rateLimit' |
   const rate = options['rate-limit'];
   return {
     // A stdio hub has exactly one peer, the host that spawned it: no rate limit unless asked for.
-    ...(rate === undefined ? (options.stdio ? { rateLimit: false as const } : {}) : { rateLimit: rate === false ? false : { messagesPerSecond: rate, burst: 2 * rate } }),
+    ...(rate === undefined
+      ? options.stdio
+        ? { rateLimit: false as const }
+        : {}
+      : { rateLimit: rate === false ? false : { messagesPerSecond: rate, burst: 2 * rate } }),
     ...(options['max-subscriptions'] !== undefined && { maxSubscriptionsPerConnection: options['max-subscriptions'] }),
   };
 }

@@ -76,7 +76,9 @@ export async function tail(stream: string, hub: HubOptions, io: HubIo): Promise<
     if (state.status !== 'online' || cursor !== undefined) return;
     cursor = synced.version;
     if (reset) {
-      guard.print(hub.json ? JSON.stringify({ stream, reset: true, version: cursor }) : `# the hub serves a new log (new epoch): following it from version ${cursor}`);
+      guard.print(
+        hub.json ? JSON.stringify({ stream, reset: true, version: cursor }) : `# the hub serves a new log (new epoch): following it from version ${cursor}`,
+      );
       reset = false;
     } else {
       guard.disarm();

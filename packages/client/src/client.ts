@@ -215,10 +215,13 @@ export class LockstepClient implements StreamOwner {
       return existing as unknown as SyncedStream<D>;
     }
     const stream = new SyncedStream(domain, name, this);
-    this.#streams.set(name, stream as unknown as SyncedStream<AnyDomain>);
-    this.#persister?.track(stream as unknown as SyncedStream<AnyDomain>);
-    this.#streamWatch.set(name, stream.status$.subscribe(() => this.#refreshStatus()));
-    if (this.#ready) this.#subscribe(stream as unknown as SyncedStream<AnyDomain>);
+    this.#streams.set(name, stream);
+    this.#persister?.track(stream);
+    this.#streamWatch.set(
+      name,
+      stream.status$.subscribe(() => this.#refreshStatus()),
+    );
+    if (this.#ready) this.#subscribe(stream);
     return stream;
   }
 
@@ -721,5 +724,6 @@ class CommandRequest implements AnswerReceiver {
 
 /** Throws `error` outside the current call, where it surfaces as an unhandled rejection. */
 function rethrowLater(error: unknown): void {
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a listener threw, as it threw it
   void Promise.reject(error);
 }

@@ -1,9 +1,11 @@
 import {
   LockstepError,
+  cancelledCall,
   isCompatibleVersion,
   notServedError,
   protocol,
   randomId,
+  settleCall,
   type AbortSignalLike,
   type AnyServiceMethod,
   type Clock,
@@ -73,7 +75,7 @@ export class OutgoingCalls {
     const served = this.link.hubServices.get(method.service);
     if (served === undefined || !isCompatibleVersion(served, method.version)) return Promise.reject(notServedError(method, served));
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(cancelled(method));
+    if (signal?.aborted) return Promise.reject(cancelledCall(method));
     const id = `${this.#prefix}${(this.#counter++).toString(36)}`;
     const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
     return new Promise((resolve, reject) => {
@@ -83,12 +85,16 @@ export class OutgoingCalls {
         params,
         resolve,
         reject,
-        timer: this.clock.setTimeout(() => this.#abandon(pending, new LockstepError('TIMEOUT', `${method.method}: no answer within ${timeoutMs} ms`, { method: method.method, timeoutMs })), timeoutMs),
+        timer: this.clock.setTimeout(
+          () =>
+            this.#abandon(pending, new LockstepError('TIMEOUT', `${method.method}: no answer within ${timeoutMs} ms`, { method: method.method, timeoutMs })),
+          timeoutMs,
+        ),
         unlisten: undefined,
         channel,
       };
       if (signal) {
-        const onAbort = () => this.#abandon(pending, cancelled(method));
+        const onAbort = () => this.#abandon(pending, cancelledCall(method));
         signal.addEventListener('abort', onAbort, { once: true });
         pending.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
@@ -101,14 +107,7 @@ export class OutgoingCalls {
   onResponse(id: protocol.RequestId, answer: { result?: unknown; error?: protocol.ErrorResponse['error'] | undefined }): void {
     if (typeof id !== 'string') return;
     const pending = this.#take(id);
-    if (!pending) return;
-    if (answer.error !== undefined) {
-      pending.reject(LockstepError.fromWire(answer.error));
-      return;
-    }
-    const parsed = pending.method.result.safeParse(answer.result);
-    if (parsed.success) pending.resolve(parsed.data);
-    else pending.reject(new LockstepError('INTERNAL_ERROR', `${pending.method.method}: the hub's result does not match the result schema`, { reason: 'invalidResult', issues: parsed.error.issues }));
+    if (pending) settleCall(pending, answer, 'hub');
   }
 
   /** `channel` closed: its idempotent calls wait for the next one, the others fail. */
@@ -118,7 +117,11 @@ export class OutgoingCalls {
       pending.channel = undefined;
       if (pending.method.idempotent) continue;
       this.#take(pending.id);
-      pending.reject(new LockstepError('UNAVAILABLE', `${pending.method.method}: the connection was lost before the answer (the call may have run)`, { reason: 'connectionLost' }));
+      pending.reject(
+        new LockstepError('UNAVAILABLE', `${pending.method.method}: the connection was lost before the answer (the call may have run)`, {
+          reason: 'connectionLost',
+        }),
+      );
     }
   }
 
@@ -160,8 +163,4 @@ export class OutgoingCalls {
     pending.unlisten?.();
     return pending;
   }
-}
-
-function cancelled(method: AnyServiceMethod): LockstepError {
-  return new LockstepError('CANCELLED', `${method.method}: cancelled by the caller`, { method: method.method });
 }

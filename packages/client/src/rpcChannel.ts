@@ -1,14 +1,4 @@
-import {
-  FrameBatcher,
-  LockstepError,
-  TransportError,
-  protocol,
-  type Clock,
-  type Codec,
-  type Frame,
-  type TimerHandle,
-  type Transport,
-} from '@lockstep/core';
+import { FrameBatcher, LockstepError, TransportError, protocol, type Clock, type Codec, type Frame, type TimerHandle, type Transport } from '@lockstep/core';
 import type { Subscription } from 'rxjs';
 
 /** Who hears the answer to a request: its result, or the error (a LockstepError from the hub, a TransportError). */
@@ -87,7 +77,7 @@ export class RpcChannel {
 
   request<T>(method: string, params: unknown): Promise<T> {
     if (this.#closed) return Promise.reject(new TransportError('closed', 'connection closed'));
-    return new Promise<T>((resolve, reject) => this.send(method, params, { resolve: resolve as (result: unknown) => void, reject }));
+    return new Promise<T>((resolve, reject) => this.send(method, params, { resolve: resolve, reject }));
   }
 
   /**

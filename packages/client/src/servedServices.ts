@@ -147,7 +147,8 @@ export class ServedServices {
   onDisconnected(channel: RpcChannel): void {
     const running = this.#running.get(channel);
     this.#running.delete(channel);
-    for (const controller of running?.values() ?? []) controller.abort(new LockstepError('UNAVAILABLE', 'the connection closed', { reason: 'connectionClosed' }));
+    for (const controller of running?.values() ?? [])
+      controller.abort(new LockstepError('UNAVAILABLE', 'the connection closed', { reason: 'connectionClosed' }));
   }
 
   #fail(channel: RpcChannel, id: protocol.RequestId, method: string, error: unknown, controller: AbortControllerLike): void {

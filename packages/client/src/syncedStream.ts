@@ -1,11 +1,13 @@
 import {
   LockstepError,
+  StreamSequencer,
   createCommandBatch,
   type CommandBatch,
   type TransportError,
   type AnyDomain,
   type CommandOf,
   type Event,
+  type SequenceVerdict,
   type StateOf,
   type protocol,
 } from '@lockstep/core';
@@ -41,9 +43,7 @@ export interface StreamStatus {
  * - `reset`: the hub serves another log (a new epoch); versions start over from 0.
  */
 export type ConfirmedChange<S = unknown> =
-  | { kind: 'events'; events: readonly Event[]; version: number }
-  | { kind: 'snapshot'; state: S; version: number }
-  | { kind: 'reset' };
+  { kind: 'events'; events: readonly Event[]; version: number } | { kind: 'snapshot'; state: S; version: number } | { kind: 'reset' };
 
 export interface DispatchOptions {
   /** Refuse the command unless the stream is still at this version (optimistic concurrency). */
@@ -90,15 +90,13 @@ export interface StreamOwner {
  */
 export class SyncedStream<D extends AnyDomain> {
   #confirmed: StateOf<D>;
-  #version = 0;
+  /**
+   * The order of versions: the confirmed version, the subscription epoch (answers to older subscribe
+   * requests are fenced off), events and snapshot pages that come before their answer, the gap check.
+   */
+  readonly #sequencer = new StreamSequencer();
   #serverVersion = 0;
-  /** The hub's head when the current subscription was answered; below it we are catching up. */
-  #head = 0;
-  #hasState = false;
   #synced = false;
-  /** Subscription epoch: answers to older subscribe requests are fenced off. */
-  #epoch = 0;
-  #awaitingAnswer = false;
   /**
    * The hub refused this stream's subscription, or ended it for good (`unsubscribed`: the grant was
    * revoked). Nothing more arrives for it, and it is not resubscribed until the client asks again.
@@ -106,16 +104,6 @@ export class SyncedStream<D extends AnyDomain> {
   #refused = false;
   /** The confirmed state came from storage; cleared by the hub's first answer (or a reset). */
   #restored = false;
-  /**
-   * Events notified while a subscribe answer is awaited, applied right after it. On a socket, a
-   * notification the hub sent after the answer can arrive in the same read, and the answer is only
-   * processed a microtask later (a promise): without this it would be dropped as a gap.
-   */
-  #early: Event[] = [];
-  /** A snapshot arriving in pages (`snapshotPages`): the answer is complete with its last page. */
-  #assembly: { epoch: number; result: protocol.SubscribeResult; pages: number; parts: string[] } | undefined;
-  /** Snapshot pages that arrived before their answer was handled (as `#early` for events). */
-  #earlyPages: protocol.SnapshotParams[] = [];
   /**
    * Pending commands in dispatch order. A Set, not an array: a client pipelining thousands of
    * commands settles each in O(1) instead of searching and splicing an array per ack.
@@ -172,11 +160,11 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** The confirmed state and its version, as last received from the hub. */
   get confirmed(): { state: StateOf<D>; version: number } {
-    return { state: this.#confirmed, version: this.#version };
+    return { state: this.#confirmed, version: this.#sequencer.version };
   }
 
   get version(): number {
-    return this.#version;
+    return this.#sequencer.version;
   }
 
   get pendingCommands(): readonly PendingCommand[] {
@@ -236,7 +224,7 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** Resolves once the confirmed state has reached `version`. */
   waitFor(version: number): Promise<void> {
-    if (this.#version >= version) return Promise.resolve();
+    if (this.#sequencer.version >= version) return Promise.resolve();
     return new Promise((resolve, reject) => this.#waiters.push({ version, resolve, reject }));
   }
 
@@ -277,13 +265,12 @@ export class SyncedStream<D extends AnyDomain> {
    */
   restore(confirmed: { state: StateOf<D>; version: number } | undefined, pending: readonly PendingCommand[]): void {
     if (this.#closed) return;
-    if (confirmed && !this.#hasState && confirmed.version > 0) {
+    if (confirmed && !this.#sequencer.hasState && confirmed.version > 0) {
       this.#confirmed = confirmed.state;
-      this.#version = confirmed.version;
+      this.#sequencer.restore(confirmed.version);
       this.#serverVersion = Math.max(this.#serverVersion, confirmed.version);
-      this.#hasState = true;
       this.#restored = true;
-      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: this.#version });
+      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: confirmed.version });
     }
     const later = [...this.#pending];
     const known = new Set(later.map((command) => command.id));
@@ -301,57 +288,44 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** Parameters of the next subscribe request; starts a new subscription epoch. */
   beginSubscribe(): { params: protocol.SubscribeParams; epoch: number } {
-    this.#epoch++;
-    this.#awaitingAnswer = true;
-    this.#assembly = undefined;
-    this.#earlyPages = [];
+    const epoch = this.#sequencer.begin();
     this.#refused = false;
-    this.#early = [];
     this.#synced = false;
     this.#changed(false);
-    const params: protocol.SubscribeParams = this.#hasState ? { stream: this.name, since: this.#version } : { stream: this.name };
-    return { params, epoch: this.#epoch };
+    const since = this.#sequencer.since;
+    const params: protocol.SubscribeParams = since !== undefined ? { stream: this.name, since } : { stream: this.name };
+    return { params, epoch };
   }
 
   /** Applies a subscribe answer, unless a newer subscription has started since. */
   onSubscribed(epoch: number, result: protocol.SubscribeResult): void {
-    if (epoch !== this.#epoch || this.#closed) return;
-    if (result.snapshotPages !== undefined && result.snapshot === undefined) {
-      // Still awaiting the answer's pages: events keep waiting in `#early` until they are all here.
-      this.#assembly = { epoch, result, pages: result.snapshotPages, parts: [] };
-      for (const page of this.#earlyPages.splice(0)) this.onSnapshotPage(page);
+    if (this.#closed) return;
+    const sequencer = this.#sequencer;
+    const verdict = sequencer.answer(epoch, result);
+    if (verdict === 'stale') return;
+    if (verdict === 'pages') {
+      // Still awaiting the answer's pages: events are held until they are all here.
+      for (const page of sequencer.takeEarlyPages()) this.onSnapshotPage(page);
       return;
     }
-    this.#awaitingAnswer = false;
     this.#restored = false;
-    this.#assembly = undefined;
-    const early = this.#early;
-    this.#early = [];
-    this.#head = result.head;
     this.#serverVersion = Math.max(this.#serverVersion, result.head);
-    if (result.snapshot !== undefined || !result.events) {
+    if (verdict === 'snapshot') {
       this.#confirmed = result.snapshot as StateOf<D>;
-      this.#version = result.version;
-      this.#hasState = true;
-      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: this.#version });
+      this.#changes$.next({ kind: 'snapshot', state: this.#confirmed, version: sequencer.version });
       this.#settleAcked();
-      if (early.length > 0 && !this.#apply(early)) return;
-      this.#afterConfirmedChange();
+    } else if (!this.#applyAs(verdict, result.events!)) {
       return;
     }
-    if (!this.#apply(result.events)) return;
-    // Events answering a subscription without `since` start from the initial state (docs/protocol.md).
-    this.#hasState = true;
-    if (early.length > 0 && !this.#apply(early)) return;
+    const early = sequencer.takeEarly();
+    if (early.length > 0 && !this.#applyAs(sequencer.events(early), early)) return;
     this.#afterConfirmedChange();
   }
 
   onSubscribeFailed(epoch: number, error: LockstepError): void {
-    if (epoch !== this.#epoch) return;
-    this.#awaitingAnswer = false;
+    if (!this.#sequencer.failed(epoch)) return;
     // A passing failure (the store, a rate) leaves the stream to be asked for again on the next gap.
     this.#refused = error.code !== 'UNAVAILABLE' && error.code !== 'RATE_LIMITED';
-    this.#early = [];
     this.#lastError = error;
     this.#changed(false);
   }
@@ -361,11 +335,8 @@ export class SyncedStream<D extends AnyDomain> {
    * revoked). With a subscribe in flight, its answer says whether the stream may still be read.
    */
   onUnsubscribed(error: LockstepError): void {
-    if (this.#closed || (this.#awaitingAnswer && !this.#assembly)) return;
-    this.#awaitingAnswer = false;
-    this.#assembly = undefined;
-    this.#earlyPages = [];
-    this.#early = [];
+    if (this.#closed || (this.#sequencer.awaiting && !this.#sequencer.assembling)) return;
+    this.#sequencer.stop();
     this.#refused = true;
     this.#synced = false;
     this.#lastError = error;
@@ -377,31 +348,20 @@ export class SyncedStream<D extends AnyDomain> {
    * not follow (another subscription's, a page missing) drops the assembly and resubscribes.
    */
   onSnapshotPage(page: protocol.SnapshotParams): void {
-    const assembly = this.#assembly;
     if (this.#closed) return;
-    if (!assembly) {
-      // The answer these pages follow is being handled a microtask from now.
-      if (this.#awaitingAnswer) this.#earlyPages.push(page);
-      return;
-    }
-    const { result, parts } = assembly;
-    if (page.version !== result.version || page.pages !== assembly.pages || page.page !== parts.length) {
-      this.#assembly = undefined;
-      this.#resync();
-      return;
-    }
-    parts.push(page.data);
-    if (parts.length < assembly.pages) return;
-    this.#assembly = undefined;
+    // Held when the answer these pages follow is being handled a microtask from now.
+    const verdict = this.#sequencer.page(page);
+    if (verdict === 'gap') return this.#resync();
+    if (verdict !== 'complete') return;
+    const { text, epoch, result } = this.#sequencer.takeSnapshot()!;
     let snapshot: unknown;
     try {
-      snapshot = JSON.parse(parts.join(''));
+      snapshot = JSON.parse(text);
     } catch {
-      this.onSubscribeFailed(assembly.epoch, new LockstepError('PARSE_ERROR', `the pages of ${this.name}'s snapshot are not JSON`));
+      this.onSubscribeFailed(epoch, new LockstepError('PARSE_ERROR', `the pages of ${this.name}'s snapshot are not JSON`));
       return;
     }
-    const { snapshotPages: _, ...whole } = result;
-    this.onSubscribed(assembly.epoch, { ...whole, snapshot });
+    this.onSubscribed(epoch, { ...result, snapshot });
   }
 
   /**
@@ -412,7 +372,7 @@ export class SyncedStream<D extends AnyDomain> {
   onFrameRefused(error: LockstepError): void {
     if (this.#closed) return;
     this.#lastError = error;
-    if (this.#awaitingAnswer) this.#changed(false);
+    if (this.#sequencer.awaiting) this.#changed(false);
     else this.#resync();
   }
 
@@ -420,12 +380,9 @@ export class SyncedStream<D extends AnyDomain> {
   onEvents(events: readonly Event[]): void {
     if (this.#closed || events.length === 0) return;
     this.#serverVersion = Math.max(this.#serverVersion, events[events.length - 1]!.version);
-    if (this.#awaitingAnswer) {
-      this.#early.push(...events);
-      return;
-    }
-    if (!this.#hasState) return;
-    if (this.#apply(events)) this.#afterConfirmedChange();
+    const verdict = this.#sequencer.events(events);
+    if (verdict === 'held' || verdict === 'ignore') return;
+    if (this.#applyAs(verdict, events)) this.#afterConfirmedChange();
   }
 
   /** The hub acknowledged a command of ours. */
@@ -433,13 +390,13 @@ export class SyncedStream<D extends AnyDomain> {
     command.ack = ack;
     this.#serverVersion = Math.max(this.#serverVersion, ack.version);
     // A closed or refused stream receives no more events: the ack is all it will learn of the command.
-    if (ack.version <= this.#version || this.#closed || this.#refused) {
+    if (ack.version <= this.#sequencer.version || this.#closed || this.#refused) {
       this.#settle(command);
       this.#changed(true);
       return;
     }
     if (this.#pending.has(command)) this.#acked.add(command);
-    if (!this.#awaitingAnswer && this.#hasState && this.#version >= this.#head) {
+    if (this.#sequencer.hasState && this.#sequencer.caughtUp) {
       // The hub sends events before acks: an ack ahead of us means events were lost on the way.
       this.#resync();
     } else {
@@ -461,10 +418,8 @@ export class SyncedStream<D extends AnyDomain> {
   /** The hub's log was replaced (new epoch): forget everything confirmed, keep pending commands. */
   reset(): void {
     this.#confirmed = this.domain.initialState();
-    this.#version = 0;
+    this.#sequencer.reset();
     this.#serverVersion = 0;
-    this.#head = 0;
-    this.#hasState = false;
     this.#restored = false;
     this.#acked.clear();
     for (const command of this.#pending) {
@@ -479,11 +434,7 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** Connection lost: everything unacknowledged will be sent again. */
   onDisconnected(): void {
-    this.#awaitingAnswer = false;
-    this.#assembly = undefined;
-    this.#earlyPages = [];
-    this.#earlyPages = [];
-    this.#early = [];
+    this.#sequencer.stop();
     this.#synced = false;
     for (const command of this.#pending) if (!command.ack) command.sent = false;
     this.#changed(false);
@@ -495,25 +446,21 @@ export class SyncedStream<D extends AnyDomain> {
 
   // --- internals ------------------------------------------------------------------------------
 
-  /** Applies events in version order; answers false (and resyncs) on a gap. */
-  #apply(events: readonly Event[]): boolean {
-    let start = 0;
-    while (start < events.length && events[start]!.version <= this.#version) start++;
-    if (start === events.length) return true;
-    if (events[start]!.version !== this.#version + 1) {
-      // A gap. While a subscribe is in flight its answer will cover it; otherwise resync now.
-      if (!this.#awaitingAnswer) this.#resync();
+  /**
+   * Does what the sequencer said of `events`: applies them from the first fresh one (`apply`),
+   * resyncs (`gap`), or nothing. Answers false on a gap.
+   */
+  #applyAs(verdict: SequenceVerdict, events: readonly Event[]): boolean {
+    if (verdict === 'gap') {
+      this.#resync();
       return false;
     }
+    if (verdict !== 'apply') return true;
+    const start = this.#sequencer.from;
     const fresh = start === 0 ? events : events.slice(start);
-    for (let i = 1; i < fresh.length; i++) {
-      if (fresh[i]!.version !== fresh[i - 1]!.version + 1) {
-        this.#resync();
-        return false;
-      }
-    }
+    const version = fresh[fresh.length - 1]!.version;
     this.#confirmed = this.domain.evolveAll(this.#confirmed, fresh);
-    this.#version = fresh[fresh.length - 1]!.version;
+    this.#sequencer.applied(version);
     if (this.#pending.size > 0) {
       for (const event of fresh) {
         const commands = event.commandId === undefined ? undefined : this.#pendingById.get(event.commandId);
@@ -521,7 +468,7 @@ export class SyncedStream<D extends AnyDomain> {
       }
     }
     this.#settleAcked();
-    this.#changes$.next({ kind: 'events', events: fresh, version: this.#version });
+    this.#changes$.next({ kind: 'events', events: fresh, version });
     return true;
   }
 
@@ -532,10 +479,11 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   #afterConfirmedChange(): void {
-    this.#synced = !this.#awaitingAnswer && this.#version >= this.#head;
+    const version = this.#sequencer.version;
+    this.#synced = this.#sequencer.caughtUp;
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       const waiter = this.#waiters[i]!;
-      if (this.#version >= waiter.version) {
+      if (version >= waiter.version) {
         this.#waiters.splice(i, 1);
         waiter.resolve();
       }
@@ -547,7 +495,7 @@ export class SyncedStream<D extends AnyDomain> {
   #settleAcked(): void {
     // Deleting the current entry while iterating a Set is safe.
     for (const command of this.#acked) {
-      if (command.ack && command.ack.version <= this.#version) this.#settle(command);
+      if (command.ack && command.ack.version <= this.#sequencer.version) this.#settle(command);
     }
   }
 
@@ -577,9 +525,9 @@ export class SyncedStream<D extends AnyDomain> {
   #computeView(): StateOf<D> {
     // The pending commands are re-decided in one draft: a large state is copied once, not per command.
     let batch: CommandBatch<D> | undefined;
-    let version = this.#version;
+    let version = this.#sequencer.version;
     for (const command of this.#pending) {
-      if (command.applied || (command.ack && command.ack.version <= this.#version)) continue;
+      if (command.applied || (command.ack && command.ack.version <= this.#sequencer.version)) continue;
       batch ??= createCommandBatch(this.domain, this.#confirmed, this.name);
       try {
         version += batch.apply(command, { now: command.time, version, clientId: this.owner.clientId }).length;
@@ -596,9 +544,9 @@ export class SyncedStream<D extends AnyDomain> {
     return {
       status,
       pending: this.#pending.size,
-      confirmedVersion: this.#version,
+      confirmedVersion: this.#sequencer.version,
       serverVersion: this.#serverVersion,
-      lag: Math.max(0, this.#serverVersion - this.#version),
+      lag: Math.max(0, this.#serverVersion - this.#sequencer.version),
       lastError: this.#lastError,
       restored: this.#restored,
     };

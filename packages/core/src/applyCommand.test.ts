@@ -55,7 +55,10 @@ const taskId = fc.constantFrom('t1', 't2', 't3', 'constructor');
 const sessionId = fc.constantFrom('s1', 's2');
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ type: fc.constant('task.create'), payload: fc.record({ id: taskId, title: fc.constantFrom('a', ' ', 'b') }) }),
-  fc.record({ type: fc.constant('task.update'), payload: fc.record({ id: taskId, title: fc.constantFrom('a', 'c'), status: fc.constantFrom('pending', 'completed') }) }),
+  fc.record({
+    type: fc.constant('task.update'),
+    payload: fc.record({ id: taskId, title: fc.constantFrom('a', 'c'), status: fc.constantFrom('pending', 'completed') }),
+  }),
   fc.record({ type: fc.constant('task.delete'), payload: fc.record({ id: taskId }) }),
   fc.record({ type: fc.constant('session.create'), payload: fc.record({ id: sessionId }) }),
   fc.record({ type: fc.constant('session.delete'), payload: fc.record({ id: sessionId }) }),
@@ -84,7 +87,7 @@ describe('createCommandBatch', () => {
   it('undoes the part of a command whose evolve threw, and goes on with the next commands', () => {
     const domain = defineDomain({
       name: 'flaky',
-      initialState: () => ({ items: {} as Record<string, number>, total: 0 }),
+      initialState: (): { items: Record<string, number>; total: number } => ({ items: {}, total: 0 }),
       commands: { put: z.object({ key: z.string(), value: z.number(), explode: z.boolean() }) },
       events: { put: z.object({ key: z.string(), value: z.number(), explode: z.boolean() }) },
       decide: { put: (payload) => [{ type: 'put', data: payload }] },

@@ -60,29 +60,16 @@ export interface LeaseDefinition<State, C extends { type: string; payload: unkno
   expire(key: string, holder: string): C;
 }
 
-export interface DomainDefinition<
-  Name extends string,
-  State,
-  Commands extends Record<string, z.ZodType>,
-  Events extends Record<string, EventDefinition>,
-> {
+export interface DomainDefinition<Name extends string, State, Commands extends Record<string, z.ZodType>, Events extends Record<string, EventDefinition>> {
   name: Name;
   initialState: () => State;
   commands: Commands;
   events: Events;
   decide: {
-    [K in keyof Commands & string]: (
-      payload: z.output<Commands[K]>,
-      state: State,
-      ctx: DecideContext,
-    ) => NewEventOf<Events>[];
+    [K in keyof Commands & string]: (payload: z.output<Commands[K]>, state: State, ctx: DecideContext) => NewEventOf<Events>[];
   };
   evolve: {
-    [K in keyof Events & string]: (
-      draft: Draft<State>,
-      data: z.output<SchemaOf<Events[K]>>,
-      meta: EventMeta,
-    ) => void;
+    [K in keyof Events & string]: (draft: Draft<State>, data: z.output<SchemaOf<Events[K]>>, meta: EventMeta) => void;
   };
   leases?: LeaseDefinition<State, CommandUnion<Commands>>;
 }
@@ -147,20 +134,13 @@ function normalise(definition: EventDefinition): VersionedEventSchema {
  * Defines a domain: a pure decider over one kind of stream. Command, event and state types are
  * inferred from the schemas and `initialState`.
  */
-export function defineDomain<
-  const Name extends string,
-  State,
-  Commands extends Record<string, z.ZodType>,
-  Events extends Record<string, EventDefinition>,
->(
+export function defineDomain<const Name extends string, State, Commands extends Record<string, z.ZodType>, Events extends Record<string, EventDefinition>>(
   definition: DomainDefinition<Name, State, Commands, Events>,
 ): Domain<Name, State, CommandUnion<Commands>, EventUnion<Events>, NewEventOf<Events>> {
   type C = CommandUnion<Commands>;
   type N = NewEventOf<Events>;
   const commandSchemas = new Map<string, z.ZodType>(Object.entries(definition.commands));
-  const eventSchemas = new Map<string, VersionedEventSchema>(
-    Object.entries(definition.events).map(([type, def]) => [type, normalise(def)]),
-  );
+  const eventSchemas = new Map<string, VersionedEventSchema>(Object.entries(definition.events).map(([type, def]) => [type, normalise(def)]));
   const decideHandlers = definition.decide as Record<string, (p: unknown, s: State, c: DecideContext) => N[]>;
   const evolveHandlers = definition.evolve as Record<string, (d: Draft<State>, data: unknown, m: EventMeta) => void>;
 
@@ -272,7 +252,9 @@ export function deterministicIds(commandId: string): (prefix: string) => string 
   let counter = 0;
   return (prefix) => {
     const n = counter++;
-    const h = hashString(n === 0 ? commandId : `${commandId}#${n}`).toString(36).padStart(11, '0');
+    const h = hashString(n === 0 ? commandId : `${commandId}#${n}`)
+      .toString(36)
+      .padStart(11, '0');
     return `${prefix}_${h}`;
   };
 }

@@ -61,8 +61,8 @@ function change(random: Random, draft: State, model: State, spread: number): str
       delete draft.items[id];
       model.items[other] = model.items[id]!;
       delete model.items[id];
-      draft.items[other]!.n -= 1;
-      model.items[other]!.n -= 1;
+      draft.items[other].n -= 1;
+      model.items[other].n -= 1;
       return [id, other];
     }
     default: {

@@ -15,7 +15,17 @@
  * auto-freeze, as before (decision 2).
  */
 import { recordDataOf, recordFacade } from './persistentRecord.js';
-import { RECORD_THRESHOLD, recordDelete, recordFromObject, recordGet, recordKeys, recordReplace, recordSet, type Entry, type RecordData } from './recordVersions.js';
+import {
+  RECORD_THRESHOLD,
+  recordDelete,
+  recordFromObject,
+  recordGet,
+  recordKeys,
+  recordReplace,
+  recordSet,
+  type Entry,
+  type RecordData,
+} from './recordVersions.js';
 
 const DRAFT = Symbol('lockstep.draft');
 

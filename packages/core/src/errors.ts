@@ -112,9 +112,7 @@ export function isLockstepError<C extends ErrorCode = ErrorCode>(
   return error instanceof LockstepError && (code === undefined || error.code === code);
 }
 
-const codeByNumber = new Map<number, ErrorCode>(
-  Object.entries(ErrorCodes).map(([name, value]) => [value, name as ErrorCode]),
-);
+const codeByNumber = new Map<number, ErrorCode>(Object.entries(ErrorCodes).map(([name, value]) => [value, name as ErrorCode]));
 
 /** The JSON-RPC `error` member as it crosses the wire. */
 export interface WireError {

@@ -51,7 +51,7 @@ function value(random: Random, depth = 0): unknown {
     }
     default: {
       const array = Array.from({ length: random.int(4) }, () => value(random, depth + 1));
-      // eslint-disable-next-line @typescript-eslint/no-array-delete -- a hole, on purpose
+      // A hole, on purpose.
       if (array.length > 1 && random.chance(0.2)) delete array[random.int(array.length)];
       return array;
     }

@@ -11,7 +11,18 @@ export {
   type BatchLimits,
   type FrameBatcherOptions,
 } from './frameBatcher.js';
-export { createJsonCodec, frameSize, jsonCodec, jsonLength, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_JSON_DEPTH, type Codec, type CodecLimits, type Frame, type JsonCodecLimits } from './codec.js';
+export {
+  createJsonCodec,
+  frameSize,
+  jsonCodec,
+  jsonLength,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_JSON_DEPTH,
+  type Codec,
+  type CodecLimits,
+  type Frame,
+  type JsonCodecLimits,
+} from './codec.js';
 export {
   defineDomain,
   deterministicIds,
@@ -70,6 +81,8 @@ export { createRandom, type Random } from './random.js';
 export type { Transport, TransportListener, TransportState } from './transport.js';
 export { randomId } from './randomId.js';
 export { SEMVER_PATTERN, compareVersions, isRange, isVersion, parseVersion, satisfies, type SemVer } from './semver.js';
+export { StreamSequencer, type AnswerVerdict, type PageVerdict, type SequenceVerdict } from './streamSequencer.js';
+export { TokenBucket } from './tokenBucket.js';
 export {
   MEMBER_NAME_PATTERN,
   SERVICE_NAME_PATTERN,
@@ -101,6 +114,7 @@ export {
   type ServiceMethod,
   type ServiceNotification,
 } from './service.js';
+export { cancelledCall, settleCall, type AwaitedCall } from './callAnswer.js';
 export { applyCommand, createCommandBatch, type AppliedCommand, type ApplyCommandOptions, type BatchApplyOptions, type CommandBatch } from './applyCommand.js';
 export {
   DEFAULT_MAX_FOCUSED,

@@ -55,12 +55,37 @@ const messages: unknown[] = [
     jsonrpc: '2.0',
     id: 'req-9',
     result: {
-      ints: [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1, Number.MIN_SAFE_INTEGER],
+      ints: [
+        0,
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        2 ** 32 - 1,
+        2 ** 32,
+        Number.MAX_SAFE_INTEGER,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32_768,
+        -32_769,
+        -(2 ** 31),
+        -(2 ** 31) - 1,
+        Number.MIN_SAFE_INTEGER,
+      ],
       floats: [0.1, -2.5, 1e300, 5e-324, 2 ** 53 + 2],
       nested: { a: { b: { c: [[[null]]] } } },
       empty: { o: {}, a: [], s: '' },
       keys: { constructor: 1, toString: 'x', hasOwnProperty: null, 'with space': true, '': 0, 'émoji 🔑': 1 },
-      long: { s: 'é'.repeat(40_000), a: Array.from({ length: 70_000 }, (_, i) => i % 3), o: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])) },
+      long: {
+        s: 'é'.repeat(40_000),
+        a: Array.from({ length: 70_000 }, (_, i) => i % 3),
+        o: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i])),
+      },
     },
   },
 ];
@@ -352,10 +377,7 @@ describe('msgpack codec', () => {
       const random = createRandom(seed);
       let decoded = 0;
       for (let round = 0; round < 6000; round++) {
-        const frame =
-          round % 2 === 0
-            ? Uint8Array.from({ length: random.int(48) }, () => random.int(256))
-            : mutate(random, random.pick(valid));
+        const frame = round % 2 === 0 ? Uint8Array.from({ length: random.int(48) }, () => random.int(256)) : mutate(random, random.pick(valid));
         let value: unknown;
         try {
           value = msgpackCodec.decode(frame);

@@ -202,7 +202,7 @@ function createScanner(maxDepth: number): (bytes: Uint8Array) => void {
           case 0xc4: // bin 8, 16, 32
           case 0xc5:
           case 0xc6:
-            malformed(`binary values are not JSON values (byte ${pos - 1})`);
+            return malformed(`binary values are not JSON values (byte ${pos - 1})`);
           case 0xc7: // ext 8, 16, 32 and fixext 1 … 16
           case 0xc8:
           case 0xc9:
@@ -211,7 +211,7 @@ function createScanner(maxDepth: number): (bytes: Uint8Array) => void {
           case 0xd6:
           case 0xd7:
           case 0xd8:
-            malformed(`extension types are not used by lockstep/1 (byte ${pos - 1})`);
+            return malformed(`extension types are not used by lockstep/1 (byte ${pos - 1})`);
           default: // 0xc1, never used
             malformed(`0x${head.toString(16)} is not a msgpack type (byte ${pos - 1})`);
         }

@@ -135,7 +135,7 @@ export function isPersistentRecord(value: unknown): boolean {
 /** A plain object with the facade's entries (one level: the values are shared), for `structuredClone` and the like. */
 export function toPlainRecord(facade: object): Record<string, unknown> {
   const data = recordDataOf(facade);
-  if (data === undefined) return { ...facade } as Record<string, unknown>;
+  if (data === undefined) return { ...facade };
   const plain: Record<string, unknown> = {};
   for (const entry of entriesInOrder(data)) plain[entry.key] = entry.value;
   return plain;

@@ -243,7 +243,7 @@ export type Parsed<T> = { success: true; data: T } | { success: false; error: z.
  * `protocol.fast.test.ts` checks the two agree on valid and fuzzed messages.
  */
 function fastPath<T>(schema: z.ZodType<T>, exact: (value: unknown) => boolean): (value: unknown) => Parsed<T> {
-  return (value) => (exact(value) ? { success: true, data: value as T } : (schema.safeParse(value) as Parsed<T>));
+  return (value) => (exact(value) ? { success: true, data: value as T } : schema.safeParse(value));
 }
 
 const MESSAGE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
@@ -261,8 +261,7 @@ function record(value: unknown, keys: ReadonlySet<string>): value is Record<stri
 }
 
 const isVersion = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
-const isBoundedString = (value: unknown, min: number, max: number): boolean =>
-  typeof value === 'string' && value.length >= min && value.length <= max;
+const isBoundedString = (value: unknown, min: number, max: number): boolean => typeof value === 'string' && value.length >= min && value.length <= max;
 const isCommandId = (value: unknown): boolean => typeof value === 'string' && COMMAND_ID_PATTERN.test(value);
 
 function exactMessage(value: unknown): boolean {

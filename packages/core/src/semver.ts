@@ -100,15 +100,33 @@ function desugar(token: string): Comparator[] {
   if (operator === '^') {
     if (major === undefined) return [];
     const low = exactOf(p);
-    if (major > 0 || minor === undefined) return [{ operator: '>=', version: low }, { operator: '<', version: floor(major + 1, 0, 0) }];
-    if (minor > 0 || patch === undefined) return [{ operator: '>=', version: low }, { operator: '<', version: floor(0, minor + 1, 0) }];
-    return [{ operator: '>=', version: low }, { operator: '<', version: floor(0, 0, patch + 1) }];
+    if (major > 0 || minor === undefined)
+      return [
+        { operator: '>=', version: low },
+        { operator: '<', version: floor(major + 1, 0, 0) },
+      ];
+    if (minor > 0 || patch === undefined)
+      return [
+        { operator: '>=', version: low },
+        { operator: '<', version: floor(0, minor + 1, 0) },
+      ];
+    return [
+      { operator: '>=', version: low },
+      { operator: '<', version: floor(0, 0, patch + 1) },
+    ];
   }
   if (operator === '~' || operator === '~>') {
     if (major === undefined) return [];
     const low = exactOf(p);
-    if (minor === undefined) return [{ operator: '>=', version: low }, { operator: '<', version: floor(major + 1, 0, 0) }];
-    return [{ operator: '>=', version: low }, { operator: '<', version: floor(major, minor + 1, 0) }];
+    if (minor === undefined)
+      return [
+        { operator: '>=', version: low },
+        { operator: '<', version: floor(major + 1, 0, 0) },
+      ];
+    return [
+      { operator: '>=', version: low },
+      { operator: '<', version: floor(major, minor + 1, 0) },
+    ];
   }
   if (major === undefined) {
     // `*`, `>=*`: every release; `<*`, `>*`: nothing.
@@ -120,8 +138,14 @@ function desugar(token: string): Comparator[] {
     case '=':
       if (!wildcard) return [{ operator: '=', version: exactOf(p) }];
       return minor === undefined
-        ? [{ operator: '>=', version: version(major, 0, 0) }, { operator: '<', version: floor(major + 1, 0, 0) }]
-        : [{ operator: '>=', version: version(major, minor, 0) }, { operator: '<', version: floor(major, minor + 1, 0) }];
+        ? [
+            { operator: '>=', version: version(major, 0, 0) },
+            { operator: '<', version: floor(major + 1, 0, 0) },
+          ]
+        : [
+            { operator: '>=', version: version(major, minor, 0) },
+            { operator: '<', version: floor(major, minor + 1, 0) },
+          ];
     case '>=':
       return [{ operator: '>=', version: exactOf(p) }];
     case '<':

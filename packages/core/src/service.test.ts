@@ -1,6 +1,16 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as z from 'zod';
-import { defineService, isCompatibleVersion, method, notServedError, notification, type ParamsInput, type ParamsOutput, type ResultOutput, type ServiceHandlers } from './service.js';
+import {
+  defineService,
+  isCompatibleVersion,
+  method,
+  notServedError,
+  notification,
+  type ParamsInput,
+  type ParamsOutput,
+  type ResultOutput,
+  type ServiceHandlers,
+} from './service.js';
 
 const orchestrate = defineService('orchestrate', '1.2.0', {
   route: method({ params: z.object({ command: z.string(), priority: z.number().default(1) }), result: z.object({ agent: z.string() }) }),
@@ -12,7 +22,14 @@ describe('defineService', () => {
   it('names each member `<service>.<member>` and keeps its schemas and flags', () => {
     expect(orchestrate.name).toBe('orchestrate');
     expect(orchestrate.version).toBe('1.2.0');
-    expect(orchestrate.route).toMatchObject({ kind: 'method', service: 'orchestrate', version: '1.2.0', name: 'route', method: 'orchestrate.route', idempotent: false });
+    expect(orchestrate.route).toMatchObject({
+      kind: 'method',
+      service: 'orchestrate',
+      version: '1.2.0',
+      name: 'route',
+      method: 'orchestrate.route',
+      idempotent: false,
+    });
     expect(orchestrate.status.idempotent).toBe(true);
     expect(orchestrate.progress).toMatchObject({ kind: 'notification', method: 'orchestrate.progress' });
     expect([...orchestrate.members.keys()]).toEqual(['orchestrate.route', 'orchestrate.status', 'orchestrate.progress']);
@@ -67,7 +84,13 @@ describe('isCompatibleVersion (served, wanted)', () => {
   });
 
   it('names what is missing in the METHOD_NOT_FOUND it makes', () => {
-    expect(notServedError(orchestrate.route, undefined)).toMatchObject({ code: 'METHOD_NOT_FOUND', data: { method: 'orchestrate.route', service: 'orchestrate', reason: 'notServed' } });
-    expect(notServedError(orchestrate.route, '2.0.0')).toMatchObject({ code: 'METHOD_NOT_FOUND', data: { reason: 'incompatibleVersion', served: '2.0.0', wanted: '1.2.0' } });
+    expect(notServedError(orchestrate.route, undefined)).toMatchObject({
+      code: 'METHOD_NOT_FOUND',
+      data: { method: 'orchestrate.route', service: 'orchestrate', reason: 'notServed' },
+    });
+    expect(notServedError(orchestrate.route, '2.0.0')).toMatchObject({
+      code: 'METHOD_NOT_FOUND',
+      data: { reason: 'incompatibleVersion', served: '2.0.0', wanted: '1.2.0' },
+    });
   });
 });

@@ -116,9 +116,8 @@ export type ServiceHandlers<S, Context> = {
 };
 
 /** The arguments after the method: params may be left out when the schema takes `undefined`. */
-export type CallArguments<M extends AnyServiceMethod, Options> = undefined extends ParamsInput<M>
-  ? [params?: ParamsInput<M>, options?: Options]
-  : [params: ParamsInput<M>, options?: Options];
+export type CallArguments<M extends AnyServiceMethod, Options> =
+  undefined extends ParamsInput<M> ? [params?: ParamsInput<M>, options?: Options] : [params: ParamsInput<M>, options?: Options];
 
 /** Declares a method of a service. */
 export function method<P extends z.ZodType, R extends z.ZodType>(spec: { params: P; result: R; idempotent?: boolean }): MethodSpec<P, R> {
@@ -136,7 +135,11 @@ export function notification<P extends z.ZodType>(spec: { params: P }): Notifica
  * allowed (core lockstep/1 methods have no `.`, so they can never be taken; `$/` names are reserved
  * for the protocol).
  */
-export function defineService<const Name extends string, const Members extends ServiceMemberSpecs>(name: Name, version: string, members: Members): Service<Name, Members> {
+export function defineService<const Name extends string, const Members extends ServiceMemberSpecs>(
+  name: Name,
+  version: string,
+  members: Members,
+): Service<Name, Members> {
   if (!SERVICE_NAME_PATTERN.test(name)) {
     throw new RangeError(`service name ${JSON.stringify(name)}: a lowercase letter, then up to 62 of A-Z a-z 0-9 _ -`);
   }
@@ -145,7 +148,9 @@ export function defineService<const Name extends string, const Members extends S
   const service: Record<string, unknown> = { name, version, members: byWire };
   for (const [member, spec] of Object.entries(members) as Array<[string, MethodSpec | NotificationSpec]>) {
     if (!MEMBER_NAME_PATTERN.test(member) || RESERVED_MEMBER_NAMES.has(member)) {
-      throw new RangeError(`service ${name}: member name ${JSON.stringify(member)} is not allowed (a letter, then A-Z a-z 0-9 _; not ${[...RESERVED_MEMBER_NAMES].join(', ')})`);
+      throw new RangeError(
+        `service ${name}: member name ${JSON.stringify(member)} is not allowed (a letter, then A-Z a-z 0-9 _; not ${[...RESERVED_MEMBER_NAMES].join(', ')})`,
+      );
     }
     if (spec?.kind !== 'method' && spec?.kind !== 'notification') throw new RangeError(`service ${name}: ${member} is neither method() nor notification()`);
     const defined = Object.freeze({ ...spec, service: name, version, name: member, method: `${name}.${member}` }) as ServiceMember;
@@ -183,13 +188,21 @@ export function isServiceMethod(member: ServiceMember): member is AnyServiceMeth
  */
 export function notServedError(method: AnyServiceMethod, served: string | undefined): LockstepError {
   if (served === undefined) {
-    return new LockstepError('METHOD_NOT_FOUND', `${method.method}: the peer does not serve ${method.service}`, { method: method.method, service: method.service, reason: 'notServed' });
+    return new LockstepError('METHOD_NOT_FOUND', `${method.method}: the peer does not serve ${method.service}`, {
+      method: method.method,
+      service: method.service,
+      reason: 'notServed',
+    });
   }
-  return new LockstepError('METHOD_NOT_FOUND', `${method.method}: the peer serves ${method.service} ${served}, not a version compatible with ${method.version}`, {
-    method: method.method,
-    service: method.service,
-    reason: 'incompatibleVersion',
-    served,
-    wanted: method.version,
-  });
+  return new LockstepError(
+    'METHOD_NOT_FOUND',
+    `${method.method}: the peer serves ${method.service} ${served}, not a version compatible with ${method.version}`,
+    {
+      method: method.method,
+      service: method.service,
+      reason: 'incompatibleVersion',
+      served,
+      wanted: method.version,
+    },
+  );
 }

@@ -2,9 +2,7 @@ import type { Observable } from 'rxjs';
 import type { Frame } from './codec.js';
 
 export type TransportState =
-  | { readonly status: 'connecting' }
-  | { readonly status: 'open' }
-  | { readonly status: 'closed'; readonly reason: string; readonly code?: number };
+  { readonly status: 'connecting' } | { readonly status: 'open' } | { readonly status: 'closed'; readonly reason: string; readonly code?: number };
 
 /** What {@link Transport.listen} calls: the frames from the peer, in order, then the close, once. */
 export interface TransportListener {

@@ -204,4 +204,3 @@ interface Handlers {
   end(): void;
   notification(message: Notification): void;
 }
-

@@ -64,7 +64,11 @@ describePostgres('postgres event store', (db) => {
         const seen: number[] = [];
         store.watch((_, head) => seen.push(head));
         await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2))]);
-        await eventually(() => seen, (list) => list.includes(2), 'the notification');
+        await eventually(
+          () => seen,
+          (list) => list.includes(2),
+          'the notification',
+        );
         await store.close();
         expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       } finally {
@@ -102,7 +106,9 @@ describePostgres('postgres event store', (db) => {
       await store.saveSnapshot({ stream, version: 4, state: { hostile, payload } });
       expect(await store.loadSnapshot(stream)).toEqual({ stream, version: 4, state: { hostile, payload } });
       expect(await store.streams()).toEqual([stream]);
-      const tables = await db.sql<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [store.schema]);
+      const tables = await db.sql<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [
+        store.schema,
+      ]);
       expect(tables.map((row) => row.table_name)).toEqual(['commands', 'events', 'heads', 'holders', 'hubs', 'meta', 'migrations', 'presence', 'snapshots']);
     });
 
@@ -174,7 +180,11 @@ describePostgres('postgres event store', (db) => {
       await b.append('tasks/a', 2, [commit('empty', [])]);
       await b.append('focus/x', 0, [commit('f1', events('f1', 1, 1))]);
       await a.append('tasks/a', 2, [commit('c2', events('c2', 3, 1))]);
-      await eventually(() => seen.length, (n) => n >= 3, 'three notifications');
+      await eventually(
+        () => seen.length,
+        (n) => n >= 3,
+        'three notifications',
+      );
       expect(seen).toEqual([
         ['tasks/a', 2],
         ['focus/x', 1],
@@ -195,7 +205,11 @@ describePostgres('postgres event store', (db) => {
       a.watch((_, head) => seen.push(head));
       expect(await a.listening()).toBe(true);
       await b.append('tasks/a', 0, [commit('c1', events('c1', 1, 1))]);
-      await eventually(() => seen, (list) => list.includes(1), 'the notification');
+      await eventually(
+        () => seen,
+        (list) => list.includes(1),
+        'the notification',
+      );
       const rows = await db.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1`, [`lockstep:${schema}:listen`]);
       expect(rows).toHaveLength(1);
     });
@@ -210,17 +224,24 @@ describePostgres('postgres event store', (db) => {
       a.watch((stream, head) => heads.set(stream, Math.max(head, heads.get(stream) ?? 0)));
       await a.listening();
       // Reported on connect too: a hub that loaded a stream before LISTEN was up misses nothing.
-      await eventually(() => heads.get('tasks/early'), (head) => head === 1, 'the head reported on connect');
+      await eventually(
+        () => heads.get('tasks/early'),
+        (head) => head === 1,
+        'the head reported on connect',
+      );
 
       for (let round = 1; round <= 3; round++) {
-        const terminated = await db.sql<{ ok: boolean }>(
-          `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
-          [`lockstep:${schema}:listen`],
-        );
+        const terminated = await db.sql<{ ok: boolean }>(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`, [
+          `lockstep:${schema}:listen`,
+        ]);
         expect(terminated).toEqual([{ ok: true }]);
         // Appended while nobody listens (or not yet again): only the report after reconnecting has it.
         await b.append('tasks/a', round - 1, [commit(`c${round}`, events(`c${round}`, round, 1))]);
-        await eventually(() => heads.get('tasks/a'), (head) => head === round, `tasks/a at ${round} after reconnect ${round}`);
+        await eventually(
+          () => heads.get('tasks/a'),
+          (head) => head === round,
+          `tasks/a at ${round} after reconnect ${round}`,
+        );
         await eventually(() => a.listening(), Boolean, 'listening again');
       }
       expect(errors.some((context) => context.startsWith('LISTEN connection lost'))).toBe(true);
@@ -239,7 +260,11 @@ describePostgres('postgres event store', (db) => {
       // A query may meet a connection whose end the pool has not noticed yet, and fail: the hub
       // answers UNAVAILABLE and the client retries. Soon the pool has fresh connections.
       await eventually(
-        () => a.info('tasks/a').then(() => true, () => false),
+        () =>
+          a.info('tasks/a').then(
+            () => true,
+            () => false,
+          ),
         Boolean,
         'a query answered on a fresh connection',
       );

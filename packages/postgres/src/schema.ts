@@ -95,15 +95,11 @@ export async function migrate(pool: Pool, schema: string): Promise<string> {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`lockstep.migrate:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
+    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${s}.migrations`);
     const current = rows[0]?.version ?? 0;
     if (current > SCHEMA_VERSION) {
-      throw new Error(
-        `schema ${schema} is at version ${current}, written by a newer @lockstep/postgres; this one knows up to version ${SCHEMA_VERSION}`,
-      );
+      throw new Error(`schema ${schema} is at version ${current}, written by a newer @lockstep/postgres; this one knows up to version ${SCHEMA_VERSION}`);
     }
     const steps = migrations(s);
     for (let version = current + 1; version <= SCHEMA_VERSION; version++) {

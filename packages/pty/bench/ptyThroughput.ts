@@ -92,7 +92,7 @@ async function connectViewer(url: string, terminalId: string): Promise<{ receive
   let received = 0;
   const answers = new Map<number, () => void>();
   socket.on('message', (data) => {
-    const message = JSON.parse(data.toString()) as { id?: number; method?: string; params?: { data: string } };
+    const message = JSON.parse((data as Buffer).toString()) as { id?: number; method?: string; params?: { data: string } };
     if (message.id !== undefined) answers.get(message.id)?.();
     else if (message.method === 'terminal.output') received += Buffer.from(message.params!.data, 'base64').length;
   });

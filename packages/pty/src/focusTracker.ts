@@ -126,7 +126,9 @@ export class FocusTracker {
     link.client.state.subscribe((state) => {
       if (state.status === 'closed') this.#onClosed(link);
     });
-    this.#send(link, 'hello', { protocol: 1, clientId: `lockstep-pty-${randomUUID()}` }).catch((error: unknown) => this.#options.onError(error, 'focus watcher hello'));
+    this.#send(link, 'hello', { protocol: 1, clientId: `lockstep-pty-${randomUUID()}` }).catch((error: unknown) =>
+      this.#options.onError(error, 'focus watcher hello'),
+    );
     return link;
   }
 

@@ -22,7 +22,10 @@ const noNul = (text: string) => !text.includes('\0');
 
 const envSchema = z.record(
   z.string().regex(ENV_NAME_PATTERN, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'),
-  z.string().max(32 * 1024).refine(noNul, 'environment values cannot contain NUL'),
+  z
+    .string()
+    .max(32 * 1024)
+    .refine(noNul, 'environment values cannot contain NUL'),
 );
 
 /** What {@link TerminalManager.spawn} (and {@link spawnTerminal}) accept. */
@@ -33,7 +36,12 @@ export const spawnOptionsSchema = z.strictObject({
   file: z.string().min(1).max(4096).refine(noNul, 'the file cannot contain NUL'),
   /** Its arguments, passed to the program as they are: no shell ever parses them. */
   args: z
-    .array(z.string().max(128 * 1024).refine(noNul, 'arguments cannot contain NUL'))
+    .array(
+      z
+        .string()
+        .max(128 * 1024)
+        .refine(noNul, 'arguments cannot contain NUL'),
+    )
     .max(1024)
     .optional(),
   /** Working directory; must exist. Default: the policy's `cwd`. */

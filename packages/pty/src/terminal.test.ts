@@ -134,7 +134,7 @@ describe('Terminal: running', () => {
     expect(ranges.at(-1)?.to).toBe(terminal.end);
   });
 
-  it('keeps the end of a fast program\'s output (node-pty alone drops it on Linux about half of the time)', async () => {
+  it("keeps the end of a fast program's output (node-pty alone drops it on Linux about half of the time)", async () => {
     const expected = Buffer.from(Array.from({ length: 20000 }, (_, i) => `${i + 1}\r\n`).join(''));
     const runs = Array.from({ length: 12 }, () => spawn({ file: 'seq', args: ['1', '20000'] }));
     await Promise.all(runs.map((run) => run.exited));

@@ -222,8 +222,12 @@ export class Terminal implements TerminalSource {
 
   /** Resizes the terminal; the program gets SIGWINCH. Sizes outside `1 … 1000` are refused (RangeError). */
   resize(cols: number, rows: number): void {
-    for (const [label, value] of [['cols', cols], ['rows', rows]] as const) {
-      if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIZE) throw new RangeError(`${label} must be an integer in 1…${MAX_TERMINAL_SIZE}, not ${value}`);
+    for (const [label, value] of [
+      ['cols', cols],
+      ['rows', rows],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_SIZE)
+        throw new RangeError(`${label} must be an integer in 1…${MAX_TERMINAL_SIZE}, not ${value}`);
     }
     if (this.#exitInfo || (cols === this.#cols && rows === this.#rows)) return;
     this.#pty.resize(cols, rows);

@@ -234,7 +234,16 @@ describe('terminal extension over WebSocket', () => {
 
     const fromStart = await viewer(test);
     const result = await fromStart.attach('long', 0);
-    expect(result).toEqual({ terminalId: 'long', runId: terminal.runId, offset: expected.length - 1024, end: expected.length, truncated: true, cols: 80, rows: 24, exited: true });
+    expect(result).toEqual({
+      terminalId: 'long',
+      runId: terminal.runId,
+      offset: expected.length - 1024,
+      end: expected.length,
+      truncated: true,
+      cols: 80,
+      rows: 24,
+      exited: true,
+    });
     await fromStart.waitForExit('long');
     expect(fromStart.bytes('long').equals(expected.subarray(-1024))).toBe(true);
 

@@ -91,12 +91,16 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     const waiting = terminals.waitingFor(terminalId);
     if (waiting) {
       const { maxTerminals } = terminals.limits;
-      throw new LockstepError('UNKNOWN_STREAM', `terminal ${terminalId} is waiting for a free slot (number ${waiting.position} in line; at most ${maxTerminals} terminals)`, {
-        terminalId,
-        reason: WAITING_FOR_TERMINAL_SLOT,
-        position: waiting.position,
-        maxTerminals,
-      });
+      throw new LockstepError(
+        'UNKNOWN_STREAM',
+        `terminal ${terminalId} is waiting for a free slot (number ${waiting.position} in line; at most ${maxTerminals} terminals)`,
+        {
+          terminalId,
+          reason: WAITING_FOR_TERMINAL_SLOT,
+          position: waiting.position,
+          maxTerminals,
+        },
+      );
     }
     throw new LockstepError('UNKNOWN_STREAM', `no terminal ${terminalId}`, { terminalId });
   }

@@ -156,7 +156,10 @@ export class TerminalManager {
     if (owner !== undefined) {
       const { maxTerminalsPerIdentity } = this.limits;
       if (this.#ownedBy(owner) >= maxTerminalsPerIdentity) {
-        throw new LockstepError('RATE_LIMITED', `at most ${maxTerminalsPerIdentity} terminals per identity`, { reason: 'maxTerminalsPerIdentity', maxTerminalsPerIdentity });
+        throw new LockstepError('RATE_LIMITED', `at most ${maxTerminalsPerIdentity} terminals per identity`, {
+          reason: 'maxTerminalsPerIdentity',
+          maxTerminalsPerIdentity,
+        });
       }
     }
     // Whoever waits goes first: a new spawn never takes a slot from the line.
@@ -286,7 +289,10 @@ export class TerminalManager {
       const exists = Object.hasOwn((state as TasksState).sessions, terminal.id);
       const command = exists
         ? { type: 'session.update', payload: { id: terminal.id, status: 'running' } }
-        : { type: 'session.create', payload: { id: terminal.id, kind: 'terminal', status: 'running', ...(terminal.name !== undefined && { name: terminal.name }) } };
+        : {
+            type: 'session.create',
+            payload: { id: terminal.id, kind: 'terminal', status: 'running', ...(terminal.name !== undefined && { name: terminal.name }) },
+          };
       await this.#execute(hub, { id: commandId(terminal, 'start'), stream, ...command });
     } catch (error) {
       this.#report(error, `recording the start of terminal ${terminal.id} in ${stream}`);
@@ -308,8 +314,8 @@ export class TerminalManager {
     const focus = this.#closing ? undefined : this.#recordingHub(terminal, 'focus');
     if (focus) {
       const stream = `focus/${terminal.project}`;
-      await this.#execute(focus, { id: commandId(terminal, 'unfocus'), stream, type: 'focus.close', payload: { sessionId: terminal.id } }).catch((error: unknown) =>
-        this.#reportUnlessClosing(error, `releasing the focus of terminal ${terminal.id} in ${stream}`),
+      await this.#execute(focus, { id: commandId(terminal, 'unfocus'), stream, type: 'focus.close', payload: { sessionId: terminal.id } }).catch(
+        (error: unknown) => this.#reportUnlessClosing(error, `releasing the focus of terminal ${terminal.id} in ${stream}`),
       );
     }
   }

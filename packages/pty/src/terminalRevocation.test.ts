@@ -42,7 +42,11 @@ describe('terminal attachments under revocation', () => {
     readers.set('bob', new Set(['terminal/echo']));
     const test = await hub();
     // Echo off: the output is exactly what the program prints, one line per line of input.
-    const terminal = await test.extension.terminals.spawn({ id: 'echo', file: '/bin/sh', args: ['-c', 'stty -echo; while read line; do echo "got $line"; done'] });
+    const terminal = await test.extension.terminals.spawn({
+      id: 'echo',
+      file: '/bin/sh',
+      args: ['-c', 'stty -echo; while read line; do echo "got $line"; done'],
+    });
     const alice = await viewer(test, 'alice');
     const bob = await viewer(test, 'bob');
     await alice.attach('echo');

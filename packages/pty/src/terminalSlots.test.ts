@@ -56,7 +56,12 @@ describe('terminal slots', () => {
     const cancelled = await rejection(d);
     expect(cancelled).toMatchObject({ code: 'UNAVAILABLE', data: { reason: SPAWN_CANCELLED, terminalId: 'd' } });
     expect(manager.waiting()).toEqual([]);
-    expect(manager.list().map((terminal) => terminal.id).sort()).toEqual(['b', 'c']);
+    expect(
+      manager
+        .list()
+        .map((terminal) => terminal.id)
+        .sort(),
+    ).toEqual(['b', 'c']);
   });
 
   it('gives the slot of a terminal that exits to the next in line (the exited one is let go)', async () => {

@@ -27,7 +27,13 @@ const LockstepContext = createContext<StreamRegistry | null>(null);
 LockstepContext.displayName = 'LockstepContext';
 
 /** Makes a `LockstepClient` available to `useStream`, `useCommand` and the other hooks below it. */
-export function LockstepProvider({ client, releaseUnusedStreamsAfterMs = DEFAULT_RELEASE_AFTER_MS, clock, fallback = null, children }: LockstepProviderProps): ReactNode {
+export function LockstepProvider({
+  client,
+  releaseUnusedStreamsAfterMs = DEFAULT_RELEASE_AFTER_MS,
+  clock,
+  fallback = null,
+  children,
+}: LockstepProviderProps): ReactNode {
   const registry = useMemo(() => new StreamRegistry(client, releaseUnusedStreamsAfterMs, clock), [client, releaseUnusedStreamsAfterMs, clock]);
   const restoring = useRestoring(client);
   // `.Provider` rather than React 19's `<Context value>`: the peer range includes React 18.3.

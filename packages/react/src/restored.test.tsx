@@ -16,7 +16,10 @@ describe('a persistent client under LockstepProvider', () => {
   it('renders the restored state on the first render of the children, then the hub’s', async () => {
     const w = testWorld();
     onTestFinished(() => w.close());
-    for (const [id, title] of [['t1', 'Stored one'], ['t2', 'Stored two']]) {
+    for (const [id, title] of [
+      ['t1', 'Stored one'],
+      ['t2', 'Stored two'],
+    ]) {
       await w.hub.execute({ id: `seed-${id}`, stream: `tasks/${PROJECT}`, type: 'task.create', payload: { id, title } });
     }
     const storage = memoryStorage();

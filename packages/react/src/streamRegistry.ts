@@ -40,7 +40,7 @@ export class StreamRegistry {
     if (known) this.#forget(name, known);
     const owned = !this.client.streams.has(name);
     const stream = this.client.stream(domain, key);
-    const entry: Entry = { stream: stream as unknown as SyncedStream<AnyDomain>, users: 0, owned, timer: undefined };
+    const entry: Entry = { stream: stream, users: 0, owned, timer: undefined };
     this.#entries.set(name, entry);
     // Rendered but maybe never mounted (a discarded concurrent render): released unless retained.
     this.#scheduleRelease(name, entry);

@@ -134,7 +134,8 @@ describe('useCall with params', () => {
       const refused = useCall(demo.refuse, { why: 'because' });
       const invalid = useCall(demo.echo, { text: 42 } as never);
       const unserved = useCall(elsewhere.hello, undefined);
-      const line = (error: LockstepError | undefined) => (error ? `${error.code}${(error.data as { reason?: string } | undefined)?.reason ? ` ${(error.data as { reason: string }).reason}` : ''}` : '…');
+      const line = (error: LockstepError | undefined) =>
+        error ? `${error.code}${(error.data as { reason?: string } | undefined)?.reason ? ` ${(error.data as { reason: string }).reason}` : ''}` : '…';
       return <p data-testid="errors">{[refused.error, invalid.error, unserved.error].map(line).join(' | ')}</p>;
     }
     render(<Errors />, { wrapper: withProvider(me.client) });
@@ -177,7 +178,7 @@ describe('useCall with params', () => {
 });
 
 describe('useCall on demand', () => {
-  it('calls when asked, with the last call\'s result, error and pending; reset forgets them', async () => {
+  it("calls when asked, with the last call's result, error and pending; reset forgets them", async () => {
     const { connect, echoed, slow } = world();
     const me = connect('me');
     let echo!: CallAction<typeof demo.echo>;

@@ -1,5 +1,13 @@
 import type { CallOptions, LockstepClient } from '@lockstep/client';
-import { LockstepError, createAbortController, type AbortControllerLike, type AnyServiceMethod, type CallArguments, type ParamsInput, type ResultOutput } from '@lockstep/core';
+import {
+  LockstepError,
+  createAbortController,
+  type AbortControllerLike,
+  type AnyServiceMethod,
+  type CallArguments,
+  type ParamsInput,
+  type ResultOutput,
+} from '@lockstep/core';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { useLockstepClient } from './LockstepProvider.js';
 
@@ -149,7 +157,8 @@ function useCallResult<M extends AnyServiceMethod>(client: LockstepClient, metho
       },
       (error: unknown) => {
         // A failed refresh keeps the last result for these params beside the error.
-        if (!controller.signal.aborted) setAnswer((previous) => ({ token, key, result: previous.key === key ? previous.result : undefined, error: LockstepError.from(error) }));
+        if (!controller.signal.aborted)
+          setAnswer((previous) => ({ token, key, result: previous.key === key ? previous.result : undefined, error: LockstepError.from(error) }));
       },
     );
     // New params, a new connection, a refresh or an unmount: this answer is no longer wanted.
@@ -167,7 +176,12 @@ function useCallResult<M extends AnyServiceMethod>(client: LockstepClient, metho
 }
 
 /** `client.call` with the params and options as values (the overloads are for callers who know the method). */
-function callMethod<M extends AnyServiceMethod>(client: LockstepClient, method: M, params: ParamsInput<M> | undefined, options: CallOptions): Promise<ResultOutput<M>> {
+function callMethod<M extends AnyServiceMethod>(
+  client: LockstepClient,
+  method: M,
+  params: ParamsInput<M> | undefined,
+  options: CallOptions,
+): Promise<ResultOutput<M>> {
   return (client.call as (method: M, params: unknown, options: CallOptions) => Promise<ResultOutput<M>>)(method, params, options);
 }
 

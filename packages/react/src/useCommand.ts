@@ -1,4 +1,4 @@
-import type { DispatchOptions, SyncedStream } from '@lockstep/client';
+import type { DispatchOptions } from '@lockstep/client';
 import type { AnyDomain, CommandOf, protocol } from '@lockstep/core';
 import { useCallback, useEffect } from 'react';
 import { useRegistry } from './LockstepProvider.js';
@@ -15,7 +15,7 @@ export type Dispatch<D extends AnyDomain> = (command: CommandOf<D>, options?: Di
 export function useCommand<D extends AnyDomain>(domain: D, key: string): Dispatch<D> {
   const registry = useRegistry();
   const stream = registry.open(domain, key);
-  useEffect(() => registry.retain(stream as unknown as SyncedStream<AnyDomain>), [registry, stream]);
+  useEffect(() => registry.retain(stream), [registry, stream]);
   return useCallback(
     (command: CommandOf<D>, options?: DispatchOptions) =>
       // Closed under us by the application: send through the stream open now instead.

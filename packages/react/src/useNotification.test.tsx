@@ -14,7 +14,7 @@ const news = defineService('news', '1.0.0', {
 });
 
 describe('useNotification', () => {
-  it('hands the hub\'s notifications to the latest listener while mounted', async () => {
+  it("hands the hub's notifications to the latest listener while mounted", async () => {
     const w = testWorld();
     onTestFinished(() => w.close());
     const me = w.connect('me');

@@ -18,7 +18,7 @@ export function useRetainedStream<D extends AnyDomain>(domain: D, key: string): 
         rerender();
         return () => {};
       }
-      const release = registry.retain(stream as unknown as SyncedStream<AnyDomain>);
+      const release = registry.retain(stream);
       const unsubscribe = stream.subscribe(() => {
         if (stream.closed) rerender();
         onChange();
@@ -32,4 +32,3 @@ export function useRetainedStream<D extends AnyDomain>(domain: D, key: string): 
   );
   return { stream, subscribe };
 }
-

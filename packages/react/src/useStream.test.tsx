@@ -168,7 +168,11 @@ describe('useStream', () => {
     function Creator() {
       dispatch = useCommand(tasksDomain, PROJECT);
       const status = useStreamStatus(tasksDomain, PROJECT);
-      return <p data-testid="error">{status.lastError ? `${status.lastError.code} ${String((status.lastError.data as { reason?: string } | undefined)?.reason)}` : 'none'}</p>;
+      return (
+        <p data-testid="error">
+          {status.lastError ? `${status.lastError.code} ${String((status.lastError.data as { reason?: string } | undefined)?.reason)}` : 'none'}
+        </p>
+      );
     }
     render(
       <>

@@ -13,12 +13,7 @@ export function useStream<D extends AnyDomain>(domain: D, key: string): StateOf<
  * changes by `isEqual` (default `Object.is`; `shallowEqual` for selectors that build new arrays or
  * objects). The selector runs again only when the state object changes or the selector does.
  */
-export function useStream<D extends AnyDomain, T>(
-  domain: D,
-  key: string,
-  selector: (state: StateOf<D>) => T,
-  isEqual?: (a: T, b: T) => boolean,
-): T;
+export function useStream<D extends AnyDomain, T>(domain: D, key: string, selector: (state: StateOf<D>) => T, isEqual?: (a: T, b: T) => boolean): T;
 export function useStream<D extends AnyDomain, T>(
   domain: D,
   key: string,
@@ -44,7 +39,7 @@ export function useStream<D extends AnyDomain, T>(
   }, [stream, selector, isEqual]);
   const value = useSyncExternalStore(subscribe, getSnapshot, getSnapshot);
   useEffect(() => {
-    rendered.current = selector ? { value: value as T } : undefined;
+    rendered.current = selector ? { value: value } : undefined;
   });
   return value;
 }
@@ -57,4 +52,3 @@ export function useStreamStatus<D extends AnyDomain>(domain: D, key: string): St
   const { stream, subscribe } = useRetainedStream(domain, key);
   return useSyncExternalStore(subscribe, stream.getStatus, stream.getStatus);
 }
-

@@ -35,7 +35,11 @@ function setup(options: Partial<HubOptions> = {}) {
 }
 
 const focusSet = (id: string, sessionId: string) => ({ id, stream: 'focus/p1', type: 'focus.set', payload: { sessionId } });
-const refusal = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error as LockstepError);
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as LockstepError,
+  );
 
 describe('hub checkCommand', () => {
   it('refuses a command the check rejects with its reason, records nothing, and lets the others through', async () => {
@@ -74,7 +78,7 @@ describe('hub checkCommand', () => {
     expect(seen).toEqual([]);
   });
 
-  it('keeps the order of a stream\'s commands while a check is pending', async () => {
+  it("keeps the order of a stream's commands while a check is pending", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const { hub } = setup({
@@ -95,7 +99,7 @@ describe('hub checkCommand', () => {
   });
 
   it('does not record a refusal that is not a rejection: UNAVAILABLE as thrown, a bug as INTERNAL_ERROR reported to onError', async () => {
-    let failure: unknown = new LockstepError('UNAVAILABLE', 'tasks are not loaded');
+    let failure: Error | undefined = new LockstepError('UNAVAILABLE', 'tasks are not loaded');
     const { hub, errors } = setup({
       checkCommand: () => {
         if (failure) throw failure;

@@ -1,12 +1,4 @@
-import {
-  DomainRejection,
-  LockstepError,
-  jsonLength,
-  createCommandBatch,
-  fingerprint,
-  type Event,
-  type protocol,
-} from '@lockstep/core';
+import { DomainRejection, LockstepError, jsonLength, createCommandBatch, fingerprint, type Event, type protocol } from '@lockstep/core';
 import { StoreConflictError, type Commit, type CommandRecord, type StoredEvent, type StoredRefusal } from './eventStore.js';
 import type { StreamHost } from './streamHost.js';
 

@@ -11,9 +11,7 @@ import {
 } from '@lockstep/core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-// The server package cannot depend on @lockstep/testkit (the testkit depends on the server), so the
-// fake clock is taken from its source.
-import { FakeClock } from '../../testkit/src/fakeClock.js';
+import { FakeClock, TestPeer, type PeerMessage } from '@lockstep/core/testing';
 import { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type HubOptions } from './hub.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 
@@ -44,56 +42,16 @@ const counter = defineDomain({
 });
 
 /** A decoded JSON-RPC message as the hub sent it. */
-interface Msg {
-  jsonrpc: string;
-  id?: string | number | null;
-  method?: string;
-  params?: any;
-  result?: any;
-  error?: { code: number; message: string; data?: any };
-}
+type Msg = PeerMessage;
 
-/** Speaks raw lockstep/1 frames over one end of a memory link. */
-class Wire {
-  /** Every message received, batches flattened. */
-  readonly received: Msg[] = [];
-  /** How many frames carried them, and how many of those were batches. */
-  frames = 0;
-  batches = 0;
-  #nextId = 1;
-
-  constructor(
-    readonly link: MemoryLink,
-    private readonly clock: FakeClock,
-  ) {
-    link.client.frames.subscribe((frame) => {
-      const decoded = JSON.parse(frame as string) as Msg | Msg[];
-      this.frames++;
-      if (Array.isArray(decoded)) {
-        this.batches++;
-        this.received.push(...decoded);
-      } else {
-        this.received.push(decoded);
-      }
-    });
+/** Speaks raw lockstep/1 frames over one end of a memory link: a TestPeer, with this file's helpers. */
+class Wire extends TestPeer {
+  constructor(readonly link: MemoryLink) {
+    super(link.client);
   }
 
   sendRaw(text: string): void {
-    this.link.client.send(text);
-  }
-
-  send(message: unknown): void {
-    this.sendRaw(JSON.stringify(message));
-  }
-
-  /** Sends a request and answers its id (without waiting). */
-  request(method: string, params?: unknown, id: string | number = this.#nextId++): string | number {
-    this.send(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
-    return id;
-  }
-
-  async call(method: string, params?: unknown): Promise<Msg> {
-    return this.response(this.request(method, params));
+    this.sendFrame(text);
   }
 
   async hello(params: Record<string, unknown> = {}): Promise<Msg> {
@@ -102,18 +60,13 @@ class Wire {
     return answer;
   }
 
-  /** Waits for the response to request `id` (or the error without id when `id` is null). */
-  async response(id: string | number | null): Promise<Msg> {
-    return until(this.clock, () => this.received.find((m) => m.method === undefined && m.id === id));
-  }
-
   /** Every `events` notification received for `stream`, in order. */
   events(stream: string): Array<{ version: number; type: string; data: any; commandId?: string }> {
     return this.received.filter((m) => m.method === 'events' && m.params.stream === stream).flatMap((m) => m.params.events);
   }
 
-  close(): void {
-    this.link.client.close('test done');
+  override close(): void {
+    super.close('test done');
   }
 }
 
@@ -140,7 +93,7 @@ function setup(options: Partial<HubOptions> = {}, store = new MemoryEventStore()
   const connect = () => {
     const link = createMemoryLink({ clock });
     hub.accept(link.server);
-    return new Wire(link, clock);
+    return new Wire(link);
   };
   return {
     hub,
@@ -283,8 +236,8 @@ describe('hub: bad input is answered with the documented error and changes nothi
   it('refuses a second hello pipelined before the first is answered with INVALID_REQUEST', async () => {
     const { connect } = setup();
     const wire = connect();
-    const first = wire.request('hello', { protocol: 1, clientId: 'c1' });
-    const second = wire.request('hello', { protocol: 1, clientId: 'c2' });
+    const first = wire.sendRequest('hello', { protocol: 1, clientId: 'c1' });
+    const second = wire.sendRequest('hello', { protocol: 1, clientId: 'c2' });
     expect((await wire.response(first)).result).toBeDefined();
     expectCode(await wire.response(second), 'INVALID_REQUEST');
   });
@@ -293,11 +246,11 @@ describe('hub: bad input is answered with the documented error and changes nothi
     const { hub, connect } = setup({ authenticate: async () => ({ id: 'alice' }) });
     await seed(hub);
     const wire = connect();
-    const hello = wire.request('hello', { protocol: 1, clientId: 'c1' });
-    const applied = wire.request('command', add('counter/a', 2));
-    const invalid = wire.request('command', { id: nextId(), stream: 'counter/a', payload: {} });
-    const unknown = wire.request('command', { id: nextId(), stream: 'nope/x', type: 'add', payload: { by: 1 } });
-    const rejected = wire.request('command', add('counter/a', -100));
+    const hello = wire.sendRequest('hello', { protocol: 1, clientId: 'c1' });
+    const applied = wire.sendRequest('command', add('counter/a', 2));
+    const invalid = wire.sendRequest('command', { id: nextId(), stream: 'counter/a', payload: {} });
+    const unknown = wire.sendRequest('command', { id: nextId(), stream: 'nope/x', type: 'add', payload: { by: 1 } });
+    const rejected = wire.sendRequest('command', add('counter/a', -100));
     expect((await wire.response(applied)).result).toMatchObject({ stream: 'counter/a', version: 2 });
     expectCode(await wire.response(invalid), 'INVALID_PARAMS');
     expectCode(await wire.response(unknown), 'UNKNOWN_STREAM');
@@ -314,8 +267,8 @@ describe('hub: bad input is answered with the documented error and changes nothi
     await seed(hub);
     const before = await readAll(hub);
     const wire = connect();
-    const hello = wire.request('hello', { protocol: 1, token: 'wrong' });
-    const command = wire.request('command', add('counter/a', 1));
+    const hello = wire.sendRequest('hello', { protocol: 1, token: 'wrong' });
+    const command = wire.sendRequest('command', add('counter/a', 1));
     expectCode(await wire.response(command), 'HANDSHAKE_REQUIRED');
     expect(wire.received.filter((m) => m.method === undefined).map((m) => m.id)).toEqual([hello, command]);
     expectCode(wire.received[0]!, 'UNAUTHORIZED');
@@ -360,19 +313,16 @@ describe('hub: bad input is answered with the documented error and changes nothi
     expect(await readAll(hub)).toEqual(before);
   });
 
-  it.each(['../etc', 'Tasks/x', 'tasks/', 'tasks/a/b', '/x', 'tasks/.hidden', ''])(
-    'refuses the invalid stream name %j with INVALID_PARAMS',
-    async (stream) => {
-      const { hub, greeted } = setup();
-      await seed(hub);
-      const before = await readAll(hub);
-      const wire = await greeted();
-      expectCode(await wire.call('subscribe', { stream }), 'INVALID_PARAMS');
-      expectCode(await wire.call('command', { id: nextId(), stream, type: 'task.create', payload: { title: 'x' } }), 'INVALID_PARAMS');
-      expect(await readAll(hub)).toEqual(before);
-      expect(await hub.store.streams()).not.toContain(stream);
-    },
-  );
+  it.each(['../etc', 'Tasks/x', 'tasks/', 'tasks/a/b', '/x', 'tasks/.hidden', ''])('refuses the invalid stream name %j with INVALID_PARAMS', async (stream) => {
+    const { hub, greeted } = setup();
+    await seed(hub);
+    const before = await readAll(hub);
+    const wire = await greeted();
+    expectCode(await wire.call('subscribe', { stream }), 'INVALID_PARAMS');
+    expectCode(await wire.call('command', { id: nextId(), stream, type: 'task.create', payload: { title: 'x' } }), 'INVALID_PARAMS');
+    expect(await readAll(hub)).toEqual(before);
+    expect(await hub.store.streams()).not.toContain(stream);
+  });
 
   it('refuses an unknown command type and a bad payload with INVALID_PARAMS', async () => {
     const { hub, greeted } = setup();
@@ -383,10 +333,7 @@ describe('hub: bad input is answered with the documented error and changes nothi
     expect(unknown.data.reason).toBe('unknownCommand');
     const bad = expectCode(await wire.call('command', { id: nextId(), stream: 'counter/a', type: 'add', payload: { by: 'two' } }), 'INVALID_PARAMS');
     expect(bad.data.issues[0].path).toEqual(['by']);
-    expectCode(
-      await wire.call('command', { id: nextId(), stream: 'tasks/p1', type: 'task.create', payload: { title: 'x', extra: true } }),
-      'INVALID_PARAMS',
-    );
+    expectCode(await wire.call('command', { id: nextId(), stream: 'tasks/p1', type: 'task.create', payload: { title: 'x', extra: true } }), 'INVALID_PARAMS');
     expect(await readAll(hub)).toEqual(before);
   });
 
@@ -451,9 +398,9 @@ describe('hub: bad input is answered with the documented error and changes nothi
     const { hub, greeted } = setup();
     const wire = await greeted();
     const command = { id: 'twice', stream: 'counter/a', type: 'add', payload: { by: 1 } };
-    const a = wire.request('command', command);
-    const b = wire.request('command', command);
-    const c = wire.request('command', { ...command, payload: { by: 2 } });
+    const a = wire.sendRequest('command', command);
+    const b = wire.sendRequest('command', command);
+    const c = wire.sendRequest('command', { ...command, payload: { by: 2 } });
     expect((await wire.response(a)).result).toEqual({ id: 'twice', stream: 'counter/a', version: 1 });
     expect((await wire.response(b)).result).toEqual({ id: 'twice', stream: 'counter/a', version: 1, duplicate: true });
     expectCode(await wire.response(c), 'COMMAND_ID_CONFLICT');
@@ -570,7 +517,12 @@ describe('hub: batches (capabilities.batch)', () => {
     const { hub, greeted } = setup();
     await seed(hub);
     const wire = await greeted({ capabilities: { batch: true } });
-    wire.send([command(201, add('counter/a', 1)), { jsonrpc: '1.0', id: 202, method: 'ping' }, command(203, { ...add('counter/a', 1), payload: { by: 'x' } }), ping(204)]);
+    wire.send([
+      command(201, add('counter/a', 1)),
+      { jsonrpc: '1.0', id: 202, method: 'ping' },
+      command(203, { ...add('counter/a', 1), payload: { by: 'x' } }),
+      ping(204),
+    ]);
     expect((await wire.response(201)).result).toMatchObject({ version: 2 });
     expectCode(await wire.response(202), 'INVALID_REQUEST');
     expectCode(await wire.response(203), 'INVALID_PARAMS');
@@ -598,7 +550,7 @@ describe('hub: batches (capabilities.batch)', () => {
     const wire = await greeted();
     wire.send([ping(401), ping(402)]);
     expect(expectCode(await wire.response(null), 'INVALID_REQUEST').message).toMatch(/batch capability/);
-    for (let i = 0; i < 5; i++) wire.request('command', add('counter/a', 1), 410 + i);
+    for (let i = 0; i < 5; i++) wire.sendRequest('command', add('counter/a', 1), 410 + i);
     await Promise.all([410, 411, 412, 413, 414].map((id) => wire.response(id)));
     expect((await hub.read('counter/a')).state).toEqual({ n: 5 });
     expect(wire.batches).toBe(0);
@@ -623,7 +575,9 @@ describe('hub: commands', () => {
     await expect(deep).rejects.toMatchObject({ code: 'INVALID_PARAMS', data: { maxDepth: MAX_PAYLOAD_DEPTH } });
     await expect(hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: nested(MAX_PAYLOAD_DEPTH - 1) } })).resolves.toMatchObject({ version: 1 });
     // Wide is not deep.
-    await expect(hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: Array.from({ length: 10_000 }, () => [{ a: [1] }]) } })).resolves.toMatchObject({ version: 2 });
+    await expect(hub.execute({ ...add('counter/d', 1), payload: { by: 1, extra: Array.from({ length: 10_000 }, () => [{ a: [1] }]) } })).resolves.toMatchObject(
+      { version: 2 },
+    );
   });
 
   it('sends the events notification before the command response on the same connection', async () => {
@@ -631,7 +585,7 @@ describe('hub: commands', () => {
     const wire = await greeted();
     await wire.call('subscribe', { stream: 'counter/a' });
     for (let i = 1; i <= 3; i++) {
-      const id = wire.request('command', add('counter/a', i));
+      const id = wire.sendRequest('command', add('counter/a', i));
       await wire.response(id);
       const eventsAt = wire.received.findIndex((m) => m.method === 'events' && m.params.events.some((e: { version: number }) => e.version === i));
       const ackAt = wire.received.findIndex((m) => m.id === id);
@@ -777,12 +731,12 @@ describe('hub: subscribe', () => {
       const message = JSON.parse(frame as string) as Msg;
       if (message.method === 'events' && injected < 30) {
         injected++;
-        writer.request('command', add('counter/a', 1));
+        writer.sendRequest('command', add('counter/a', 1));
       }
     });
-    const id = wire.request('subscribe', { stream: 'counter/a', since: 0 });
+    const id = wire.sendRequest('subscribe', { stream: 'counter/a', since: 0 });
     // and a few straight away, before the answer
-    for (let i = 0; i < 5; i++) writer.request('command', add('counter/a', 1));
+    for (let i = 0; i < 5; i++) writer.sendRequest('command', add('counter/a', 1));
     const answer = (await wire.response(id)).result;
     expect(answer.events).toHaveLength(100);
     expect(answer.version).toBe(100);
@@ -813,9 +767,9 @@ describe('hub: subscribe', () => {
         await hub.execute(add('counter/a', 1));
         const wire = await greeted();
         const writer = await greeted();
-        writer.request('command', add('counter/a', 1));
+        writer.sendRequest('command', add('counter/a', 1));
         for (let i = 0; i < offset; i++) await Promise.resolve();
-        const id = wire.request('subscribe', since === undefined ? { stream: 'counter/a' } : { stream: 'counter/a', since });
+        const id = wire.sendRequest('subscribe', since === undefined ? { stream: 'counter/a' } : { stream: 'counter/a', since });
         const answer = (await wire.response(id)).result;
         await hub.stream('counter/a').settled();
         await clock.flush();
@@ -841,8 +795,8 @@ describe('hub: subscribe', () => {
     expect(wire.events('counter/a')).toHaveLength(1);
 
     // subscribe and unsubscribe pipelined: the subscription must not survive
-    const sub = wire.request('subscribe', { stream: 'counter/b' });
-    const unsub = wire.request('unsubscribe', { stream: 'counter/b' });
+    const sub = wire.sendRequest('subscribe', { stream: 'counter/b' });
+    const unsub = wire.sendRequest('unsubscribe', { stream: 'counter/b' });
     await wire.response(sub);
     await wire.response(unsub);
     await hub.execute(add('counter/b', 1));
@@ -937,8 +891,8 @@ describe('hub: leases', () => {
   it('expires the lease of a client that sent two hellos back to back and then closed', async () => {
     const s = setup({ leaseGraceMs: GRACE });
     const wire = s.connect();
-    const first = wire.request('hello', { protocol: 1, clientId: 'ide-1' });
-    wire.request('hello', { protocol: 1, clientId: 'ide-1' });
+    const first = wire.sendRequest('hello', { protocol: 1, clientId: 'ide-1' });
+    wire.sendRequest('hello', { protocol: 1, clientId: 'ide-1' });
     await wire.response(first);
     await wire.call('command', { id: nextId(), stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'ws-1', desired: 1, lease: true } });
     wire.close();
@@ -1029,7 +983,12 @@ describe('hub: idle streams', () => {
   it('keeps a stream whose state holds leases (their expiry needs it)', async () => {
     const s = setup({ unloadIdleStreamsMs: IDLE, leaseGraceMs: IDLE * 100 });
     const ide = await s.greeted({ clientId: 'ide-1' });
-    await ide.call('command', { id: nextId(), stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: 1, lease: true } });
+    await ide.call('command', {
+      id: nextId(),
+      stream: 'orchestration/default',
+      type: 'workspace.setDesired',
+      payload: { workspaceId: 'w', desired: 1, lease: true },
+    });
     const host = s.hub.stream('orchestration/default');
     await s.clock.advance(IDLE * 3);
     expect(s.hub.holds(host)).toBe(true);
@@ -1052,12 +1011,22 @@ describe('hub: leases with several hubs on one store', () => {
   function twoHubs() {
     const store = new MemoryEventStore();
     const clock = new FakeClock();
-    return { store, clock, a: setup({ leaseGraceMs: GRACE, serverId: 'hub-a' }, store, clock), b: setup({ leaseGraceMs: GRACE, serverId: 'hub-b' }, store, clock) };
+    return {
+      store,
+      clock,
+      a: setup({ leaseGraceMs: GRACE, serverId: 'hub-a' }, store, clock),
+      b: setup({ leaseGraceMs: GRACE, serverId: 'hub-b' }, store, clock),
+    };
   }
 
   async function lease(s: Setup, clientId: string): Promise<Wire> {
     const wire = await s.greeted({ clientId });
-    const answer = await wire.call('command', { id: nextId(), stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'ws-1', desired: 2, lease: true } });
+    const answer = await wire.call('command', {
+      id: nextId(),
+      stream: STREAM,
+      type: 'workspace.setDesired',
+      payload: { workspaceId: 'ws-1', desired: 2, lease: true },
+    });
     expect(answer.error).toBeUndefined();
     return wire;
   }

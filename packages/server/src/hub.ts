@@ -138,10 +138,11 @@ export interface HubOptions {
    * Not called for connections accepted with an identity (`accept(transport, { identity })`), as the
    * WebSocket server does after its upgrade-time `authenticate`.
    */
-  authenticate?: (request: { token: string | undefined; clientId: string | undefined; info: Readonly<Record<string, unknown>> }) =>
-    | Identity
-    | undefined
-    | Promise<Identity | undefined>;
+  authenticate?: (request: {
+    token: string | undefined;
+    clientId: string | undefined;
+    info: Readonly<Record<string, unknown>>;
+  }) => Identity | undefined | Promise<Identity | undefined>;
   /**
    * Called per resource and action; answer false to refuse with FORBIDDEN. Default: everything allowed.
    * Asked at every `subscribe` (`read`) and `command` (`write`) with the stream's name, and — for
@@ -428,7 +429,7 @@ export class Hub {
     this.#unloadOverCap();
     this.#scheduleIdleSweep();
     host.ready.then(
-      () => this.#leases.watch(host!),
+      () => this.#leases.watch(host),
       () => {},
     );
     return host;
@@ -601,7 +602,10 @@ export class Hub {
    */
   call<M extends AnyServiceMethod>(target: PeerTarget, method: M, ...args: CallArguments<M, HubCallOptions>): Promise<ResultOutput<M>> {
     const peer = this.peer(target);
-    if (!peer) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: no connection of ${JSON.stringify(target)}`, { reason: 'notConnected', target }));
+    if (!peer)
+      return Promise.reject(
+        new LockstepError('UNAVAILABLE', `${method.method}: no connection of ${JSON.stringify(target)}`, { reason: 'notConnected', target }),
+      );
     return peer.call(method, ...args);
   }
 

@@ -10,15 +10,7 @@ export {
   type StoredRefusal,
   type StreamInfo,
 } from './eventStore.js';
-export {
-  HUB_DEFAULTS,
-  Hub,
-  MAX_PAYLOAD_DEPTH,
-  type AcceptOptions,
-  type ExecuteOptions,
-  type HubOptions,
-  type ReadOptions,
-} from './hub.js';
+export { HUB_DEFAULTS, Hub, MAX_PAYLOAD_DEPTH, type AcceptOptions, type ExecuteOptions, type HubOptions, type ReadOptions } from './hub.js';
 export type { AccessAction, Identity, StreamAction } from './identity.js';
 export type { HubCallOptions, Peer, PeerTarget } from './peer.js';
 export {

@@ -5,54 +5,21 @@
  */
 import { builtInDomains, createMemoryLink, type MemoryLink } from '@lockstep/core';
 import { describe, expect, it } from 'vitest';
-// The server package cannot depend on @lockstep/testkit (the testkit depends on the server).
-import { FakeClock } from '../../testkit/src/fakeClock.js';
+import { FakeClock, TestPeer } from '@lockstep/core/testing';
 import type { Commit, EventStore } from './eventStore.js';
 import { HUB_DEFAULTS, Hub, type HubOptions } from './hub.js';
 import { MemoryEventStore } from './memoryEventStore.js';
 
-interface Msg {
-  id?: number;
-  method?: string;
-  params?: any;
-  result?: any;
-  error?: { code: number; message: string; data?: any };
-}
-
-/** One connection speaking raw frames over a memory link. */
-class Wire {
-  readonly received: Msg[] = [];
-  #nextId = 1;
-
-  constructor(
-    readonly link: MemoryLink,
-    private readonly clock: FakeClock,
-  ) {
-    link.client.frames.subscribe((frame) => {
-      const decoded = JSON.parse(frame as string) as Msg | Msg[];
-      this.received.push(...(Array.isArray(decoded) ? decoded : [decoded]));
-    });
-  }
-
-  async call(method: string, params?: unknown): Promise<Msg> {
-    const id = this.#nextId++;
-    this.link.client.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
-    for (let turn = 0; turn < 500; turn++) {
-      const answer = this.received.find((message) => message.method === undefined && message.id === id);
-      if (answer) return answer;
-      await this.clock.flush();
-    }
-    throw new Error(`no answer to ${method}`);
+/** One connection speaking raw frames over a memory link: a TestPeer, with this file's `ok`. */
+class Wire extends TestPeer {
+  constructor(readonly link: MemoryLink) {
+    super(link.client);
   }
 
   async ok(method: string, params?: unknown): Promise<any> {
     const answer = await this.call(method, params);
     expect(answer.error, `${method} ${JSON.stringify(params)}`).toBeUndefined();
     return answer.result;
-  }
-
-  notifications(method: string): Msg[] {
-    return this.received.filter((message) => message.method === method);
   }
 }
 
@@ -67,7 +34,7 @@ function setup(options: Partial<HubOptions> = {}, store: EventStore = new Memory
     async connect(hello: Record<string, unknown> = {}): Promise<Wire> {
       const link = createMemoryLink({ clock });
       hub.accept(link.server);
-      const wire = new Wire(link, clock);
+      const wire = new Wire(link);
       await wire.ok('hello', { protocol: 1, ...hello });
       return wire;
     },
@@ -191,7 +158,12 @@ describe('hub: maxLoadedStreams', () => {
   it('never unloads a stream whose state holds leases', async () => {
     const s = setup({ maxLoadedStreams: 2, leaseGraceMs: 3_600_000 });
     const ide = await s.connect({ clientId: 'ide-1' });
-    await ide.ok('command', { id: 'lease-1', stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: 1, lease: true } });
+    await ide.ok('command', {
+      id: 'lease-1',
+      stream: 'orchestration/default',
+      type: 'workspace.setDesired',
+      payload: { workspaceId: 'w', desired: 1, lease: true },
+    });
     for (const stream of names(6)) await ide.ok('command', create(stream));
     expect(s.hub.wouldLoad('orchestration/default')).toBe(false);
     expect(s.hub.loadedStreamCount).toBe(2);

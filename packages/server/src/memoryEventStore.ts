@@ -138,10 +138,14 @@ export class MemoryEventStore implements EventStore {
     const added = next - head - 1;
     if (added > 0) this.#admitStream(stream);
     if (this.#eventCount + added > this.#maxEvents) {
-      throw new LockstepError('LIMIT_EXCEEDED', `the memory store retains its maxEvents (${this.#maxEvents}) events: ${added} more cannot be appended to ${stream}`, {
-        limit: 'maxEvents',
-        max: this.#maxEvents,
-      });
+      throw new LockstepError(
+        'LIMIT_EXCEEDED',
+        `the memory store retains its maxEvents (${this.#maxEvents}) events: ${added} more cannot be appended to ${stream}`,
+        {
+          limit: 'maxEvents',
+          max: this.#maxEvents,
+        },
+      );
     }
     this.#eventCount += added;
     // Refusals alone (no events) record their command ids, but start no stream.

@@ -1,8 +1,10 @@
 import {
   LockstepError,
+  cancelledCall,
   isCompatibleVersion,
   notServedError,
   protocol,
+  settleCall,
   type CallArguments,
   type AnyServiceMethod,
   type AnyServiceNotification,
@@ -138,23 +140,27 @@ export class ConnectionPeer implements Peer {
   }
 
   call<M extends AnyServiceMethod>(method: M, ...[params, options = {}]: CallArguments<M, HubCallOptions>): Promise<ResultOutput<M>> {
-    if (this.#link.isClosed) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: the connection is closed`, { reason: 'connectionClosed' }));
+    if (this.#link.isClosed)
+      return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: the connection is closed`, { reason: 'connectionClosed' }));
     const served = this.services.get(method.service);
     if (served === undefined || !isCompatibleVersion(served, method.version)) return Promise.reject(notServedError(method, served));
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(cancelled(method));
+    if (signal?.aborted) return Promise.reject(cancelledCall(method));
     const id = this.#nextId++;
     const timeoutMs = options.timeoutMs ?? this.#defaultTimeoutMs;
     return new Promise<ResultOutput<M>>((resolve, reject) => {
       const pending: PendingCall = {
         method,
-        resolve: resolve as (result: unknown) => void,
+        resolve: resolve,
         reject,
-        timer: this.#clock.setTimeout(() => this.#abandon(id, new LockstepError('TIMEOUT', `${method.method}: no answer within ${timeoutMs} ms`, { method: method.method, timeoutMs })), timeoutMs),
+        timer: this.#clock.setTimeout(
+          () => this.#abandon(id, new LockstepError('TIMEOUT', `${method.method}: no answer within ${timeoutMs} ms`, { method: method.method, timeoutMs })),
+          timeoutMs,
+        ),
         unlisten: undefined,
       };
       if (signal) {
-        const onAbort = () => this.#abandon(id, cancelled(method));
+        const onAbort = () => this.#abandon(id, cancelledCall(method));
         signal.addEventListener('abort', onAbort, { once: true });
         pending.unlisten = () => signal.removeEventListener('abort', onAbort);
       }
@@ -171,14 +177,7 @@ export class ConnectionPeer implements Peer {
   /** The client answered call `id` (a response: `result` or `error`). An answer to nothing pending is ignored. */
   settle(id: protocol.RequestId, answer: { result?: unknown; error?: protocol.ErrorResponse['error'] | undefined }): void {
     const pending = this.#take(id);
-    if (!pending) return;
-    if (answer.error !== undefined) {
-      pending.reject(LockstepError.fromWire(answer.error));
-      return;
-    }
-    const parsed = pending.method.result.safeParse(answer.result);
-    if (parsed.success) pending.resolve(parsed.data);
-    else pending.reject(new LockstepError('INTERNAL_ERROR', `${pending.method.method}: the client's result does not match the result schema`, { reason: 'invalidResult', issues: parsed.error.issues }));
+    if (pending) settleCall(pending, answer, 'client');
   }
 
   /** Call `id` got a message that is not an answer: it fails (the client has a bug), and nothing is sent back. */
@@ -212,7 +211,8 @@ export class ConnectionPeer implements Peer {
     }
     const handling = this.#handling;
     this.#handling = undefined;
-    for (const controller of handling?.values() ?? []) controller.abort(new LockstepError('UNAVAILABLE', 'the connection closed', { reason: 'connectionClosed' }));
+    for (const controller of handling?.values() ?? [])
+      controller.abort(new LockstepError('UNAVAILABLE', 'the connection closed', { reason: 'connectionClosed' }));
   }
 
   /** Gives up on call `id` (timeout, abort): tells the client with `$/cancelRequest`, rejects it. */
@@ -236,8 +236,4 @@ export class ConnectionPeer implements Peer {
     this.#clock.clearTimeout(pending.timer);
     pending.unlisten?.();
   }
-}
-
-function cancelled(method: AnyServiceMethod): LockstepError {
-  return new LockstepError('CANCELLED', `${method.method}: cancelled by the caller`, { method: method.method });
 }

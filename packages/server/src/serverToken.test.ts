@@ -43,8 +43,15 @@ describe('server tokens', () => {
       token: 'from-the-option-0123456',
       source: 'option',
     });
-    expect(await loadServerToken({ env: { LOCKSTEP_TOKEN: 'from-the-env-0123456789' }, tokenFile: named, defaultFile })).toEqual({ token: 'from-the-env-0123456789', source: 'environment' });
-    expect(await loadServerToken({ env: { LOCKSTEP_TOKEN: '' }, tokenFile: named, defaultFile })).toEqual({ token: 'from-the-named-file-0123', source: 'file', file: named });
+    expect(await loadServerToken({ env: { LOCKSTEP_TOKEN: 'from-the-env-0123456789' }, tokenFile: named, defaultFile })).toEqual({
+      token: 'from-the-env-0123456789',
+      source: 'environment',
+    });
+    expect(await loadServerToken({ env: { LOCKSTEP_TOKEN: '' }, tokenFile: named, defaultFile })).toEqual({
+      token: 'from-the-named-file-0123',
+      source: 'file',
+      file: named,
+    });
     await expect(stat(defaultFile)).rejects.toThrow(/ENOENT/);
   });
 

@@ -144,7 +144,10 @@ export class ServiceRegistry {
     if (!entry) return;
     const parsed = entry.notification.params.safeParse(params);
     if (!parsed.success) {
-      report(new LockstepError('INVALID_PARAMS', `invalid ${method} notification from ${peer.sessionId}`, { issues: parsed.error.issues }), `receiving ${method}`);
+      report(
+        new LockstepError('INVALID_PARAMS', `invalid ${method} notification from ${peer.sessionId}`, { issues: parsed.error.issues }),
+        `receiving ${method}`,
+      );
       return;
     }
     const context: NotificationContext = { peer, identity: peer.identity, clientId: peer.clientId, sessionId: peer.sessionId };

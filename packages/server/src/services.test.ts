@@ -1,7 +1,7 @@
 import { ErrorCodes, LockstepError, createMemoryLink, defineService, method, notification, type MemoryLink } from '@lockstep/core';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { FakeClock } from '../../testkit/src/fakeClock.js';
+import { FakeClock, TestPeer, type PeerMessage } from '@lockstep/core/testing';
 import { Hub, type HubOptions } from './hub.js';
 import type { Identity } from './identity.js';
 import type { Peer } from './peer.js';
@@ -24,55 +24,21 @@ const manager = defineService('manager', '1.4.0', {
   paneClosed: notification({ params: z.object({ paneId: z.string() }) }),
 });
 
-interface Msg {
-  jsonrpc: string;
-  id?: string | number | null;
-  method?: string;
-  params?: any;
-  result?: any;
-  error?: { code: number; message: string; data?: any };
-}
+type Msg = PeerMessage;
 
-class Wire {
-  readonly received: Msg[] = [];
-  #nextId = 1;
-
+/** A raw peer on a memory link to the hub: a TestPeer, with this file's helpers. */
+class Wire extends TestPeer {
   constructor(
     readonly link: MemoryLink,
     private readonly clock: FakeClock,
   ) {
-    link.client.frames.subscribe((frame) => {
-      const decoded = JSON.parse(frame as string) as Msg | Msg[];
-      this.received.push(...(Array.isArray(decoded) ? decoded : [decoded]));
-    });
-  }
-
-  send(message: unknown): void {
-    this.link.client.send(JSON.stringify(message));
-  }
-
-  request(method: string, params?: unknown, id: string | number = this.#nextId++): string | number {
-    this.send(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
-    return id;
-  }
-
-  call(method: string, params?: unknown): Promise<Msg> {
-    return this.response(this.request(method, params));
+    super(link.client);
   }
 
   async hello(params: Record<string, unknown> = {}): Promise<Msg> {
     const answer = await this.call('hello', { protocol: 1, ...params });
     expect(answer.error).toBeUndefined();
     return answer;
-  }
-
-  response(id: string | number | null): Promise<Msg> {
-    return until(this.clock, () => this.received.find((m) => m.method === undefined && m.id === id));
-  }
-
-  /** The next request or notification of the hub with this method. */
-  incoming(method: string, after = 0): Promise<Msg> {
-    return until(this.clock, () => this.received.slice(after).find((m) => m.method === method));
   }
 }
 
@@ -131,14 +97,16 @@ describe('hub services: client → hub calls', () => {
     const { hub, greeted } = setup({ app: { name: 'orchflow', version: '2.1.3' } });
     const impl = orchestrator();
     hub.serve(orchestrate, impl.handlers);
-    const wire = (await greeted({ clientId: 'manager-1' })) as Wire;
+    const wire = await greeted({ clientId: 'manager-1' });
     const hello = wire.received.find((m) => m.id === 1)!;
     expect(hello.result.services).toEqual([{ name: 'orchestrate', version: '1.2.0' }]);
     expect(hello.result.app).toEqual({ name: 'orchflow', version: '2.1.3' });
 
     const answer = await wire.call('orchestrate.route', { command: 'run tests' });
     expect(answer).toEqual({ jsonrpc: '2.0', id: 2, result: { agent: 'agent-for-run tests' } });
-    expect(impl.seen).toEqual([{ params: { command: 'run tests' }, context: { identity: undefined, clientId: 'manager-1', sessionId: expect.any(String), callId: 2 } }]);
+    expect(impl.seen).toEqual([
+      { params: { command: 'run tests' }, context: { identity: undefined, clientId: 'manager-1', sessionId: expect.any(String), callId: 2 } },
+    ]);
 
     const invalid = await wire.call('orchestrate.route', { command: '' });
     expect(invalid.error).toMatchObject({ code: ErrorCodes.INVALID_PARAMS, data: { issues: [expect.objectContaining({ path: ['command'] })] } });
@@ -178,7 +146,11 @@ describe('hub services: client → hub calls', () => {
     const bob = await greeted({ token: 'bob' });
     expect((await alice.call('orchestrate.route', { command: 'a' })).result).toEqual({ agent: 'agent-for-a' });
     const refused = await bob.call('orchestrate.route', { command: 'b' });
-    expect(refused.error).toEqual({ code: ErrorCodes.FORBIDDEN, message: 'not allowed to call orchestrate.route', data: { method: 'orchestrate.route', action: 'call' } });
+    expect(refused.error).toEqual({
+      code: ErrorCodes.FORBIDDEN,
+      message: 'not allowed to call orchestrate.route',
+      data: { method: 'orchestrate.route', action: 'call' },
+    });
     expect(asked).toEqual([
       ['alice', 'orchestrate.route', 'call'],
       ['bob', 'orchestrate.route', 'call'],
@@ -197,7 +169,7 @@ describe('hub services: client → hub calls', () => {
     const impl = orchestrator();
     hub.serve(orchestrate, impl.handlers);
     const wire = await greeted();
-    const id = wire.request('orchestrate.slow', {});
+    const id = wire.sendRequest('orchestrate.slow', {});
     await until(wire['clock'], () => impl.signals[0]);
     wire.send({ jsonrpc: '2.0', method: '$/cancelRequest', params: { id } });
     expect((await wire.response(id)).error).toEqual({ code: ErrorCodes.CANCELLED, message: 'orchestrate.slow was cancelled' });
@@ -206,7 +178,7 @@ describe('hub services: client → hub calls', () => {
     wire.send({ jsonrpc: '2.0', method: '$/cancelRequest', params: { id: 'nothing' } });
 
     const other = await greeted();
-    other.request('orchestrate.slow', {});
+    other.sendRequest('orchestrate.slow', {});
     const signal = await until(wire['clock'], () => impl.signals[1]);
     expect(signal.aborted).toBe(false);
     other.link.client.close('gone');
@@ -296,7 +268,10 @@ describe('hub services: hub → client calls', () => {
       code: 'METHOD_NOT_FOUND',
       data: { reason: 'incompatibleVersion', served: '0.9.0', wanted: '1.4.0' },
     });
-    await expect(hub.call({ clientId: 'nobody' }, manager.createPane, { type: 'terminal', command: 'x' })).rejects.toMatchObject({ code: 'UNAVAILABLE', data: { reason: 'notConnected' } });
+    await expect(hub.call({ clientId: 'nobody' }, manager.createPane, { type: 'terminal', command: 'x' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      data: { reason: 'notConnected' },
+    });
     expect(hub.notify({ clientId: 'nobody' }, manager.paneClosed, { paneId: 'p' })).toBe(false);
     expect([plain.received.length, old.received.length]).toEqual(before);
   });
@@ -317,7 +292,9 @@ describe('hub services: hub → client calls', () => {
     wire.send({ jsonrpc: '2.0', id: 1, result: { paneId: 'late' } });
 
     const controller = new AbortController();
-    const aborted = hub.call({ clientId: 'manager-1' }, manager.createPane, { type: 'terminal', command: 'y' }, { signal: controller.signal, timeoutMs: 60_000 }).catch((error: unknown) => error);
+    const aborted = hub
+      .call({ clientId: 'manager-1' }, manager.createPane, { type: 'terminal', command: 'y' }, { signal: controller.signal, timeoutMs: 60_000 })
+      .catch((error: unknown) => error);
     await wire.incoming('manager.createPane', before + 2);
     controller.abort();
     expect(await aborted).toMatchObject({ code: 'CANCELLED' });
@@ -393,7 +370,7 @@ describe('hub services: hub → client calls', () => {
       },
     });
     const wire = await greeted({ services: [{ name: 'manager', version: '1.4.0' }] });
-    const id = wire.request('orchestrate.route', { command: 'npm test' });
+    const id = wire.sendRequest('orchestrate.route', { command: 'npm test' });
     const asked = await wire.incoming('manager.createPane');
     wire.send({ jsonrpc: '2.0', id: asked.id, result: { paneId: 'pane-3' } });
     expect((await wire.response(id)).result).toEqual({ agent: 'in pane-3' });

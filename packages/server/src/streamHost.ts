@@ -115,7 +115,10 @@ export class StreamHost {
         if (attempt < MAX_LOAD_RETRIES) return this.#load(attempt + 1);
         throw new Error(`${this.name}: the store's events start at ${page[0]!.version}, but its snapshot ends at ${version}`);
       }
-      state = this.domain.evolveAll(state, page.map((event) => this.upcast(event)));
+      state = this.domain.evolveAll(
+        state,
+        page.map((event) => this.upcast(event)),
+      );
       version = page[page.length - 1]!.version;
     }
     // Assigned at once: nobody ever sees a half-loaded stream.
@@ -248,7 +251,9 @@ export class StreamHost {
 }
 
 /** Thrown inside a broadcast whose frame is too large, to send it in parts. */
-const TOO_LARGE = Symbol('too large');
+/** Thrown (and caught) within one broadcast: a frame past a page that can be split. */
+class TooLarge extends Error {}
+const TOO_LARGE = new TooLarge('too large for one page');
 
 /**
  * Where to cut a batch of events in two without splitting a command (a live `events` notification

@@ -91,7 +91,12 @@ async function transportToHub(): Promise<Subject> {
   return {
     name: 'lockstep stdio transport → hub child',
     roundTrip: (i) =>
-      request('command', { id: `transport-${id}`, stream: 'orchestration/bench', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: i % 1_000 } }),
+      request('command', {
+        id: `transport-${id}`,
+        stream: 'orchestration/bench',
+        type: 'workspace.setDesired',
+        payload: { workspaceId: 'w', desired: i % 1_000 },
+      }),
     close: () => transport.close(),
   };
 }
@@ -103,7 +108,12 @@ async function vscodeToHub(): Promise<Subject> {
   return {
     name: 'vscode-jsonrpc → hub child',
     roundTrip: (i) =>
-      connection.sendRequest('command', { id: `raw-${id++}`, stream: 'orchestration/bench', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: i % 1_000 } }),
+      connection.sendRequest('command', {
+        id: `raw-${id++}`,
+        stream: 'orchestration/bench',
+        type: 'workspace.setDesired',
+        payload: { workspaceId: 'w', desired: i % 1_000 },
+      }),
     close: () => connection.dispose(),
   };
 }
@@ -115,7 +125,12 @@ async function vscodeEcho(): Promise<Subject> {
   return {
     name: 'vscode-jsonrpc → echo child (baseline)',
     roundTrip: (i) =>
-      connection.sendRequest('command', { id: `echo-${id++}`, stream: 'orchestration/bench', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: i % 1_000 } }),
+      connection.sendRequest('command', {
+        id: `echo-${id++}`,
+        stream: 'orchestration/bench',
+        type: 'workspace.setDesired',
+        payload: { workspaceId: 'w', desired: i % 1_000 },
+      }),
     close: () => connection.dispose(),
   };
 }
@@ -144,7 +159,19 @@ try {
   }
   const rows = subjects.map((subject) => {
     const results = runs.get(subject)!;
-    return { subject: subject.name, metrics: { p50: quantile(results.map((r) => r.p50), 0.5), p99: quantile(results.map((r) => r.p99), 0.5) } };
+    return {
+      subject: subject.name,
+      metrics: {
+        p50: quantile(
+          results.map((r) => r.p50),
+          0.5,
+        ),
+        p99: quantile(
+          results.map((r) => r.p99),
+          0.5,
+        ),
+      },
+    };
   });
   for (const subject of subjects) await subject.close();
 
@@ -168,7 +195,9 @@ try {
     units: { p50: 'µs', p99: 'µs' },
     rows,
     ratios,
-    notes: ['The lockstep client row includes the client store: the dispatch resolves once its events have arrived and are applied (they stand for the ack: eventAcks); the raw rows wait for the ack.'],
+    notes: [
+      'The lockstep client row includes the client store: the dispatch resolves once its events have arrived and are applied (they stand for the ack: eventAcks); the raw rows wait for the ack.',
+    ],
   };
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
 } finally {

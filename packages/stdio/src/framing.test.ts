@@ -38,7 +38,7 @@ function conversation(random: Random, count: number): string[] {
 /** Splits `data` at random points (chunks of 1 to `max` bytes). */
 function randomChunks(data: Buffer, random: Random, max: number): Buffer[] {
   const chunks: Buffer[] = [];
-  for (let offset = 0; offset < data.length; ) {
+  for (let offset = 0; offset < data.length;) {
     const size = 1 + random.int(max);
     chunks.push(data.subarray(offset, offset + size));
     offset += size;

@@ -44,9 +44,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 type Mode = 'header' | 'body' | 'skip' | 'resync' | 'stopped';
 
 /** A header section, parsed: the body length, or why the message cannot be read. */
-type HeaderVerdict =
-  | { ok: true; length: number; skip?: LockstepError }
-  | { ok: false; error: LockstepError; wellFormed: boolean };
+type HeaderVerdict = { ok: true; length: number; skip?: LockstepError } | { ok: false; error: LockstepError; wellFormed: boolean };
 
 /**
  * Writes one message with LSP base-protocol framing: `Content-Length: N\r\n\r\n` and the N bytes of
@@ -291,11 +289,9 @@ export class FrameReader {
     this.#discarded += window.length - keep;
     this.#held = Buffer.from(window.subarray(window.length - keep));
     if (this.#discarded > this.maxResyncBytes) {
-      const error = new LockstepError(
-        'PARSE_ERROR',
-        `lost the message framing: no Content-Length header in ${this.#discarded} bytes after a framing error`,
-        { discarded: this.#discarded },
-      );
+      const error = new LockstepError('PARSE_ERROR', `lost the message framing: no Content-Length header in ${this.#discarded} bytes after a framing error`, {
+        discarded: this.#discarded,
+      });
       this.stop();
       this.#handlers.onFatal(error);
     }

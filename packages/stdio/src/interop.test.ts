@@ -6,13 +6,7 @@
 import { createClient } from '@lockstep/client';
 import { ErrorCodes, tasksDomain, type Event } from '@lockstep/core';
 import { filter, firstValueFrom } from 'rxjs';
-import {
-  ResponseError,
-  StreamMessageReader,
-  StreamMessageWriter,
-  createMessageConnection,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { fixtures, killStarted, spawnNode, spawnRelay, tsArgs } from '../test/processes.js';
 import { createStdioTransport } from './stdioTransport.js';
@@ -87,7 +81,9 @@ describe('a vscode-jsonrpc client driving a Lockstep hub in a child process', ()
     const rejected = await codeOf('command', { id: 'bad-1', stream: 'tasks/errors', type: 'task.delete', payload: { id: 'missing' } });
     expect(rejected.code).toBe(ErrorCodes.COMMAND_REJECTED);
     expect(rejected.data).toMatchObject({ reason: 'task.notFound' });
-    expect((await codeOf('command', { id: 'bad-2', stream: 'tasks/errors', type: 'task.create', payload: { title: 42 } })).code).toBe(ErrorCodes.INVALID_PARAMS);
+    expect((await codeOf('command', { id: 'bad-2', stream: 'tasks/errors', type: 'task.create', payload: { title: 42 } })).code).toBe(
+      ErrorCodes.INVALID_PARAMS,
+    );
     expect((await codeOf('command', { id: 'bad-3', stream: 'nowhere/x', type: 'task.create', payload: {} })).code).toBe(ErrorCodes.UNKNOWN_STREAM);
     expect((await codeOf('frobnicate', {})).code).toBe(ErrorCodes.METHOD_NOT_FOUND);
 

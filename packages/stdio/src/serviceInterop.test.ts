@@ -6,7 +6,14 @@
 import { PassThrough } from 'node:stream';
 import { ErrorCodes, defineService, method } from '@lockstep/core';
 import { Hub } from '@lockstep/server';
-import { CancellationTokenSource, ResponseError, StreamMessageReader, StreamMessageWriter, createMessageConnection, type CancellationToken } from 'vscode-jsonrpc/node';
+import {
+  CancellationTokenSource,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  createMessageConnection,
+  type CancellationToken,
+} from 'vscode-jsonrpc/node';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as z from 'zod';
 import { serveStdio } from './serveStdio.js';
@@ -37,7 +44,10 @@ function setup() {
   const connection = createMessageConnection(new StreamMessageReader(fromHub), new StreamMessageWriter(toHub));
   const cancelled: boolean[] = [];
   connection.onRequest('manager.createPane', (params: { command: string }) => ({ paneId: `pane:${params.command}` }));
-  connection.onRequest('manager.wait', (_params: unknown, token: CancellationToken) => new Promise((resolve) => token.onCancellationRequested(() => resolve(cancelled.push(true)))));
+  connection.onRequest(
+    'manager.wait',
+    (_params: unknown, token: CancellationToken) => new Promise((resolve) => token.onCancellationRequested(() => resolve(cancelled.push(true)))),
+  );
   connection.listen();
   onTestFinished(async () => {
     connection.dispose();
@@ -49,10 +59,16 @@ function setup() {
 describe('services with a vscode-jsonrpc peer over stdio', () => {
   it('calls a hub service and answers the hub’s calls of the service it announced', async () => {
     const { hub, connection } = setup();
-    const hello = await connection.sendRequest<{ services: unknown[] }>('hello', { protocol: 1, clientId: 'vscode-manager', services: [{ name: 'manager', version: '1.4.0' }] });
+    const hello = await connection.sendRequest<{ services: unknown[] }>('hello', {
+      protocol: 1,
+      clientId: 'vscode-manager',
+      services: [{ name: 'manager', version: '1.4.0' }],
+    });
     expect(hello.services).toEqual([{ name: 'orchestrate', version: '1.2.0' }]);
     expect(await connection.sendRequest('orchestrate.route', { command: 'run tests' })).toEqual({ agent: 'agent-for-run tests' });
-    await expect(hub.call({ clientId: 'vscode-manager' }, manager.createPane, { type: 'terminal', command: 'npm test' })).resolves.toEqual({ paneId: 'pane:npm test' });
+    await expect(hub.call({ clientId: 'vscode-manager' }, manager.createPane, { type: 'terminal', command: 'npm test' })).resolves.toEqual({
+      paneId: 'pane:npm test',
+    });
     // vscode-jsonrpc answers a method it has no handler for with -32601, which the hub passes on.
     const unknown = defineService('manager', '1.4.0', { missing: method({ params: z.object({}), result: z.object({}) }) });
     await expect(hub.call({ clientId: 'vscode-manager' }, unknown.missing, {})).rejects.toMatchObject({ code: 'METHOD_NOT_FOUND' });

@@ -1,6 +1,6 @@
 import { createClient, type LockstepClient } from '@lockstep/client';
 import { focusDomain, tasksDomain } from '@lockstep/core';
-import { filter, firstValueFrom, type Observable } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { fixtures, isRunning, killStarted, tsArgs } from '../test/processes.js';
 import { createSidecar, type Sidecar, type SidecarEvent, type SidecarOptions } from './sidecar.js';
@@ -53,7 +53,7 @@ function startSidecar(options: Partial<SidecarOptions> & Pick<SidecarOptions, 'a
     next<T extends SidecarEvent['type']>(type: T, from = events.length) {
       const seen = events.slice(from).find((event) => event.type === type);
       if (seen) return Promise.resolve(seen as Extract<SidecarEvent, { type: T }>);
-      return firstValueFrom((subject as Observable<SidecarEvent>).pipe(filter((event): event is Extract<SidecarEvent, { type: T }> => event.type === type)));
+      return firstValueFrom(subject.pipe(filter((event): event is Extract<SidecarEvent, { type: T }> => event.type === type)));
     },
   };
 }
@@ -195,7 +195,15 @@ describe('sidecar', () => {
     await expect(negotiation).rejects.toBe(unavailable.error);
     await expect(sidecar.connect()).rejects.toBe(unavailable.error);
     expect(events.map((event) => event.type)).toEqual([
-      'spawned', 'exited', 'restarting', 'spawned', 'exited', 'restarting', 'spawned', 'exited', 'unavailable',
+      'spawned',
+      'exited',
+      'restarting',
+      'spawned',
+      'exited',
+      'restarting',
+      'spawned',
+      'exited',
+      'unavailable',
     ]);
     expect(events.filter((event) => event.type === 'restarting').map((event) => (event as { delayMs: number }).delayMs)).toEqual([10, 20]);
   });

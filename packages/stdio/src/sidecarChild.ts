@@ -1,14 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import {
-  ErrorCodes,
-  LockstepError,
-  protocol,
-  type Clock,
-  type Frame,
-  type TimerHandle,
-  type Transport,
-  type TransportState,
-} from '@lockstep/core';
+import { ErrorCodes, LockstepError, protocol, type Clock, type Frame, type TimerHandle, type Transport, type TransportState } from '@lockstep/core';
 import { Subject, type Observable } from 'rxjs';
 import { createStdioTransport } from './stdioTransport.js';
 

@@ -14,9 +14,7 @@ import { createStdioTransport } from './stdioTransport.js';
 afterEach(killStarted);
 
 function closedState(transport: Transport): Promise<Extract<TransportState, { status: 'closed' }>> {
-  return firstValueFrom(transport.state.pipe(filter((state) => state.status === 'closed'))) as Promise<
-    Extract<TransportState, { status: 'closed' }>
-  >;
+  return firstValueFrom(transport.state.pipe(filter((state): state is Extract<TransportState, { status: 'closed' }> => state.status === 'closed')));
 }
 
 // Real OS pipes, as between a host and its sidecar: each direction goes through a relay process

@@ -65,7 +65,7 @@ class StdioTransport implements Transport {
     this.#input = input;
     this.#output = output;
     this.info = { transport: 'stdio', ...options.info };
-    this.#write = frameWriter(output as unknown as { write(chunk: Uint8Array): boolean });
+    this.#write = frameWriter(output);
     const onFramingError = options.onFramingError;
     const readerOptions: { maxMessageBytes?: number; maxHeaderBytes?: number } = {};
     if (options.maxMessageBytes !== undefined) readerOptions.maxMessageBytes = options.maxMessageBytes;

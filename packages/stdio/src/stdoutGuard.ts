@@ -17,8 +17,9 @@ export function guardStdout(): void {
   guarded = true;
   const stderr = process.stderr;
   const toStderr = (...args: unknown[]): boolean => (stderr.write as (...a: unknown[]) => boolean)(...args);
-  realStdoutWrite = process.stdout.write.bind(process.stdout) as (chunk: Uint8Array) => boolean;
-  process.stdout.write = toStderr as typeof process.stdout.write;
+  const stdoutWrite: (chunk: Uint8Array) => boolean = process.stdout.write.bind(process.stdout);
+  realStdoutWrite = stdoutWrite;
+  process.stdout.write = toStderr;
 }
 
 /**

@@ -7,12 +7,14 @@ import {
   streamName,
   type AnyDomain,
   type Event,
+  type Codec,
   type LinkFaults,
-  type MemoryLink,
   type Random,
+  type Transport,
 } from '@lockstep/core';
 import { Hub, MemoryEventStore, type EventStore, type HubOptions } from '@lockstep/server';
 import { FakeClock } from './fakeClock.js';
+import { faultyTransport } from './faultyTransport.js';
 
 export interface ChaosStream {
   domain: AnyDomain;
@@ -58,6 +60,31 @@ export interface ChaosOptions {
   hub?: Partial<HubOptions>;
   /** The store to use (and restart the hub on). Default a new MemoryEventStore. */
   store?: EventStore;
+  /**
+   * Opens a connection to one of the hubs over a transport of your choice (a real WebSocket, a stdio
+   * pipe): serve `hub` — an acceptor standing for hub number `hubIndex`, which routes to whichever hub
+   * holds that place after restarts — and return the client's end. The run wraps every connection in
+   * {@link faultyTransport}, so the faults and cuts apply as on memory links. Default: a memory link
+   * straight to the hub.
+   */
+  connect?: ChaosConnect;
+  /** The codec of the transports `connect` opens, for the clients. Default JSON. */
+  codec?: Codec;
+}
+
+/** Routes a connection to the hub that currently holds one place (`hubIndex`) of a chaos run. */
+export interface ChaosHubAcceptor {
+  readonly hubIndex: number;
+  accept(transport: Transport, options?: Parameters<Hub['accept']>[1]): void;
+}
+
+/** See {@link ChaosOptions.connect}. */
+export type ChaosConnect = (hub: ChaosHubAcceptor, clientIndex: number) => Transport | Promise<Transport>;
+
+/** What a run can cut and heal: a memory link or a {@link FaultyTransport}. */
+interface Cuttable {
+  setFaults(faults: LinkFaults): void;
+  disconnect(reason?: string): void;
 }
 
 export const CHAOS_DEFAULT_FAULTS: LinkFaults = { drop: 0.01, duplicate: 0.01, reorder: 0.03, reorderWindowMs: 5, delayMs: [0, 2] };
@@ -108,7 +135,7 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   const makeHub = () => new Hub({ domains, store, clock, onError: () => {}, ...options.hub });
   const hubs = Array.from({ length: options.hubs ?? 1 }, makeHub);
   let faults = options.faults ?? CHAOS_DEFAULT_FAULTS;
-  const links = new Set<MemoryLink>();
+  const links = new Set<Cuttable>();
   const report: ChaosReport = {
     seed,
     commands: 0,
@@ -132,10 +159,29 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
     return link.client;
   };
 
+  // With a connect factory: one acceptor per hub place, so that a restarted hub takes the place's
+  // connections (a WebSocket server made for the place keeps serving the place's current hub).
+  const acceptors: ChaosHubAcceptor[] = hubs.map((_, hubIndex) => ({
+    hubIndex,
+    accept: (transport, acceptOptions) => hubs[hubIndex]!.accept(transport, acceptOptions),
+  }));
+  const connectWith = async (factory: ChaosConnect, clientIndex: number): Promise<Transport> => {
+    const linkRandom = createRandom(random.int(2 ** 31));
+    const acceptor = options.hubAffinity === 'sticky' ? acceptors[clientIndex % acceptors.length]! : random.pick(acceptors);
+    const transport = faultyTransport(await factory(acceptor, clientIndex), { faults, random: linkRandom, clock });
+    links.add(transport);
+    transport.state.subscribe((state) => {
+      if (state.status === 'closed') links.delete(transport);
+    });
+    return transport;
+  };
+
   const clients: Array<{ client: LockstepClient; streams: Array<{ spec: ChaosStream; stream: SyncedStream<AnyDomain> }> }> = [];
   for (let i = 0; i < (options.clients ?? 20); i++) {
+    const factory = options.connect;
     const client = new LockstepClient({
-      connect: () => connect(i),
+      connect: factory ? () => connectWith(factory, i) : () => connect(i),
+      ...(options.codec && { codec: options.codec }),
       clock,
       clientId: `chaos-${i}`,
       random: createRandom(random.int(2 ** 31)),
@@ -202,13 +248,19 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   };
   try {
     await clock.advanceUntil(
-      () => clients.every(({ client, streams }) => client.status.status === 'online' && streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0)),
+      () =>
+        clients.every(
+          ({ client, streams }) => client.status.status === 'online' && streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0),
+        ),
       { stepMs: 50, timeoutMs: 600_000 },
     );
   } catch {
     const stuck = clients
       .filter(({ client, streams }) => client.status.status !== 'online' || streams.some(({ stream }) => !stream.synced || stream.pendingCommands.length > 0))
-      .map(({ client, streams }) => `${client.clientId}: ${client.status.status}, ${streams.map(({ stream }) => `${stream.name} ${JSON.stringify(stream.getStatus())}`).join('; ')}`);
+      .map(
+        ({ client, streams }) =>
+          `${client.clientId}: ${client.status.status}, ${streams.map(({ stream }) => `${stream.name} ${JSON.stringify(stream.getStatus())}`).join('; ')}`,
+      );
     fail(`clients did not settle after the network healed:\n${stuck.slice(0, 5).join('\n')}`);
   }
   if (hubs.length > 1) await settleAcrossHubs(hubs, store, scenario, clients, clock, fail);
@@ -222,7 +274,12 @@ export async function runChaos(scenario: ChaosScenario, options: ChaosOptions): 
   }
   report.commands = outcomes.size;
 
-  for (const hub of hubs) await checkConvergence(hub, clients.map(({ client }) => client), seed);
+  for (const hub of hubs)
+    await checkConvergence(
+      hub,
+      clients.map(({ client }) => client),
+      seed,
+    );
   await checkLog(store, scenario, outcomes, report, seed);
 
   for (const { client } of clients) client.close();
@@ -317,13 +374,7 @@ export async function checkConvergence(hub: Hub, clients: readonly LockstepClien
   }
 }
 
-async function checkLog(
-  store: EventStore,
-  scenario: ChaosScenario,
-  outcomes: ReadonlyMap<string, Outcome>,
-  report: ChaosReport,
-  seed: number,
-): Promise<void> {
+async function checkLog(store: EventStore, scenario: ChaosScenario, outcomes: ReadonlyMap<string, Outcome>, report: ChaosReport, seed: number): Promise<void> {
   const fail = (message: string): never => {
     throw new ConvergenceError(seed, message);
   };

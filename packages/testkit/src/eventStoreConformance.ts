@@ -1,6 +1,5 @@
 import { StoreConflictError, type Commit, type EventStore, type Snapshot, type StoredEvent, type StoredRefusal } from '@lockstep/server';
-import { caseIf } from './caseIf.js';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { suiteRunner, type TestRunnerAdapter } from './runner.js';
 
 /** Makes a new, empty store for one case (for a database: a fresh schema or a fresh database). */
 export type EventStoreFactory = () => Promise<EventStore> | EventStore;
@@ -20,6 +19,8 @@ export interface EventStoreConformanceOptions {
   compacts?: boolean;
   /** Timeout of each case in milliseconds. Default: the vitest configuration's. */
   timeoutMs?: number;
+  /** The test runner's functions (see {@link TestRunnerAdapter}). Default: vitest's. */
+  runner?: TestRunnerAdapter;
   /**
    * Whether the store has a presence registry (`store.presence`), for several hubs. Default false:
    * the presence cases are not declared.
@@ -80,6 +81,7 @@ function range(from: number, to: number): number[] {
 export function describeEventStoreConformance(name: string, factory: EventStoreFactory, options: EventStoreConformanceOptions = {}): void {
   const { reopen } = options;
   const compacts = options.compacts ?? true;
+  const { describe, it, expect, onFinished, caseIf } = suiteRunner(options.runner);
   const ifCompacts = caseIf(compacts);
   const suiteOptions = options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs };
 
@@ -93,7 +95,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
         return handle.store;
       },
     };
-    onTestFinished(() => handle.store.close());
+    onFinished(() => handle.store.close());
     return handle;
   }
 
@@ -214,9 +216,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
       it('appends nothing of a call when one commit has an event at the wrong version', async () => {
         const { store } = await open();
         // A gap in the second commit of a call on a new stream.
-        await expect(
-          store.append('tasks/a', 0, [commit('ok1', events('ok1', 1, 2)), commit('gap', events('gap', 4, 1))]),
-        ).rejects.toThrow();
+        await expect(store.append('tasks/a', 0, [commit('ok1', events('ok1', 1, 2)), commit('gap', events('gap', 4, 1))])).rejects.toThrow();
         expect(await store.info('tasks/a')).toEqual({ head: 0, oldestRetained: 1 });
         expect(await store.read('tasks/a', 1, 100)).toEqual([]);
         await expectUnknownCommands(store, ['ok1', 'gap']);
@@ -224,9 +224,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
 
         // Versions that restart below the head, on an existing stream.
         await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2))]);
-        await expect(
-          store.append('tasks/a', 2, [commit('ok2', events('ok2', 3, 1)), commit('behind', events('behind', 3, 1))]),
-        ).rejects.toThrow();
+        await expect(store.append('tasks/a', 2, [commit('ok2', events('ok2', 3, 1)), commit('behind', events('behind', 3, 1))])).rejects.toThrow();
         // Versions that do not start at expectedHead + 1.
         await expect(store.append('tasks/a', 2, [commit('ahead', events('ahead', 4, 1))])).rejects.toThrow();
         expect(await store.info('tasks/a')).toEqual({ head: 2, oldestRetained: 1 });
@@ -253,9 +251,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
 
       it('rejects a call that repeats a command id within itself', async () => {
         const { store } = await open();
-        await expect(
-          store.append('tasks/a', 0, [commit('twice', events('twice', 1, 1)), commit('twice', events('twice', 2, 1))]),
-        ).rejects.toThrow();
+        await expect(store.append('tasks/a', 0, [commit('twice', events('twice', 1, 1)), commit('twice', events('twice', 2, 1))])).rejects.toThrow();
         expect(await store.info('tasks/a')).toEqual({ head: 0, oldestRetained: 1 });
         await expectUnknownCommands(store, ['twice']);
       });
@@ -310,7 +306,11 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
       it('records a refused command with its refusal, at the head it was refused at', async () => {
         const { store } = await open();
         await store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2))]);
-        await store.append('tasks/a', 2, [refusal('no1', 'COMMAND_REJECTED', { reason: 'exists', nested: { n: 1 } }), commit('c2', events('c2', 3, 1)), refusal('no2', 'VERSION_CONFLICT')]);
+        await store.append('tasks/a', 2, [
+          refusal('no1', 'COMMAND_REJECTED', { reason: 'exists', nested: { n: 1 } }),
+          commit('c2', events('c2', 3, 1)),
+          refusal('no2', 'VERSION_CONFLICT'),
+        ]);
         expect(await store.info('tasks/a')).toEqual({ head: 3, oldestRetained: 1 });
         expect(versions(await store.read('tasks/a', 1, 100))).toEqual([1, 2, 3]);
         const found = await store.findCommands(['no1', 'no2', 'c2']);
@@ -534,10 +534,7 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
       it('keeps events, heads, streams and the epoch', async () => {
         const handle = await open();
         const { epoch } = handle.store;
-        await handle.store.append('tasks/a', 0, [
-          commit('c1', events('c1', 1, 2, { schemaVersion: 2 })),
-          commit('c2', events('c2', 3, 1)),
-        ]);
+        await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 2, { schemaVersion: 2 })), commit('c2', events('c2', 3, 1))]);
         await handle.store.append('focus/a', 0, [commit('f1', events('f1', 1, 1))]);
         const before = await handle.store.read('tasks/a', 1, 100);
         const store = await handle.reopen();
@@ -601,12 +598,8 @@ export function describeEventStoreConformance(name: string, factory: EventStoreF
       it('keeps nothing of a rejected append', async () => {
         const handle = await open();
         await handle.store.append('tasks/a', 0, [commit('c1', events('c1', 1, 1))]);
-        await expect(handle.store.append('tasks/a', 0, [commit('lost', events('lost', 1, 1))])).rejects.toBeInstanceOf(
-          StoreConflictError,
-        );
-        await expect(
-          handle.store.append('tasks/a', 1, [commit('half', events('half', 2, 1)), commit('c1', events('c1', 3, 1))]),
-        ).rejects.toThrow();
+        await expect(handle.store.append('tasks/a', 0, [commit('lost', events('lost', 1, 1))])).rejects.toBeInstanceOf(StoreConflictError);
+        await expect(handle.store.append('tasks/a', 1, [commit('half', events('half', 2, 1)), commit('c1', events('c1', 3, 1))])).rejects.toThrow();
         const store = await handle.reopen();
         expect(await store.info('tasks/a')).toEqual({ head: 1, oldestRetained: 1 });
         expect(versions(await store.read('tasks/a', 1, 100))).toEqual([1]);

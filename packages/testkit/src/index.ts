@@ -3,6 +3,8 @@ export {
   ConvergenceError,
   checkConvergence,
   runChaos,
+  type ChaosConnect,
+  type ChaosHubAcceptor,
   type ChaosOptions,
   type ChaosReport,
   type ChaosScenario,
@@ -10,11 +12,9 @@ export {
 } from './chaos.js';
 export { counterDomain } from './counterDomain.js';
 export { FakeClock } from './fakeClock.js';
-export {
-  describeEventStoreConformance,
-  type EventStoreConformanceOptions,
-  type EventStoreFactory,
-} from './eventStoreConformance.js';
+export { faultyTransport, type FaultyTransport, type FaultyTransportOptions } from './faultyTransport.js';
+export { vitestRunner, type TestRunnerAdapter } from './runner.js';
+export { describeEventStoreConformance, type EventStoreConformanceOptions, type EventStoreFactory } from './eventStoreConformance.js';
 export {
   DEFAULT_LARGE_FRAME_BYTES,
   describeTransportConformance,

@@ -1,8 +1,7 @@
 import { setImmediate as macrotask } from 'node:timers/promises';
 import type { Frame, Transport, TransportState } from '@lockstep/core';
 import { filter, firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { caseIf } from './caseIf.js';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { suiteRunner, type SuiteRunner, type TestRunnerAdapter } from './runner.js';
 
 /** Two connected ends of one transport, as the conformance suite needs them. */
 export interface TransportPair {
@@ -34,6 +33,8 @@ export interface TransportConformanceOptions {
   largeFrameBytes?: number;
   /** Timeout of each case in milliseconds. Default: the vitest configuration's. */
   timeoutMs?: number;
+  /** The test runner's functions (see {@link TestRunnerAdapter}). Default: vitest's. */
+  runner?: TestRunnerAdapter;
 }
 
 export const DEFAULT_LARGE_FRAME_BYTES = 512 * 1024;
@@ -65,22 +66,21 @@ const directions: Direction[] = [
  * });
  * ```
  */
-export function describeTransportConformance(
-  name: string,
-  factory: TransportPairFactory,
-  options: TransportConformanceOptions = {},
-): void {
+export function describeTransportConformance(name: string, factory: TransportPairFactory, options: TransportConformanceOptions = {}): void {
   const binary = options.binary ?? true;
   const ordered = options.ordered ?? true;
+  const { describe, it, expect, onFinished, caseIf } = suiteRunner(options.runner);
   const ifBinary = caseIf(binary);
   const ifOrdered = caseIf(ordered);
   const largeFrameBytes = options.largeFrameBytes ?? DEFAULT_LARGE_FRAME_BYTES;
   const suiteOptions = options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs };
+  const expectOpen = (end: Transport) => expectOpenWith(expect, end);
+  const expectBytes = (actual: Frame | undefined, expected: Uint8Array) => expectBytesWith(expect, actual, expected);
 
   /** A fresh pair, closed and disposed when the case finishes. */
   async function connect(): Promise<TransportPair> {
     const pair = await factory();
-    onTestFinished(async () => {
+    onFinished(async () => {
       pair.client.close('test finished');
       pair.server.close('test finished');
       await pair.dispose?.();
@@ -295,7 +295,10 @@ export function describeTransportConformance(
         pair.client.close();
         await settle();
         for (const side of ['client', 'server'] as const) {
-          expect(recorded[side].filter((state) => state.status === 'closed'), `${side} closed states`).toHaveLength(1);
+          expect(
+            recorded[side].filter((state) => state.status === 'closed'),
+            `${side} closed states`,
+          ).toHaveLength(1);
         }
         expect(await closedState(pair.client)).toMatchObject({ reason: 'first' });
       });
@@ -308,7 +311,10 @@ export function describeTransportConformance(
         await Promise.all([closedState(pair.client), closedState(pair.server)]);
         await settle();
         for (const side of ['client', 'server'] as const) {
-          expect(recorded[side].filter((state) => state.status === 'closed'), `${side} closed states`).toHaveLength(1);
+          expect(
+            recorded[side].filter((state) => state.status === 'closed'),
+            `${side} closed states`,
+          ).toHaveLength(1);
         }
       });
 
@@ -324,7 +330,7 @@ export function describeTransportConformance(
   });
 }
 
-async function expectOpen(end: Transport): Promise<void> {
+async function expectOpenWith(expect: SuiteRunner['expect'], end: Transport): Promise<void> {
   const state = await firstValueFrom(end.state.pipe(filter((s) => s.status !== 'connecting')));
   expect(state).toEqual({ status: 'open' });
 }
@@ -332,7 +338,7 @@ async function expectOpen(end: Transport): Promise<void> {
 /** Resolves with the `closed` state; a late subscriber must get it replayed. */
 async function closedState(end: Transport): Promise<Extract<TransportState, { status: 'closed' }>> {
   const state = await firstValueFrom(end.state.pipe(filter((s) => s.status === 'closed')));
-  return state as Extract<TransportState, { status: 'closed' }>;
+  return state;
 }
 
 /** Every state an end goes through from now on. */
@@ -390,7 +396,7 @@ function firstTextDifference(actual: string, expected: string): number {
 }
 
 /** Compares bytes without dumping megabytes into a failure message. */
-function expectBytes(actual: Frame | undefined, expected: Uint8Array): void {
+function expectBytesWith(expect: SuiteRunner['expect'], actual: Frame | undefined, expected: Uint8Array): void {
   expect(actual, 'a binary frame').toBeInstanceOf(Uint8Array);
   const bytes = actual as Uint8Array;
   expect(bytes.byteLength, 'frame length in bytes').toBe(expected.byteLength);

@@ -13,7 +13,15 @@ const token = params.get('token') ?? undefined;
 const client = createClient({ connect: webSocketConnector(hub, token === undefined ? {} : { token }), clientId: 'browser-smoke' });
 
 function Board() {
-  const titles = useStream(tasksDomain, 'browser-smoke', (state) => Object.values(state.tasks).map((task) => task.title).sort(), shallowEqual);
+  const titles = useStream(
+    tasksDomain,
+    'browser-smoke',
+    (state) =>
+      Object.values(state.tasks)
+        .map((task) => task.title)
+        .sort(),
+    shallowEqual,
+  );
   const dispatch = useCommand(tasksDomain, 'browser-smoke');
   const { status, pending } = useConnectionStatus();
   const add = () => {

@@ -10,5 +10,11 @@ const board = client.stream(tasksDomain, key);
 if (title) await board.dispatch({ type: 'task.create', payload: { title } });
 await client.whenIdle();
 await board.waitFor(board.getStatus().serverVersion);
-console.log(JSON.stringify(Object.values(board.confirmed.state.tasks).map((task) => task.title).sort()));
+console.log(
+  JSON.stringify(
+    Object.values(board.confirmed.state.tasks)
+      .map((task) => task.title)
+      .sort(),
+  ),
+);
 client.close();

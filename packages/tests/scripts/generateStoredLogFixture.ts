@@ -68,7 +68,7 @@ const legacy = tasks.commits[1]!.events[0]!;
 delete (legacy.data as { priority?: string }).priority;
 delete legacy.schemaVersion;
 const legacyId = (legacy.data as { id: string }).id;
-((tasks.state as { tasks: Record<string, { priority: string }> }).tasks[legacyId]!).priority = 'medium';
+(tasks.state as { tasks: Record<string, { priority: string }> }).tasks[legacyId]!.priority = 'medium';
 
 const fixture = [...streams].map(([stream, { commits, state, version }]) => ({ stream, version, commits, state }));
 writeFileSync(target, `${JSON.stringify(fixture, null, 2)}\n`);

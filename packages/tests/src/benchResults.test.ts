@@ -59,7 +59,10 @@ describe('bench results: a run of some scenarios keeps the others', () => {
 
   it.each([
     ['not an object', 'garbage'],
-    ['a results file of the old format (no file, no measuredAt)', { machine: machine(), results: [{ ...result('ws.bench.ts', 3), file: undefined, measuredAt: undefined }] }],
+    [
+      'a results file of the old format (no file, no measuredAt)',
+      { machine: machine(), results: [{ ...result('ws.bench.ts', 3), file: undefined, measuredAt: undefined }] },
+    ],
     ['unreadable JSON', { unreadable: 'Unexpected token' }],
   ])('keeps nothing from a previous file that is %s, and says why', (_, previous) => {
     const { file, why } = mergeResults(previous, { machine: machine(), attempted: ['throughput.bench.ts'], results: [result('throughput.bench.ts', 20)] });

@@ -8,7 +8,7 @@ import { createClient, type LockstepClient } from '@lockstep/client';
 import { builtInDomains, focusDomain, orchestrationDomain, tasksDomain } from '@lockstep/core';
 import { Hub } from '@lockstep/server';
 import { webSocketConnector } from '@lockstep/ws';
-import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
+import { createWebSocketServer } from '@lockstep/ws/server';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /**
@@ -119,7 +119,10 @@ describe('lockstep client commands (processes against a hub)', () => {
     expect(listed).toMatchObject({ stream: 'tasks/p1', version: 6 });
     // The two creates ran at once: either may have come first.
     expect(listed.tasks.map(({ id, sessionIds }) => ({ id, sessionIds })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
-      [{ id: shipId, sessionIds: [] }, { id: 't2', sessionIds: ['s1'] }].sort((a, b) => a.id.localeCompare(b.id)),
+      [
+        { id: shipId, sessionIds: [] },
+        { id: 't2', sessionIds: ['s1'] },
+      ].sort((a, b) => a.id.localeCompare(b.id)),
     );
     expect(sessions.stdout.split('\n')).toEqual(['ID  KIND  STATUS      TASKS  NAME', 's1  cli   exited (0)  1      agent-1', '']);
 
@@ -176,7 +179,12 @@ describe('lockstep client commands (processes against a hub)', () => {
     const { hub, url } = await startHub();
     // 70 tasks of 19,000 characters: 1.35 MB of state, past the 1 MiB frame limit.
     for (let n = 0; n < 70; n++) {
-      await hub.execute({ stream: 'tasks/big', id: `big:${n}`, type: 'task.create', payload: { id: `task_${n}`, title: `Task ${n}`, description: `${n}`.padEnd(19_000, '.') } });
+      await hub.execute({
+        stream: 'tasks/big',
+        id: `big:${n}`,
+        type: 'task.create',
+        payload: { id: `task_${n}`, title: `Task ${n}`, description: `${n}`.padEnd(19_000, '.') },
+      });
     }
     const listed = await cli('task', 'list', '--project', 'big', '--server', url, '--json', '--timeout', '30');
     expect(listed).toMatchObject({ code: 0, stderr: '' });
@@ -186,7 +194,7 @@ describe('lockstep client commands (processes against a hub)', () => {
     for (const task of board.tasks) expect(task.description).toBe(`${task.id.slice('task_'.length)}`.padEnd(19_000, '.'));
   });
 
-  it('refusals exit with code 1 and print the hub\'s error code; nothing changes', { timeout: 60_000 }, async () => {
+  it("refusals exit with code 1 and print the hub's error code; nothing changes", { timeout: 60_000 }, async () => {
     const { url, observer } = await startHub();
     const board = observer.stream(tasksDomain, 'default');
     await board.dispatch({ type: 'task.create', payload: { id: 't1', title: 'There' } });
@@ -221,52 +229,59 @@ describe('lockstep client commands (processes against a hub)', () => {
     expect(Date.now() - started).toBeLessThan(9_000);
   });
 
-  it('watch prints each committed event once, in order — also those missed while disconnected — and exits cleanly on SIGINT', { timeout: 120_000 }, async () => {
-    const { hub, url, observer, pause, resume } = await startHub();
-    const board = observer.stream(tasksDomain, 'default');
-    await board.dispatch({ type: 'task.create', payload: { id: 'before', title: 'History, not printed' } });
-    const text = lockstep('watch', 'tasks/default', '--server', url);
-    const json = lockstep('watch', 'tasks/default', '--server', url, '--json');
+  it(
+    'watch prints each committed event once, in order — also those missed while disconnected — and exits cleanly on SIGINT',
+    { timeout: 120_000 },
+    async () => {
+      const { hub, url, observer, pause, resume } = await startHub();
+      const board = observer.stream(tasksDomain, 'default');
+      await board.dispatch({ type: 'task.create', payload: { id: 'before', title: 'History, not printed' } });
+      const text = lockstep('watch', 'tasks/default', '--server', url);
+      const json = lockstep('watch', 'tasks/default', '--server', url, '--json');
 
-    // A watch prints what is committed once it is in sync: commit until both have printed something.
-    for (let n = 0; text.output().stdout === '' || json.output().stdout === ''; n++) {
-      await board.dispatch({ type: 'task.create', payload: { id: `warm-${n}`, title: 'warm-up' } });
-      await sleep(100);
-    }
-    await board.dispatch({ type: 'task.create', payload: { id: 'A', title: 'A' } });
-    await board.dispatch({ type: 'task.update', payload: { id: 'A', status: 'in_progress' } });
+      // A watch prints what is committed once it is in sync: commit until both have printed something.
+      for (let n = 0; text.output().stdout === '' || json.output().stdout === ''; n++) {
+        await board.dispatch({ type: 'task.create', payload: { id: `warm-${n}`, title: 'warm-up' } });
+        await sleep(100);
+      }
+      await board.dispatch({ type: 'task.create', payload: { id: 'A', title: 'A' } });
+      await board.dispatch({ type: 'task.update', payload: { id: 'A', status: 'in_progress' } });
 
-    // The hub stops listening (every connection drops); C is committed meanwhile; then it is back.
-    await pause();
-    await hub.execute({ id: 'while-away', stream: 'tasks/default', type: 'task.create', payload: { id: 'C', title: 'C' } });
-    await resume();
-    await settled(observer);
-    await board.dispatch({ type: 'task.create', payload: { id: 'D', title: 'D' } });
-    const last = board.version;
-    const printed = (watch: typeof text) => watch.output().stdout.includes(`"id":"D"`);
-    while (!printed(text) || !printed(json)) await sleep(50);
+      // The hub stops listening (every connection drops); C is committed meanwhile; then it is back.
+      await pause();
+      await hub.execute({ id: 'while-away', stream: 'tasks/default', type: 'task.create', payload: { id: 'C', title: 'C' } });
+      await resume();
+      await settled(observer);
+      await board.dispatch({ type: 'task.create', payload: { id: 'D', title: 'D' } });
+      const last = board.version;
+      const printed = (watch: typeof text) => watch.output().stdout.includes(`"id":"D"`);
+      while (!printed(text) || !printed(json)) await sleep(50);
 
-    text.child.kill('SIGINT');
-    json.child.kill('SIGINT');
-    const [textRun, jsonRun] = await Promise.all([text.done(), json.done()]);
-    expect(textRun.code).toBe(0);
-    expect(jsonRun.code).toBe(0);
-    expect(textRun.stderr).toBe('');
+      text.child.kill('SIGINT');
+      json.child.kill('SIGINT');
+      const [textRun, jsonRun] = await Promise.all([text.done(), json.done()]);
+      expect(textRun.code).toBe(0);
+      expect(jsonRun.code).toBe(0);
+      expect(textRun.stderr).toBe('');
 
-    const lines = textRun.stdout.trimEnd().split('\n');
-    for (const line of lines) expect(line).toMatch(/^\d+ \d{4}-\d\d-\d\dT[\d:.]+Z task\.(created|updated) \{.*\}$/);
-    const versions = lines.map((line) => Number(line.split(' ')[0]));
-    // Contiguous up to the last event: none missed, none twice — C included, though sent while away.
-    expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => versions[0]! + i));
-    expect(versions.at(-1)).toBe(last);
-    expect(versions[0]).toBeGreaterThan(1); // the event before the watch started is history
-    const ids = lines.map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { id: string }).id);
-    expect(ids.slice(-4)).toEqual(['A', 'A', 'C', 'D']);
+      const lines = textRun.stdout.trimEnd().split('\n');
+      for (const line of lines) expect(line).toMatch(/^\d+ \d{4}-\d\d-\d\dT[\d:.]+Z task\.(created|updated) \{.*\}$/);
+      const versions = lines.map((line) => Number(line.split(' ')[0]));
+      // Contiguous up to the last event: none missed, none twice — C included, though sent while away.
+      expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => versions[0]! + i));
+      expect(versions.at(-1)).toBe(last);
+      expect(versions[0]).toBeGreaterThan(1); // the event before the watch started is history
+      const ids = lines.map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { id: string }).id);
+      expect(ids.slice(-4)).toEqual(['A', 'A', 'C', 'D']);
 
-    const documents = jsonRun.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { stream: string; version: number; type: string; commandId?: string });
-    expect(documents.at(-1)).toMatchObject({ stream: 'tasks/default', version: last, type: 'task.created', data: { id: 'D' } });
-    expect(documents.find((doc) => doc.commandId === 'while-away')).toMatchObject({ type: 'task.created', data: { id: 'C' } });
-    const jsonVersions = documents.map((doc) => doc.version);
-    expect(jsonVersions).toEqual(Array.from({ length: jsonVersions.length }, (_, i) => jsonVersions[0]! + i));
-  });
+      const documents = jsonRun.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { stream: string; version: number; type: string; commandId?: string });
+      expect(documents.at(-1)).toMatchObject({ stream: 'tasks/default', version: last, type: 'task.created', data: { id: 'D' } });
+      expect(documents.find((doc) => doc.commandId === 'while-away')).toMatchObject({ type: 'task.created', data: { id: 'C' } });
+      const jsonVersions = documents.map((doc) => doc.version);
+      expect(jsonVersions).toEqual(Array.from({ length: jsonVersions.length }, (_, i) => jsonVersions[0]! + i));
+    },
+  );
 });

@@ -57,7 +57,9 @@ function lockstep(form: Form, args: readonly string[], env: NodeJS.ProcessEnv = 
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   // 'close': every process holding the output pipes has exited, not only the one spawned.
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
   const line = (pattern: RegExp) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const look = () => {
@@ -156,10 +158,14 @@ describe('the lockstep program', () => {
     const watch = lockstep('pnpm lockstep', ['watch', 'tasks/default', '--json'], env);
     const writer = createClient({ connect: webSocketConnector(url!, { token: SERVE_TOKEN }) });
     const board = writer.stream(tasksDomain, 'default');
-    const following = await eventually(() => {
-      if (watch.output().stdout === '') void board.dispatch({ type: 'task.create', payload: { title: 'Warm-up' } });
-      return watch.output().stdout !== '';
-    }, 30_000, 300);
+    const following = await eventually(
+      () => {
+        if (watch.output().stdout === '') void board.dispatch({ type: 'task.create', payload: { title: 'Warm-up' } });
+        return watch.output().stdout !== '';
+      },
+      30_000,
+      300,
+    );
     writer.close();
     expect(following, watch.output().stderr).toBe(true);
 
@@ -191,7 +197,11 @@ describe('the lockstep program', () => {
     const header = /^Content-Length: (\d+)\r\n\r\n/.exec(stdout);
     expect(header, JSON.stringify(stdout.slice(0, 200))).not.toBeNull();
     await eventually(() => Buffer.byteLength(sidecar.output().stdout) >= header![0].length + Number(header![1]), 10_000);
-    const reply = JSON.parse(Buffer.from(sidecar.output().stdout).subarray(header![0].length, header![0].length + Number(header![1])).toString());
+    const reply = JSON.parse(
+      Buffer.from(sidecar.output().stdout)
+        .subarray(header![0].length, header![0].length + Number(header![1]))
+        .toString(),
+    );
     expect(reply).toMatchObject({ jsonrpc: '2.0', id: 1, result: { protocol: 1 } });
     // The host went away: stdin ends, the hub stops, every process of it exits.
     sidecar.child.stdin.end();
@@ -268,7 +278,9 @@ describe.each([
 describe('the checkout launcher (bin/lockstep.js, bin/bundle.js)', () => {
   it('lists what the bundle was made from, every file of it present', () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'packages/cli/node_modules/.cache/lockstep-bin/manifest.json'), 'utf8')) as { inputs: string[] };
-    expect(manifest.inputs).toEqual(expect.arrayContaining(['src/main.ts', 'src/run.ts', '../core/src/index.ts', '../server/src/index.ts', '../../tsconfig.base.json', 'bin/build.js']));
+    expect(manifest.inputs).toEqual(
+      expect.arrayContaining(['src/main.ts', 'src/run.ts', '../core/src/index.ts', '../server/src/index.ts', '../../tsconfig.base.json', 'bin/build.js']),
+    );
     for (const input of manifest.inputs) expect(existsSync(join(ROOT, 'packages/cli', input)), input).toBe(true);
   });
 

@@ -162,7 +162,7 @@ describe('lockstep serve', () => {
     // a second, would serve them all).
     expect((await flooder.call('hello', { protocol: 1, clientId: 'flooder' })).result).toMatchObject({ protocol: 1 });
     const answers: Array<{ id: number; result?: unknown; error?: { code: number } }> = [];
-    flooder.socket.on('message', (data) => answers.push(JSON.parse(data.toString())));
+    flooder.socket.on('message', (data) => answers.push(JSON.parse((data as Buffer).toString())));
     for (let id = 100; id < 140; id++) flooder.sendRaw(JSON.stringify({ jsonrpc: '2.0', id, method: 'ping', params: {} }));
     await flooder.closed;
     const limited = answers.filter((answer) => answer.error?.code === ErrorCodes.RATE_LIMITED);

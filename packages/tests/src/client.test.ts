@@ -331,10 +331,7 @@ describe('client: gap detection', () => {
     await clock.advanceUntil(() => sa.getStatus().pending === 0);
     await expect(done).resolves.toMatchObject({ version: 2 });
     expect(net.links).toHaveLength(1);
-    expect(net.sent.filter((m) => m.method === 'subscribe').map((m) => m.params)).toEqual([
-      { stream: 'counter/x' },
-      { stream: 'counter/x', since: 0 },
-    ]);
+    expect(net.sent.filter((m) => m.method === 'subscribe').map((m) => m.params)).toEqual([{ stream: 'counter/x' }, { stream: 'counter/x', since: 0 }]);
     await expectSame(hub, sa);
     expect(sa.getSnapshot()).toEqual({ n: 11 });
   });
@@ -548,7 +545,12 @@ describe('client: acks implied by events', () => {
     const { client: c, net } = client();
     const s = c.stream(counter, 'x');
     await clock.advanceUntil(synced(s));
-    expect(net.sent.find((m) => m.method === 'hello')?.params.capabilities).toEqual({ eventAcks: true, snapshotPages: true, maxFrameBytes: 1024 * 1024, batch: true });
+    expect(net.sent.find((m) => m.method === 'hello')?.params.capabilities).toEqual({
+      eventAcks: true,
+      snapshotPages: true,
+      maxFrameBytes: 1024 * 1024,
+      batch: true,
+    });
     const acks = [1, 2, 3, 4, 5].map((by) => s.dispatch({ type: 'add', payload: { by } }));
     await clock.advanceUntil(() => s.getStatus().pending === 0);
     expect((await Promise.all(acks)).map((ack) => [ack.stream, ack.version])).toEqual([1, 2, 3, 4, 5].map((version) => ['counter/x', version]));
@@ -601,7 +603,7 @@ describe('client: acks implied by events', () => {
     await expectSame(hub, s);
   });
 
-  it('is not fooled by another client\'s events under the same id: a different command under it is still COMMAND_ID_CONFLICT', async () => {
+  it("is not fooled by another client's events under the same id: a different command under it is still COMMAND_ID_CONFLICT", async () => {
     const { clock, hub, client } = world();
     const { client: a } = client();
     const { client: b } = client();

@@ -68,7 +68,8 @@ function world() {
   };
 }
 
-const synced = (stream: SyncedStream<AnyDomain>) => () => stream.getStatus().status === 'online' && stream.getStatus().lag === 0 && stream.getStatus().pending === 0;
+const synced = (stream: SyncedStream<AnyDomain>) => () =>
+  stream.getStatus().status === 'online' && stream.getStatus().lag === 0 && stream.getStatus().pending === 0;
 
 /** A copy of what a storage holds right now: what a process killed at this moment leaves behind. */
 function snapshotOf(storage: ReturnType<typeof memoryStorage>): ReturnType<typeof memoryStorage> {

@@ -45,8 +45,18 @@ function api(page: Page): Api {
   const call =
     <K extends keyof CrossTabPageApi>(name: K) =>
     (...args: unknown[]) =>
-      page.evaluate(([n, a]) => ((globalThis as unknown as { lockstepTabs: Record<string, (...x: unknown[]) => unknown> }).lockstepTabs[n as string]!)(...(a as unknown[])), [name, args] as const);
-  return { start: call('start'), isLeader: call('isLeader'), leaderSince: call('leaderSince'), dispatch: call('dispatch'), view: call('view'), whenIdle: call('whenIdle') } as unknown as Api;
+      page.evaluate(([n, a]) => (globalThis as unknown as { lockstepTabs: Record<string, (...x: unknown[]) => unknown> }).lockstepTabs[n as string]!(...a), [
+        name,
+        args,
+      ] as const);
+  return {
+    start: call('start'),
+    isLeader: call('isLeader'),
+    leaderSince: call('leaderSince'),
+    dispatch: call('dispatch'),
+    view: call('view'),
+    whenIdle: call('whenIdle'),
+  } as unknown as Api;
 }
 
 async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
@@ -90,7 +100,9 @@ describe('one connection for all tabs (Chromium)', () => {
 
     for (const [i, tab] of tabs.entries()) await tab.api.dispatch(`t${i}-`, 10);
     await Promise.all(tabs.map((tab) => tab.api.whenIdle()));
-    await until('every tab to hold 30 events', async () => (await Promise.all(tabs.map((tab) => tab.api.view()))).every((view) => view.confirmed.version === 30));
+    await until('every tab to hold 30 events', async () =>
+      (await Promise.all(tabs.map((tab) => tab.api.view()))).every((view) => view.confirmed.version === 30),
+    );
     expect(hub.peers()).toHaveLength(1);
 
     // Kill the leader (its renderer crashes) while the others keep dispatching.
@@ -110,7 +122,9 @@ describe('one connection for all tabs (Chromium)', () => {
     const truth = JSON.parse(JSON.stringify(await hub.read('counter/shared'))) as { state: { n: number; tags: string[] }; version: number };
     expect(truth.version).toBe(70);
     expect(new Set(truth.state.tags).size).toBe(70);
-    await until('the tabs to hold the head', async () => (await Promise.all(others.map((tab) => tab.api.view()))).every((view) => view.confirmed.version === 70));
+    await until('the tabs to hold the head', async () =>
+      (await Promise.all(others.map((tab) => tab.api.view()))).every((view) => view.confirmed.version === 70),
+    );
     for (const tab of others) expect((await tab.api.view()).confirmed).toEqual(truth);
     await until('one connection on the hub again', () => hub.peers().length === 1);
     expect(pageErrors).toEqual([]);

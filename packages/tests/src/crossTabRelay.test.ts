@@ -106,7 +106,7 @@ function world() {
       const list = held.get(key) ?? [];
       held.set(key, list);
       list.push({ signal, release: () => resolve({ key }) });
-      signal.addEventListener('abort', () => reject(signal.reason));
+      signal.addEventListener('abort', () => reject(signal.reason as Error));
     });
   hub.serve(echo, {
     say: ({ text }) => ({ text: `${text}!` }),
@@ -147,7 +147,12 @@ function world() {
       ...TIMINGS,
       platform: { BroadcastChannel: channel.Channel, locks: null },
     });
-    const client = createClient({ connect: tabs$.connect, backoff: { initialMs: 10, maxMs: 50 }, persistDelayMs: 5, ...(options.persistence && { persistence: options.persistence }) });
+    const client = createClient({
+      connect: tabs$.connect,
+      backoff: { initialMs: 10, maxMs: 50 },
+      persistDelayMs: 5,
+      ...(options.persistence && { persistence: options.persistence }),
+    });
     tabs$.serve(client);
     const tab: Tab = {
       name,
@@ -229,7 +234,8 @@ describe('cross-tab service calls and notifications (Node, BroadcastChannel elec
     const streams = others.map((tab) => tab.client.stream(taggedCounter, 'shared'));
     leader.crash();
     // Commands dispatched while nobody leads.
-    for (const [i, stream] of streams.entries()) for (let n = 0; n < 10; n++) void stream.dispatch({ type: 'add', payload: { by: 1, tag: `t${i}-${n}` } }).catch(() => {});
+    for (const [i, stream] of streams.entries())
+      for (let n = 0; n < 10; n++) void stream.dispatch({ type: 'add', payload: { by: 1, tag: `t${i}-${n}` } }).catch(() => {});
     const failure = await plain;
     expect(failure).toBeInstanceOf(LockstepError);
     expect((failure as LockstepError).code).toBe('UNAVAILABLE');

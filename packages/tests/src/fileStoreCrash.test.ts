@@ -172,12 +172,16 @@ class Writers {
 const LANES = 3;
 
 describe('lockstep serve --store file: killed with SIGKILL while clients write', () => {
-  it(`survives ${KILLS} kills (seed ${SEED}): nothing acknowledged lost or doubled, no damage, clients converge`, { timeout: soak ? 3_600_000 : 240_000 }, async () => {
-    const reports = await Promise.all(Array.from({ length: LANES }, (_, lane) => crashLane(lane, Math.ceil(KILLS / LANES))));
-    const total = reports.reduce((sum, report) => ({ acks: sum.acks + report.acks, torn: sum.torn + report.torn, kills: sum.kills + report.kills }));
-    expect(total.kills).toBeGreaterThanOrEqual(KILLS);
-    console.log(`${total.kills} kills: ${total.acks} commands acknowledged, ${total.torn} torn tails cut at restart`);
-  });
+  it(
+    `survives ${KILLS} kills (seed ${SEED}): nothing acknowledged lost or doubled, no damage, clients converge`,
+    { timeout: soak ? 3_600_000 : 240_000 },
+    async () => {
+      const reports = await Promise.all(Array.from({ length: LANES }, (_, lane) => crashLane(lane, Math.ceil(KILLS / LANES))));
+      const total = reports.reduce((sum, report) => ({ acks: sum.acks + report.acks, torn: sum.torn + report.torn, kills: sum.kills + report.kills }));
+      expect(total.kills).toBeGreaterThanOrEqual(KILLS);
+      console.log(`${total.kills} kills: ${total.acks} commands acknowledged, ${total.torn} torn tails cut at restart`);
+    },
+  );
 });
 
 /** One directory, one port, three clients: `kills` times start the hub, let it serve, SIGKILL it. */

@@ -97,7 +97,14 @@ describe('file event store under a hub', () => {
     onTestFinished(() => hub.close());
     expect(await hub.read('orchestration/default')).toEqual(before);
     // Dedup still knows the latest commands.
-    expect(await hub.execute({ id: `d-${total - 1}`, stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: `ws-${(total - 1) % 7}`, desired: (total - 1) % 5 } })).toMatchObject({ duplicate: true });
+    expect(
+      await hub.execute({
+        id: `d-${total - 1}`,
+        stream: 'orchestration/default',
+        type: 'workspace.setDesired',
+        payload: { workspaceId: `ws-${(total - 1) % 7}`, desired: (total - 1) % 5 },
+      }),
+    ).toMatchObject({ duplicate: true });
   });
 
   it('serves reads across the base and the segments with the events as written', async () => {

@@ -121,7 +121,7 @@ async function setup(kind: Kind, batch: boolean): Promise<Setup> {
     world,
     peer,
     heard,
-    raw: (text) => (textual(kind) ? peer.sendFrame(text) : peer.sendFrame(msgpackCodec.encode(JSON.parse(text)) as Uint8Array)),
+    raw: (text) => (textual(kind) ? peer.sendFrame(text) : peer.sendFrame(msgpackCodec.encode(JSON.parse(text)))),
     async drain(expected = 0) {
       const barriers = new Set([`ping-${++pings}`, `sum-${pings}`]);
       peer.send({ jsonrpc: '2.0', id: `ping-${pings}`, method: 'ping' });
@@ -195,12 +195,13 @@ describe.each(KINDS)('JSON-RPC 2.0 conformance over %s', (kind) => {
     });
 
     // Invalid JSON text has no MessagePack form: registered for the textual transports only.
-    if (textual(kind)) it('answers invalid JSON with -32700 and id null', async () => {
-      const { raw, drain } = await setup(kind, false);
-      raw('{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]');
-      const answers = await drain();
-      expect(answers).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } }]);
-    });
+    if (textual(kind))
+      it('answers invalid JSON with -32700 and id null', async () => {
+        const { raw, drain } = await setup(kind, false);
+        raw('{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]');
+        const answers = await drain();
+        expect(answers).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } }]);
+      });
 
     it('answers an invalid Request object with -32600 and id null', async () => {
       const { raw, drain } = await setup(kind, false);
@@ -212,11 +213,12 @@ describe.each(KINDS)('JSON-RPC 2.0 conformance over %s', (kind) => {
     });
 
     // Invalid JSON text has no MessagePack form: registered for the textual transports only.
-    if (textual(kind)) it('answers a batch of invalid JSON with one -32700', async () => {
-      const { raw, drain } = await setup(kind, true);
-      raw('[{"jsonrpc": "2.0", "method": "math.sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]');
-      expect(await drain()).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } }]);
-    });
+    if (textual(kind))
+      it('answers a batch of invalid JSON with one -32700', async () => {
+        const { raw, drain } = await setup(kind, true);
+        raw('[{"jsonrpc": "2.0", "method": "math.sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]');
+        expect(await drain()).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.any(String) } }]);
+      });
 
     it.each([true, false])('answers an empty array with one -32600 (batch capability: %s)', async (batch) => {
       const { raw, drain } = await setup(kind, batch);
@@ -240,7 +242,8 @@ describe.each(KINDS)('JSON-RPC 2.0 conformance over %s', (kind) => {
       raw('[{"jsonrpc": "2.0", "method": "math.sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method": "math.notifyHello", "params": [7]}]');
       const answers = await drain();
       expect(answers).toHaveLength(2);
-      for (const answer of answers) expect(answer).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, message: expect.stringContaining('batch') } });
+      for (const answer of answers)
+        expect(answer).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600, message: expect.stringContaining('batch') } });
       expect(heard).toEqual([]);
     });
 

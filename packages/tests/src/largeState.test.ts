@@ -81,7 +81,7 @@ describe('a stream larger than a frame', () => {
     const hello = await peer.call('hello', { protocol: 1, clientId: 'raw-pages', capabilities: { snapshotPages: true } });
     expect(hello.result.capabilities.snapshotPages).toBe(true);
     const frames: string[] = [];
-    peer.socket.on('message', (data) => frames.push(String(data)));
+    peer.socket.on('message', (data) => frames.push((data as Buffer).toString()));
     const answer = await peer.call('subscribe', { stream: STREAM });
     expect(answer.result).toMatchObject({ stream: STREAM, version: 10, head: 10, snapshotPages: expect.any(Number) });
     expect(answer.result).not.toHaveProperty('snapshot');
@@ -114,7 +114,7 @@ describe('a stream larger than a frame', () => {
     onTestFinished(() => void peer.socket.terminate());
     await peer.call('hello', { protocol: 1, clientId: 'raw-behind', capabilities: { snapshotPages: true } });
     const frames: string[] = [];
-    peer.socket.on('message', (data) => frames.push(String(data)));
+    peer.socket.on('message', (data) => frames.push((data as Buffer).toString()));
     // A client at version 0 (it has the empty board): the whole log, 1.35 MB of events, is its catch-up.
     const answer = await peer.call('subscribe', { stream: STREAM, since: 0 });
     expect(answer.result).toMatchObject({ version: expect.any(Number), head: TASKS });

@@ -131,7 +131,12 @@ describePostgres('leases across two hubs on PostgreSQL', (db: PostgresTestDataba
 
   /** The holder takes a lease through hub a; resolves once the observer on hub b has it. */
   async function lease(holder: MemoryWire, observer: MemoryWire): Promise<void> {
-    const answer = await holder.call('command', { id: `lease-${Date.now()}`, stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'ws-1', desired: 1, lease: true } });
+    const answer = await holder.call('command', {
+      id: `lease-${Date.now()}`,
+      stream: STREAM,
+      type: 'workspace.setDesired',
+      payload: { workspaceId: 'ws-1', desired: 1, lease: true },
+    });
     expect(answer.error).toBeUndefined();
     await until('the observer to see the lease', () => events(observer).some((e) => e.type === 'workspace.desiredSet'), 5_000);
   }

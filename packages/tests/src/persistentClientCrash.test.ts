@@ -119,7 +119,10 @@ async function crashLane(lane: number, kills: number): Promise<{ kills: number; 
   expect(new Set(tags).size, `${where(kills, output)}\na command applied twice`).toBe(tags.length);
   const lost = [...durable].filter((tag) => !tags.includes(tag));
   expect(lost, `${where(kills, output)}\nstored commands lost`).toEqual([]);
-  expect(readdirSync(directory).filter((name) => name.includes('.tmp-')), where(kills, output)).toEqual([]);
+  expect(
+    readdirSync(directory).filter((name) => name.includes('.tmp-')),
+    where(kills, output),
+  ).toEqual([]);
   return { kills, durable: durable.size, applied: tags.length, interrupted };
 }
 
@@ -133,6 +136,8 @@ describe('persistent client (file storage) killed with SIGKILL while it writes',
       interrupted: sum.interrupted + report.interrupted,
     }));
     expect(total.kills).toBeGreaterThanOrEqual(KILLS);
-    console.log(`${total.kills} kills (${total.interrupted} in the middle of a write): ${total.durable} commands stored before a kill, ${total.applied} applied once each`);
+    console.log(
+      `${total.kills} kills (${total.interrupted} in the middle of a write): ${total.durable} commands stored before a kill, ${total.applied} applied once each`,
+    );
   });
 });

@@ -20,7 +20,10 @@ afterEach(() => {
 });
 
 function serve(store: string) {
-  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, 'serve', '--port', '0', '--store', store], { stdio: 'pipe', env: serveEnv() });
+  const child = spawn(process.execPath, ['--conditions=lockstep-source', '--import', TSX, MAIN, 'serve', '--port', '0', '--store', store], {
+    stdio: 'pipe',
+    env: serveEnv(),
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';

@@ -33,7 +33,9 @@ const clients = new Set<LockstepClient>();
 afterEach(async () => {
   for (const client of clients) client.close();
   clients.clear();
-  const exits = [...children].map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve))));
+  const exits = [...children].map(
+    (child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve))),
+  );
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await Promise.all(exits);
   children.clear();
@@ -86,7 +88,13 @@ interface Outcome {
 }
 
 /** Random commands of the built-in scenario from random followers; answers every command's outcome. */
-async function drive(followers: readonly Follower[], random: Random, count: number, tag: string, during?: (sent: number, outcomes: ReadonlyMap<string, Outcome>) => Promise<void>) {
+async function drive(
+  followers: readonly Follower[],
+  random: Random,
+  count: number,
+  tag: string,
+  during?: (sent: number, outcomes: ReadonlyMap<string, Outcome>) => Promise<void>,
+) {
   const outcomes = new Map<string, Outcome>();
   const settled: Array<Promise<unknown>> = [];
   for (let sent = 0; sent < count; sent++) {
@@ -140,7 +148,8 @@ async function expectConverged(store: PostgresEventStore, followers: readonly Fo
     () =>
       followers.every(
         ({ client: made, streams }) =>
-          made.status.status === 'online' && streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0 && stream.version === heads.get(stream.name)),
+          made.status.status === 'online' &&
+          streams.every(({ stream }) => stream.synced && stream.pendingCommands.length === 0 && stream.version === heads.get(stream.name)),
       ),
     `every client at the heads ${JSON.stringify(Object.fromEntries(heads))}`,
   );
@@ -203,7 +212,9 @@ describePostgres('hub processes on one PostgreSQL schema', (db) => {
     for (let round = 1; round <= 5; round++) {
       await eventually(() => writers.every((writer) => writer.synced && writer.version === version), `every writer at version ${version}`);
       const results = await Promise.allSettled(
-        writers.map((writer, i) => writer.dispatch({ type: 'workspace.setDesired', payload: { workspaceId: `ws-${i}`, desired: round } }, { expectedVersion: version })),
+        writers.map((writer, i) =>
+          writer.dispatch({ type: 'workspace.setDesired', payload: { workspaceId: `ws-${i}`, desired: round } }, { expectedVersion: version }),
+        ),
       );
       const winners = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
       expect(winners).toHaveLength(1);
@@ -262,10 +273,9 @@ describePostgres('hub processes on one PostgreSQL schema', (db) => {
 
     for (let round = 1; round <= 2; round++) {
       const lost = a.stderr().split('LISTEN connection lost').length;
-      const [{ ok }] = (await db.sql<{ ok: boolean }>(
-        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`,
-        [`hub-a:listen`],
-      )) as [{ ok: boolean }];
+      const [{ ok }] = (await db.sql<{ ok: boolean }>(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1`, [
+        `hub-a:listen`,
+      ])) as [{ ok: boolean }];
       expect(ok).toBe(true);
       await eventually(() => a.stderr().split('LISTEN connection lost').length > lost, 'hub a noticing');
       for (let i = 0; i < 5; i++) await onB.dispatch({ type: 'workspace.setDesired', payload: { workspaceId: `during-${round}-${i}`, desired: i } });

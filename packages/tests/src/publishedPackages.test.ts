@@ -112,15 +112,19 @@ describe('published packages', () => {
     it('runs `lockstep serve` from the installed bin; two clients converge over WebSocket (JSON and msgpack)', async () => {
       const hub = await startHubBin(project.dir);
       onTestFinished(async () => void (await hub.stop()));
-      const { clients } = lastJsonLine<{ clients: Array<{ state: { tasks: Record<string, { title: string }> }; version: number; view: unknown; status: string }> }>(
-        await runNode(project.dir, 'ws.mjs', [hub.url]),
-      );
+      const { clients } = lastJsonLine<{
+        clients: Array<{ state: { tasks: Record<string, { title: string }> }; version: number; view: unknown; status: string }>;
+      }>(await runNode(project.dir, 'ws.mjs', [hub.url]));
       expect(clients).toHaveLength(2);
       for (const client of clients) {
         expect(client.version).toBe(2);
         expect(client.status).toBe('online');
         expect(client.view).toEqual(client.state);
-        expect(Object.values(client.state.tasks).map(({ title }) => title).sort()).toEqual(['over JSON', 'over msgpack']);
+        expect(
+          Object.values(client.state.tasks)
+            .map(({ title }) => title)
+            .sort(),
+        ).toEqual(['over JSON', 'over msgpack']);
       }
       expect(clients[0]!.state).toEqual(clients[1]!.state);
       expect(await hub.stop()).toBe(0);
@@ -128,9 +132,15 @@ describe('published packages', () => {
 
     it('runs a hub and two client processes over stdio, and a sidecar on `lockstep serve --stdio`', async () => {
       type Confirmed = { state: { tasks: Record<string, { title: string }> }; version: number };
-      const result = lastJsonLine<{ hub: Confirmed; clients: Confirmed[]; sidecar: Confirmed & { domains: string[] } }>(await runNode(project.dir, 'stdio.mjs'));
+      const result = lastJsonLine<{ hub: Confirmed; clients: Confirmed[]; sidecar: Confirmed & { domains: string[] } }>(
+        await runNode(project.dir, 'stdio.mjs'),
+      );
       expect(result.hub.version).toBe(2);
-      expect(Object.values(result.hub.state.tasks).map(({ title }) => title).sort()).toEqual(['from one', 'from two']);
+      expect(
+        Object.values(result.hub.state.tasks)
+          .map(({ title }) => title)
+          .sort(),
+      ).toEqual(['from one', 'from two']);
       expect(result.clients).toEqual([result.hub, result.hub]);
       expect(result.sidecar.domains).toEqual(expect.arrayContaining(['focus', 'orchestration', 'tasks']));
       expect(result.sidecar.version).toBe(1);
@@ -151,7 +161,13 @@ describe('published packages', () => {
           logLevel: 'silent',
         });
         const code = result.outputFiles[0]!.contents;
-        return { label, code: Buffer.from(code).toString('utf8'), metafile: result.metafile, minified: code.byteLength, gzipped: gzipSync(code, { level: 9 }).byteLength };
+        return {
+          label,
+          code: Buffer.from(code).toString('utf8'),
+          metafile: result.metafile,
+          minified: code.byteLength,
+          gzipped: gzipSync(code, { level: 9 }).byteLength,
+        };
       };
       const everything = await measure('everything', `export * from '@lockstep/core'; export * from '@lockstep/client'; export * from '@lockstep/ws';`);
       const app = await measure(
@@ -173,10 +189,14 @@ describe('published packages', () => {
       );
       for (const { metafile, code } of [everything, app]) {
         const inputs = Object.keys(metafile.inputs);
-        expect(inputs.filter((input) => input.startsWith('node:') || /node_modules\/(?:ws|@lockstep\/server)\/|@lockstep\/ws\/dist\/server\//.test(input))).toEqual([]);
+        expect(
+          inputs.filter((input) => input.startsWith('node:') || /node_modules\/(?:ws|@lockstep\/server)\/|@lockstep\/ws\/dist\/server\//.test(input)),
+        ).toEqual([]);
         expect(inputs.some((input) => input.endsWith('node_modules/isomorphic-ws/browser.js'))).toBe(true);
         expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["']node:/);
-        expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["'](?:crypto|http|https|net|tls|stream|events|zlib|buffer|url|fs|os|path|child_process)["']/);
+        expect(code).not.toMatch(
+          /(?:from|import|require)\s*\(?\s*["'](?:crypto|http|https|net|tls|stream|events|zlib|buffer|url|fs|os|path|child_process)["']/,
+        );
       }
       expect(everything.gzipped).toBeLessThan(CLIENT_PATH_GZIP_CEILING);
       expect(app.gzipped).toBeLessThanOrEqual(everything.gzipped);
@@ -215,7 +235,9 @@ describe('published packages', () => {
       await page.goto(`${pageUrl(pages)}?hub=${encodeURIComponent(hub.url)}&token=${SERVE_TOKEN}`);
       await page.waitForFunction(() => document.querySelector('#titles')?.textContent === 'from node');
       await page.click('#add');
-      await page.waitForFunction(() => document.querySelectorAll('#titles li').length === 2 && document.querySelector('#status')?.textContent === 'online · 0 pending');
+      await page.waitForFunction(
+        () => document.querySelectorAll('#titles li').length === 2 && document.querySelector('#status')?.textContent === 'online · 0 pending',
+      );
       expect(await page.locator('#titles li').allTextContents()).toEqual(['from node', 'from the browser']);
       // The hub has the page's command.
       expect(lastJsonLine(await runNode(project.dir, 'tasks.mjs', [hub.url, 'browser-smoke']))).toEqual(['from node', 'from the browser']);

@@ -130,7 +130,10 @@ describe('revocation over WebSocket', () => {
     // Bob, still allowed, got every event.
     expect(eventsOf(await readUntil(bob, SHARED, 6), SHARED).map((event: { version: number }) => event.version)).toEqual([1, 2, 3, 4, 5, 6]);
     // Asking again is asking the hook again: refused.
-    expect((await alice.call('subscribe', { stream: SHARED, since: 1 })).error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { stream: SHARED, action: 'read' } });
+    expect((await alice.call('subscribe', { stream: SHARED, since: 1 })).error).toMatchObject({
+      code: ErrorCodes.FORBIDDEN,
+      data: { stream: SHARED, action: 'read' },
+    });
     // Granted again, the same connection may subscribe again and catch up.
     grants.grant('alice', SHARED);
     const back = await alice.call('subscribe', { stream: SHARED, since: 1 });
@@ -187,7 +190,7 @@ describe('revocation of a subscription still catching up', () => {
 });
 
 describe('revocation with @lockstep/client', () => {
-  it("stops the stream with FORBIDDEN in its status, does not resubscribe it, and asks again when the application opens it again", async () => {
+  it('stops the stream with FORBIDDEN in its status, does not resubscribe it, and asks again when the application opens it again', async () => {
     const grants = new Grants();
     grants.grant('alice', SHARED, OWN);
     const hub = hubFor(grants);

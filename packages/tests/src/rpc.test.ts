@@ -46,7 +46,7 @@ function rpcWorld(options: { hub?: Partial<HubOptions>; client?: Partial<ClientO
       const list = held.get(key) ?? [];
       held.set(key, list);
       list.push({ callId, signal, release: () => resolve({ key }) });
-      signal.addEventListener('abort', () => reject(signal.reason));
+      signal.addEventListener('abort', () => reject(signal.reason as Error));
     });
   hub.serve(orchestrate, {
     route: ({ command }) => ({ agent: `agent-for-${command}` }),
@@ -155,7 +155,9 @@ describe('services between client and hub', () => {
     const sent = w.toHub.length;
     const other = defineService('other', '1.0.0', { x: method({ params: z.object({}), result: z.object({}) }) });
     await expect(w.client.call(other.x, {})).rejects.toMatchObject({ code: 'METHOD_NOT_FOUND', data: { service: 'other', reason: 'notServed' } });
-    const newer = defineService('orchestrate', '2.0.0', { route: method({ params: z.object({ command: z.string() }), result: z.object({ agent: z.string() }) }) });
+    const newer = defineService('orchestrate', '2.0.0', {
+      route: method({ params: z.object({ command: z.string() }), result: z.object({ agent: z.string() }) }),
+    });
     await expect(w.client.call(newer.route, { command: 'x' })).rejects.toMatchObject({
       code: 'METHOD_NOT_FOUND',
       data: { reason: 'incompatibleVersion', served: '1.2.0', wanted: '2.0.0' },
@@ -168,7 +170,11 @@ describe('services between client and hub', () => {
     const w = rpcWorld();
     await w.online();
     const target = { clientId: 'manager-1' };
-    expect(await w.settle(w.hub.call(target, manager.fail, { bug: false }))).toMatchObject({ code: 'LIMIT_EXCEEDED', message: 'no room for a pane', data: { limit: 'panes', max: 4 } });
+    expect(await w.settle(w.hub.call(target, manager.fail, { bug: false }))).toMatchObject({
+      code: 'LIMIT_EXCEEDED',
+      message: 'no room for a pane',
+      data: { limit: 'panes', max: 4 },
+    });
     expect(await w.settle(w.hub.call(target, manager.fail, { bug: true }))).toMatchObject({ code: 'INTERNAL_ERROR', message: 'internal error' });
     expect(w.clientErrors).toEqual([new Error('a bug in the manager')]);
     // The client validates what it is sent.
@@ -216,7 +222,9 @@ describe('lifecycle of a call (docs/rpc.md)', () => {
     const handler = await w.heldCall('c');
     expect(await timedOut).toMatchObject({ code: 'TIMEOUT', data: { method: 'orchestrate.hold', timeoutMs: 1_000 } });
     await w.clock.advanceUntil(() => handler.signal.aborted);
-    expect(w.toHub.filter((message) => message.method === '$/cancelRequest')).toEqual([{ jsonrpc: '2.0', method: '$/cancelRequest', params: { id: handler.callId } }]);
+    expect(w.toHub.filter((message) => message.method === '$/cancelRequest')).toEqual([
+      { jsonrpc: '2.0', method: '$/cancelRequest', params: { id: handler.callId } },
+    ]);
 
     const controller = new AbortController();
     const aborted = w.client.call(orchestrate.hold, { key: 'd' }, { signal: controller.signal });
@@ -292,22 +300,33 @@ describe('application versions at hello', () => {
     const w = rpcWorld({ hub: { app: { name: 'orchflow', version: '2.1.3', accepts: '^2.0.0' } }, client: { app: { name: 'orchflow', version: '1.9.0' } } });
     const error = await refusal(w.client, w.clock);
     expect(error).toBeInstanceOf(LockstepError);
-    expect(error).toMatchObject({ code: 'INCOMPATIBLE_APP', data: { app: { name: 'orchflow', version: '2.1.3', accepts: '^2.0.0' }, peer: { name: 'orchflow', version: '1.9.0' } } });
+    expect(error).toMatchObject({
+      code: 'INCOMPATIBLE_APP',
+      data: { app: { name: 'orchflow', version: '2.1.3', accepts: '^2.0.0' }, peer: { name: 'orchflow', version: '1.9.0' } },
+    });
     expect(w.client.status.status).toBe('offline');
     w.client.close();
   });
 
   it('a client refuses a hub app outside its range the same way, and connects to one inside it', async () => {
-    const w = rpcWorld({ hub: { app: { name: 'orchflow', version: '3.0.0' } }, client: { app: { name: 'orchflow', version: '2.0.0', accepts: '>=2.1.0 <3.0.0' } } });
+    const w = rpcWorld({
+      hub: { app: { name: 'orchflow', version: '3.0.0' } },
+      client: { app: { name: 'orchflow', version: '2.0.0', accepts: '>=2.1.0 <3.0.0' } },
+    });
     expect(await refusal(w.client, w.clock)).toMatchObject({
       code: 'INCOMPATIBLE_APP',
       data: { app: { name: 'orchflow', version: '2.0.0', accepts: '>=2.1.0 <3.0.0' }, peer: { name: 'orchflow', version: '3.0.0' } },
     });
     w.client.close();
-    const fits = rpcWorld({ hub: { app: { name: 'orchflow', version: '2.4.1' } }, client: { app: { name: 'orchflow', version: '2.0.0', accepts: '>=2.1.0 <3.0.0' } } });
+    const fits = rpcWorld({
+      hub: { app: { name: 'orchflow', version: '2.4.1' } },
+      client: { app: { name: 'orchflow', version: '2.0.0', accepts: '>=2.1.0 <3.0.0' } },
+    });
     await fits.online();
     expect(fits.client.serverInfo?.app).toEqual({ name: 'orchflow', version: '2.4.1' });
     fits.client.close();
-    expect(() => createClient({ connect: () => createMemoryLink().client, app: { name: 'x', version: '1.0.0', accepts: 'not a range' } })).toThrow(/ClientOptions.app/);
+    expect(() => createClient({ connect: () => createMemoryLink().client, app: { name: 'x', version: '1.0.0', accepts: 'not a range' } })).toThrow(
+      /ClientOptions.app/,
+    );
   });
 });

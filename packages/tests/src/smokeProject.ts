@@ -146,8 +146,8 @@ export async function startHubBin(project: string, args: readonly string[] = [])
       const ready = /listening on (ws:\/\/\S+)/.exec(output);
       if (ready) resolve(ready[1]!);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('error', reject);
     void exited.then((code) => reject(new Error(`lockstep serve exited with ${code} before it was ready:\n${output}`)));
   });

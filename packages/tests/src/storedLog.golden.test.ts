@@ -56,7 +56,11 @@ describe('golden stored log v1', () => {
       expect(canonicalJson(stream.getSnapshot())).toBe(canonicalJson(entry.state));
     }
     const tasks = streams[1]!.getSnapshot() as { tasks: Record<string, { priority: string }> };
-    expect(Object.values(tasks.tasks).map((task) => task.priority).sort()).toEqual(['high', 'medium']);
+    expect(
+      Object.values(tasks.tasks)
+        .map((task) => task.priority)
+        .sort(),
+    ).toEqual(['high', 'medium']);
     client.close();
     await hub.close();
   });

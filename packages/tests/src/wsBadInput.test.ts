@@ -5,7 +5,7 @@ import { counterDomain } from '@lockstep/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { msgpackCodec } from '@lockstep/core/msgpack';
-import { RawPeer, type PeerCodec } from './wsPeer.js';
+import { RawPeer } from './wsPeer.js';
 
 /**
  * Untrusted input over real WebSockets: each bad message is answered with its documented error (or
@@ -60,7 +60,7 @@ async function world(hubOptions: Partial<HubOptions> = {}, wsOptions: Partial<We
         hub.accept(transport, options);
       },
     },
-    { port: 0, ...wsOptions } as WebSocketServerOptions,
+    { port: 0, ...wsOptions },
   );
   cleanups.push(async () => {
     await hub.close();
@@ -74,7 +74,7 @@ async function world(hubOptions: Partial<HubOptions> = {}, wsOptions: Partial<We
 
 async function peer(url: string, protocols?: string[], clientId?: string): Promise<RawPeer> {
   const msgpack = protocols?.[0] === 'lockstep.v1.msgpack';
-  const connected = await RawPeer.connect(url, protocols, {}, msgpack ? (msgpackCodec as PeerCodec) : undefined);
+  const connected = await RawPeer.connect(url, protocols, {}, msgpack ? msgpackCodec : undefined);
   cleanups.push(() => void connected.socket.terminate());
   if (clientId !== undefined) {
     const hello = await connected.call('hello', { protocol: 1, clientId });
@@ -110,7 +110,10 @@ async function readAll(hub: Hub): Promise<unknown[]> {
 }
 
 type Send = (attacker: RawPeer) => void;
-const text = (frame: string): Send => (attacker) => attacker.sendRaw(frame);
+const text =
+  (frame: string): Send =>
+  (attacker) =>
+    attacker.sendRaw(frame);
 const request = (method: string, params: unknown, id = 'bad'): Send => text(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
 const command = (fields: Record<string, unknown>): Send =>
   request('command', { id: 'cmd-bad', stream: 'counter/x', type: 'add', payload: { by: 1 }, ...fields });
@@ -136,16 +139,42 @@ const badMessages: Array<[string, 'json' | 'msgpack', Send, number, string | num
   ['an unknown command type', 'json', command({ type: 'multiply' }), ErrorCodes.INVALID_PARAMS, 'bad'],
   ['a command on a forbidden stream', 'json', command({ stream: 'counter/forbidden' }), ErrorCodes.FORBIDDEN, 'bad'],
   ['a command on a stream of an unknown domain', 'json', command({ stream: 'nope/x' }), ErrorCodes.UNKNOWN_STREAM, 'bad'],
-  ['params hidden under a __proto__ key', 'json', text('{"jsonrpc":"2.0","id":"p","method":"subscribe","params":{"__proto__":{"stream":"counter/x"}}}'), ErrorCodes.INVALID_PARAMS, 'p'],
+  [
+    'params hidden under a __proto__ key',
+    'json',
+    text('{"jsonrpc":"2.0","id":"p","method":"subscribe","params":{"__proto__":{"stream":"counter/x"}}}'),
+    ErrorCodes.INVALID_PARAMS,
+    'p',
+  ],
   ['a message hidden under a __proto__ key', 'json', text('{"__proto__":{"jsonrpc":"2.0","id":"q","method":"ping"}}'), ErrorCodes.INVALID_REQUEST, null],
-  ['a __proto__ entity id', 'json', request('command', { id: 'proto-1', stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: '__proto__', desired: 3 } }), ErrorCodes.INVALID_PARAMS, 'bad'],
-  ['a __proto__ key in msgpack', 'msgpack', (a) => a.sendRaw(msgpackCodec.encode({ jsonrpc: '2.0', id: 'r', method: 'ping', params: JSON.parse('{"__proto__":{"x":1}}') })), ErrorCodes.PARSE_ERROR, null],
+  [
+    'a __proto__ entity id',
+    'json',
+    request('command', { id: 'proto-1', stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: '__proto__', desired: 3 } }),
+    ErrorCodes.INVALID_PARAMS,
+    'bad',
+  ],
+  [
+    'a __proto__ key in msgpack',
+    'msgpack',
+    (a) => a.sendRaw(msgpackCodec.encode({ jsonrpc: '2.0', id: 'r', method: 'ping', params: JSON.parse('{"__proto__":{"x":1}}') })),
+    ErrorCodes.PARSE_ERROR,
+    null,
+  ],
   ...(['-1', '1.5', '1152921504606846976'] as const).flatMap((version): typeof badMessages => [
-    [`subscribe since ${version}`, 'json', text(`{"jsonrpc":"2.0","id":"s","method":"subscribe","params":{"stream":"counter/x","since":${version}}}`), ErrorCodes.INVALID_PARAMS, 's'],
+    [
+      `subscribe since ${version}`,
+      'json',
+      text(`{"jsonrpc":"2.0","id":"s","method":"subscribe","params":{"stream":"counter/x","since":${version}}}`),
+      ErrorCodes.INVALID_PARAMS,
+      's',
+    ],
     [
       `expectedVersion ${version}`,
       'json',
-      text(`{"jsonrpc":"2.0","id":"e","method":"command","params":{"id":"ev-1","stream":"counter/x","type":"add","payload":{"by":1},"expectedVersion":${version}}}`),
+      text(
+        `{"jsonrpc":"2.0","id":"e","method":"command","params":{"id":"ev-1","stream":"counter/x","type":"add","payload":{"by":1},"expectedVersion":${version}}}`,
+      ),
       ErrorCodes.INVALID_PARAMS,
       'e',
     ],
@@ -178,7 +207,12 @@ describe('bad input over WebSocket', () => {
     const watcher = await bystander(url);
     const attacker = await peer(url, undefined, 'attacker');
     const before = await readAll(hub);
-    const huge = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'command', params: { id: 'big', stream: 'counter/x', type: 'add', payload: { by: 1, pad: 'x'.repeat(64 * 1024) } } });
+    const huge = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'command',
+      params: { id: 'big', stream: 'counter/x', type: 'add', payload: { by: 1, pad: 'x'.repeat(64 * 1024) } },
+    });
     attacker.sendRaw(huge);
     expect(await attacker.closed).toMatchObject({ code: 1009 });
     await expect.poll(() => hub.connectionCount).toBe(1);
@@ -208,13 +242,17 @@ describe('bad input over WebSocket', () => {
 
   it('a client sending 1,000 messages at once is answered RATE_LIMITED past its burst, then closed; others are served', async () => {
     // A stopped clock: the bucket never refills, so the counts do not depend on how fast frames arrive.
-    const stopped: Clock = { now: () => 1_000_000, setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) };
+    const stopped: Clock = {
+      now: () => 1_000_000,
+      setTimeout: (callback, ms) => setTimeout(callback, ms),
+      clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    };
     const { hub, url } = await world({ clock: stopped, rateLimit: { messagesPerSecond: 50, burst: 100 } });
     const watcher = await bystander(url);
     const attacker = await peer(url, undefined, 'flooder');
     const before = await readAll(hub);
     const answers: any[] = [];
-    attacker.socket.on('message', (data) => answers.push(JSON.parse(data.toString())));
+    attacker.socket.on('message', (data) => answers.push(JSON.parse((data as Buffer).toString())));
     for (let i = 0; i < 1_000; i++) attacker.sendRaw(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'ping', params: {} }));
     const closed = await attacker.closed;
     expect(closed).toEqual({ code: 1000, reason: 'rate limit exceeded' });

@@ -30,8 +30,13 @@ const settled: Array<Promise<unknown>> = [];
 const api: PageApi = {
   start(url, seed) {
     random = createRandom(seed);
-    client = createClient({ connect: webSocketConnector(url), clientId: 'browser-page', random: createRandom(seed + 1), backoff: { initialMs: 20, maxMs: 200 } });
-    streams = builtInScenario.streams.map(({ domain, key }) => client!.stream(domain, key) as unknown as SyncedStream<AnyDomain>);
+    client = createClient({
+      connect: webSocketConnector(url),
+      clientId: 'browser-page',
+      random: createRandom(seed + 1),
+      backoff: { initialMs: 20, maxMs: 200 },
+    });
+    streams = builtInScenario.streams.map(({ domain, key }) => client!.stream(domain, key));
     client.status$.subscribe(({ status }) => {
       if (statuses.at(-1) !== status) statuses.push(status);
     });

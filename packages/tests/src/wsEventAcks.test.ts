@@ -145,7 +145,8 @@ describe('eventAcks: a command whose events a client was sent live is not answer
   it('marks the pages of a catch-up catchUp: they stand for no ack, and a command after them is implied again', async () => {
     const url = await startHub({ catchUpPage: 2 });
     const writer = await peer(url, { eventAcks: true });
-    for (let i = 1; i <= 6; i++) await writer.call('command', { id: `w:${i}`, stream: STREAM, type: 'task.create', payload: { id: `task_${i}`, title: `T${i}` } });
+    for (let i = 1; i <= 6; i++)
+      await writer.call('command', { id: `w:${i}`, stream: STREAM, type: 'task.create', payload: { id: `task_${i}`, title: `T${i}` } });
     const late = await peer(url, { eventAcks: true });
     const subscribed = await late.call('subscribe', { stream: STREAM, since: 0 });
     expect(subscribed.result.events.map((event: { version: number }) => event.version)).toEqual([1, 2]);
@@ -155,13 +156,16 @@ describe('eventAcks: a command whose events a client was sent live is not answer
       [true, [5, 6]],
     ]);
     const { messages } = await commandThenBarrier(late, { id: 'l:1', type: 'task.update', payload: { id: 'task_1', title: 'Changed' } });
-    expect(messages).toEqual([{ jsonrpc: '2.0', method: 'events', params: { stream: STREAM, events: [expect.objectContaining({ version: 7, commandId: 'l:1' })] } }]);
+    expect(messages).toEqual([
+      { jsonrpc: '2.0', method: 'events', params: { stream: STREAM, events: [expect.objectContaining({ version: 7, commandId: 'l:1' })] } },
+    ]);
   });
 
   it('after a subscribe with since, a command is implied by its live events like any other', async () => {
     const url = await startHub();
     const writer = await peer(url, { eventAcks: true });
-    for (let i = 1; i <= 3; i++) await writer.call('command', { id: `w:${i}`, stream: STREAM, type: 'task.create', payload: { id: `task_${i}`, title: `T${i}` } });
+    for (let i = 1; i <= 3; i++)
+      await writer.call('command', { id: `w:${i}`, stream: STREAM, type: 'task.create', payload: { id: `task_${i}`, title: `T${i}` } });
     const late = await peer(url, { eventAcks: true });
     // Subscribing with since: the missed events come in the answer, nothing is sent live for them.
     const subscribed = await late.call('subscribe', { stream: STREAM, since: 1 });

@@ -29,7 +29,7 @@ export class RawPeer {
     readonly codec: PeerCodec,
   ) {
     socket.on('message', (data, isBinary) => {
-      const frame = isBinary ? new Uint8Array(data as Buffer) : data.toString();
+      const frame = isBinary ? new Uint8Array(data as Buffer) : (data as Buffer).toString();
       this.log.push({ direction: '<<', frame });
       const waiter = this.#waiting.shift();
       if (waiter) waiter(frame);

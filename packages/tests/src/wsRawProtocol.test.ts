@@ -53,19 +53,21 @@ describe('raw lockstep/1 over WebSocket (no Lockstep client code)', () => {
     );
     // Events before the ack, on the same socket.
     expect(created.before).toHaveLength(1);
-    expect(created.before[0]).toMatchObject({ method: 'events', params: { stream, events: [{ version: 1, type: 'task.created', commandId: 'py-agent-1:1' }] } });
+    expect(created.before[0]).toMatchObject({
+      method: 'events',
+      params: { stream, events: [{ version: 1, type: 'task.created', commandId: 'py-agent-1:1' }] },
+    });
     expect(created.response.result).toEqual({ id: 'py-agent-1:1', stream, version: 1 });
     expect(await first.close()).toEqual({ code: 1000, reason: 'bye' });
 
     // While it is away, another raw client commits versions 2 and 3.
     const other = await RawPeer.connect(url);
     await other.call('hello', { protocol: 1, clientId: 'rs-manager' });
+    expect((await other.call('command', { id: 'rs-manager:1', stream, type: 'task.update', payload: { id: 'task_1', status: 'in_progress' } })).result).toEqual(
+      { id: 'rs-manager:1', stream, version: 2 },
+    );
     expect(
-      (await other.call('command', { id: 'rs-manager:1', stream, type: 'task.update', payload: { id: 'task_1', status: 'in_progress' } })).result,
-    ).toEqual({ id: 'rs-manager:1', stream, version: 2 });
-    expect(
-      (await other.call('command', { id: 'rs-manager:2', stream, type: 'session.create', payload: { id: 'agent-1', name: 'Claude', kind: 'agent' } }))
-        .result,
+      (await other.call('command', { id: 'rs-manager:2', stream, type: 'session.create', payload: { id: 'agent-1', name: 'Claude', kind: 'agent' } })).result,
     ).toEqual({ id: 'rs-manager:2', stream, version: 3 });
     await other.close();
 
@@ -80,7 +82,9 @@ describe('raw lockstep/1 over WebSocket (no Lockstep client code)', () => {
     ]);
     expect(resumed.result).not.toHaveProperty('snapshot');
     // Live again: a command of its own is broadcast to it as version 4, then acknowledged.
-    const live = await second.response(second.request('command', { id: 'py-agent-1:2', stream, type: 'session.addTask', payload: { sessionId: 'agent-1', taskId: 'task_1' } }));
+    const live = await second.response(
+      second.request('command', { id: 'py-agent-1:2', stream, type: 'session.addTask', payload: { sessionId: 'agent-1', taskId: 'task_1' } }),
+    );
     expect(live.before.map((message) => message.params.events.map((event: { version: number }) => event.version))).toEqual([[4]]);
     expect(live.response.result).toEqual({ id: 'py-agent-1:2', stream, version: 4 });
     await second.close();

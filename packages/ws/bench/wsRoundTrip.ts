@@ -115,7 +115,11 @@ async function measure(subject: Subject): Promise<{ p50: number; p99: number }> 
 function quantile(sorted: Float64Array | number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
-const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
+const median = (values: number[]) =>
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 
 // The raw echo stays last: the ratios below read it as `rows.at(-1)`.
 const subjects = [lockstep(jsonCodec), lockstep(jsonCodec, true), lockstep(msgpackCodec), rawEcho];
@@ -138,7 +142,9 @@ console.log(`command → event round trip over ws on loopback: ${RUNS} runs × $
 console.log('| subject | p50 µs | p99 µs |\n| --- | ---: | ---: |');
 for (const { subject, metrics } of rows) console.log(`| ${subject} | ${metrics.p50.toFixed(1)} | ${metrics.p99.toFixed(1)} |`);
 console.log(`lockstep (json) / raw ws: p50 ×${(json.p50 / raw.p50).toFixed(2)}, p99 ×${(json.p99 / raw.p99).toFixed(2)}`);
-console.log(`with a token / without: p50 ×${(secured.p50 / json.p50).toFixed(2)}, p99 ×${(secured.p99 / json.p99).toFixed(2)} (the token is checked once, at the upgrade)`);
+console.log(
+  `with a token / without: p50 ×${(secured.p50 / json.p50).toFixed(2)}, p99 ×${(secured.p99 / json.p99).toFixed(2)} (the token is checked once, at the upgrade)`,
+);
 console.log(
   `BENCH_RESULT ${JSON.stringify({
     scenario: 'ws round trip',

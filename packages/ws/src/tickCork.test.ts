@@ -32,7 +32,7 @@ describe('frames sent in one tick leave in one write, through the public socket'
     const clientStream = new Promise<Socket>((resolve) => client.once('upgrade', (response) => resolve(response.socket)));
     await new Promise((resolve) => client.once('open', resolve));
     const received: string[] = [];
-    client.on('message', (data) => received.push(data.toString()));
+    client.on('message', (data) => received.push((data as Buffer).toString()));
     const read = chunks(await clientStream);
     const { ws, request } = await accepted;
     const transport = new ServerSocketTransport(ws, {}, request.socket);
@@ -52,7 +52,7 @@ describe('frames sent in one tick leave in one write, through the public socket'
     await new Promise<void>((resolve) => transport.state.subscribe((state) => state.status === 'open' && resolve()));
     const { ws, request } = await accepted;
     const received: Frame[] = [];
-    ws.on('message', (data) => received.push(data.toString()));
+    ws.on('message', (data) => received.push((data as Buffer).toString()));
     const read = chunks(request.socket);
     for (const frame of FRAMES) transport.send(frame);
     await new Promise((resolve) => setTimeout(resolve, 0));

@@ -32,7 +32,7 @@ export class TickCork {
     // Already corked in this tick (ws's own cork around a frame is always undone at once).
     if ((stream.writableCorked ?? 0) > 0) return;
     stream.cork();
-    if (this.#corked.push(stream as Corkable) === 1) this.#defer(this.#flush);
+    if (this.#corked.push(stream) === 1) this.#defer(this.#flush);
   }
 
   readonly #flush = (): void => {

@@ -19,7 +19,7 @@ async function capturingServer(options: Partial<WebSocketServerOptions> = {}) {
         waiting.shift()?.(transport);
       },
     },
-    { port: 0, ...options } as WebSocketServerOptions,
+    { port: 0, ...options },
   );
   await server.ready;
   const { port } = server.address();
@@ -46,7 +46,7 @@ for (const codec of [jsonCodec, msgpackCodec]) {
 
 const settled = (transport: Transport) => firstValueFrom(transport.state.pipe(filter((state) => state.status !== 'connecting')));
 const closed = async (transport: Transport) =>
-  (await firstValueFrom(transport.state.pipe(filter((state) => state.status === 'closed')))) as Extract<TransportState, { status: 'closed' }>;
+  firstValueFrom(transport.state.pipe(filter((state): state is Extract<TransportState, { status: 'closed' }> => state.status === 'closed')));
 
 describe('webSocketTransport', () => {
   const servers: LockstepWebSocketServer[] = [];

@@ -54,7 +54,13 @@ export function createApiHandler(
       const match = router.match(request.method ?? 'GET', url.pathname);
       if (match.kind === 'notFound') throw HttpError.of(404, 'METHOD_NOT_FOUND', `no route ${request.method} ${url.pathname}`, { path: url.pathname });
       if (match.kind === 'wrongMethod') {
-        throw HttpError.of(405, 'METHOD_NOT_FOUND', `${url.pathname} does not answer ${request.method}`, { allowed: match.allowed }, { Allow: match.allowed.join(', ') });
+        throw HttpError.of(
+          405,
+          'METHOD_NOT_FOUND',
+          `${url.pathname} does not answer ${request.method}`,
+          { allowed: match.allowed },
+          { Allow: match.allowed.join(', ') },
+        );
       }
       let body: Promise<unknown> | undefined;
       const context: ApiContext = {

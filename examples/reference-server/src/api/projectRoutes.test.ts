@@ -31,7 +31,9 @@ describe('GET /api/projects', () => {
     expect(await listProjects(server)).toEqual({ projects: [{ projectId: PROJECT_ID }] });
 
     // A task from another app, over REST (the seed's request), and a session over lockstep/1.
-    expect((await call(server.url, 'POST', '/api/tasks', { body: { projectId: 'proj_123', title: 'New task from external app', priority: 'high' } })).status).toBe(201);
+    expect(
+      (await call(server.url, 'POST', '/api/tasks', { body: { projectId: 'proj_123', title: 'New task from external app', priority: 'high' } })).status,
+    ).toBe(201);
     await server.hub.execute({ id: 'c1', stream: 'tasks/alpha', type: 'session.create', payload: { id: 's1' } });
     // Other domains' streams are not projects; neither is a task board that was only read.
     await server.hub.execute({ id: 'c2', stream: 'orchestration/beta', type: 'workspace.setDesired', payload: { workspaceId: 'w', desired: 1 } });

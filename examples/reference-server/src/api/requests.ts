@@ -57,7 +57,11 @@ const bodyObjectSchema = z.record(z.string(), z.unknown());
  * added to the payload; naming one in the body as well is refused, so a body can never retarget a
  * request at another entity than its URL says.
  */
-export function commandBody(body: unknown, query: URLSearchParams, pathIds: Record<string, string> = {}): { projectId: string; payload: Record<string, unknown> } {
+export function commandBody(
+  body: unknown,
+  query: URLSearchParams,
+  pathIds: Record<string, string> = {},
+): { projectId: string; payload: Record<string, unknown> } {
   const { projectId: bodyProject, ...payload } = parse(bodyObjectSchema, body ?? {}, 'body');
   return { projectId: projectOf(query, bodyProject), payload: withPathIds(payload, pathIds) };
 }

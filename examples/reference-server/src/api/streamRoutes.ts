@@ -36,16 +36,22 @@ export function streamRoutes({ hub, openEventStream }: ApiDeps): ApiRoute[] {
     if (first) out.send({ id: first.version, event: 'snapshot', data: { stream, version: first.version, state: first.state } });
     let feed: StreamFeed;
     try {
-      feed = await StreamFeed.start(hub, stream, since, {
-        snapshot: (version, state) => out.send({ id: version, event: 'snapshot', data: { stream, version, state } }),
-        event: (event) => out.send({ id: event.version, data: event }),
-        // A client that is not reading: the feed stops until the socket drains, then catches up from
-        // the last event written. The buffer holds at most the high-water mark plus one event.
-        full: () => out.full,
-        whenRoom: (resume) => out.onDrain(resume),
-        end: () => out.close(),
-        // The request's identity: its grants decide, and a `hub.reauthorize()` that takes them back ends the stream.
-      }, context.identity);
+      feed = await StreamFeed.start(
+        hub,
+        stream,
+        since,
+        {
+          snapshot: (version, state) => out.send({ id: version, event: 'snapshot', data: { stream, version, state } }),
+          event: (event) => out.send({ id: event.version, data: event }),
+          // A client that is not reading: the feed stops until the socket drains, then catches up from
+          // the last event written. The buffer holds at most the high-water mark plus one event.
+          full: () => out.full,
+          whenRoom: (resume) => out.onDrain(resume),
+          end: () => out.close(),
+          // The request's identity: its grants decide, and a `hub.reauthorize()` that takes them back ends the stream.
+        },
+        context.identity,
+      );
     } catch {
       // The hub is shutting down or the store failed: the client reconnects with Last-Event-ID.
       out.close();

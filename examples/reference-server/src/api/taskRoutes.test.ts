@@ -4,7 +4,7 @@ import { call, startTestServer } from '../testing.js';
 const json = (body: unknown) => ({ body });
 
 describe('completedAt from seed 002 clients', () => {
-  it('accepts completedAt with status completed, and stamps the hub\'s own time instead of the client\'s', async () => {
+  it("accepts completedAt with status completed, and stamps the hub's own time instead of the client's", async () => {
     const server = await startTestServer({ terminals: false });
     await call(server.url, 'POST', '/api/tasks', json({ id: 'task_123', title: 'Implement login' }));
     const before = Date.now();

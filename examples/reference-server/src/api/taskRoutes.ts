@@ -25,7 +25,9 @@ function withoutCompletedAt(body: unknown): unknown {
   const { completedAt, ...rest } = body as Record<string, unknown>;
   parse(completedAtSchema, completedAt, 'completedAt');
   if (rest['status'] !== 'completed') {
-    throw invalid('invalid body', [{ code: 'custom', path: ['completedAt'], message: 'completedAt goes with status "completed" (the hub stamps the time itself)' }]);
+    throw invalid('invalid body', [
+      { code: 'custom', path: ['completedAt'], message: 'completedAt goes with status "completed" (the hub stamps the time itself)' },
+    ]);
   }
   return rest;
 }
@@ -83,7 +85,7 @@ export function taskRoutes({ hub, daemon }: ApiDeps): ApiRoute[] {
       if (parsed?.domain === 'tasks' && parsed.key !== PROJECT_ID) others.add(parsed.key);
     }
     for (const projectId of [...others].sort()) {
-      if (await holds(projectId)) return { ...(body as object | undefined), projectId };
+      if (await holds(projectId)) return { ...body, projectId };
     }
     return body;
   }
@@ -216,13 +218,23 @@ export function taskRoutes({ hub, daemon }: ApiDeps): ApiRoute[] {
       method: 'POST',
       path: '/api/sessions/:sessionId/tasks/:taskId',
       handler: ({ params, ...context }) =>
-        command({ params, ...context }, 'session.addTask', { sessionId: params['sessionId']!, taskId: params['taskId']! }, link(params['sessionId']!, params['taskId']!)),
+        command(
+          { params, ...context },
+          'session.addTask',
+          { sessionId: params['sessionId']!, taskId: params['taskId']! },
+          link(params['sessionId']!, params['taskId']!),
+        ),
     },
     {
       method: 'DELETE',
       path: '/api/sessions/:sessionId/tasks/:taskId',
       handler: ({ params, ...context }) =>
-        command({ params, ...context }, 'session.removeTask', { sessionId: params['sessionId']!, taskId: params['taskId']! }, link(params['sessionId']!, params['taskId']!)),
+        command(
+          { params, ...context },
+          'session.removeTask',
+          { sessionId: params['sessionId']!, taskId: params['taskId']! },
+          link(params['sessionId']!, params['taskId']!),
+        ),
     },
   ];
 }

@@ -47,7 +47,8 @@ function Dashboard() {
         </div>
         <div className={`main main-${layout}`} data-testid="main" data-layout={layout}>
           {layout !== 'terminals' && <TaskBoard key={`board:${project}`} />}
-          {layout !== 'board' && (project === TERMINALS_PROJECT ? <FocusGrid key={`focus:${project}`} /> : <NoTerminals key={`none:${project}`} project={project} />)}
+          {layout !== 'board' &&
+            (project === TERMINALS_PROJECT ? <FocusGrid key={`focus:${project}`} /> : <NoTerminals key={`none:${project}`} project={project} />)}
         </div>
       </main>
       <ToastList />
@@ -64,8 +65,8 @@ function NoTerminals({ project }: { project: string }) {
         <h2 id="no-terminals-title">Terminals</h2>
       </header>
       <p className="empty">
-        This server runs a terminal for each session of project <code>{TERMINALS_PROJECT}</code> only. The sessions of <code>{project}</code> are
-        records: whoever runs them (an agent, the CLI, another app) reports their status, which shows in the session list.
+        This server runs a terminal for each session of project <code>{TERMINALS_PROJECT}</code> only. The sessions of <code>{project}</code> are records:
+        whoever runs them (an agent, the CLI, another app) reports their status, which shows in the session list.
       </p>
       <p>
         <button type="button" className="small" onClick={() => open(TERMINALS_PROJECT)} data-testid="open-terminals-project">

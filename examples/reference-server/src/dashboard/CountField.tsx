@@ -26,7 +26,14 @@ export function CountField({ value, label, onCommit, testId }: CountFieldProps) 
   };
   return (
     <span className="count-field" data-testid={testId} data-value={value}>
-      <button type="button" className="icon" aria-label={`${label} minus one`} disabled={value <= 0} onClick={() => onCommit(value - 1)} data-testid={`${testId}-dec`}>
+      <button
+        type="button"
+        className="icon"
+        aria-label={`${label} minus one`}
+        disabled={value <= 0}
+        onClick={() => onCommit(value - 1)}
+        data-testid={`${testId}-dec`}
+      >
         −
       </button>
       <input
@@ -40,7 +47,14 @@ export function CountField({ value, label, onCommit, testId }: CountFieldProps) 
         onKeyDown={onKeyDown}
         data-testid={`${testId}-input`}
       />
-      <button type="button" className="icon" aria-label={`${label} plus one`} disabled={value >= MAX_WORKSPACE_COUNT} onClick={() => onCommit(value + 1)} data-testid={`${testId}-inc`}>
+      <button
+        type="button"
+        className="icon"
+        aria-label={`${label} plus one`}
+        disabled={value >= MAX_WORKSPACE_COUNT}
+        onClick={() => onCommit(value + 1)}
+        data-testid={`${testId}-inc`}
+      >
         +
       </button>
     </span>

@@ -58,7 +58,12 @@ export function FocusGrid() {
         <span className="focus-controls">
           <label className="muted">
             Grid{' '}
-            <select value={focus.maxFocused} onChange={(event) => resize(Number(event.target.value))} aria-label="Grid size: how many sessions may be focused" data-testid="focus-grid-size">
+            <select
+              value={focus.maxFocused}
+              onChange={(event) => resize(Number(event.target.value))}
+              aria-label="Grid size: how many sessions may be focused"
+              data-testid="focus-grid-size"
+            >
               {gridSizes(focus.maxFocused).map((size) => (
                 <option key={size} value={size}>
                   {size} {size === 1 ? 'tile' : 'tiles'}
@@ -104,7 +109,14 @@ export function FocusGrid() {
           {focus.focused.map((sessionId) => {
             const session = sessions[sessionId];
             return (
-              <div key={sessionId} className={`tile${sessionId === next ? ' next-out' : ''}`} data-testid="focus-tile" data-session-id={sessionId} data-next-out={sessionId === next} onFocusCapture={() => touch(sessionId)}>
+              <div
+                key={sessionId}
+                className={`tile${sessionId === next ? ' next-out' : ''}`}
+                data-testid="focus-tile"
+                data-session-id={sessionId}
+                data-next-out={sessionId === next}
+                onFocusCapture={() => touch(sessionId)}
+              >
                 <div className="tile-head">
                   <span className={`status-dot session-${session?.status ?? 'exited'}`} aria-hidden="true" />
                   <span className="tile-name" data-testid="focus-tile-name">
@@ -115,7 +127,13 @@ export function FocusGrid() {
                       next out
                     </span>
                   )}
-                  <button type="button" className="icon tile-close" aria-label={`Unfocus ${session?.name ?? sessionId}`} onClick={() => report(dispatch({ type: 'focus.blur', payload: { sessionId } }))} data-testid="focus-blur">
+                  <button
+                    type="button"
+                    className="icon tile-close"
+                    aria-label={`Unfocus ${session?.name ?? sessionId}`}
+                    onClick={() => report(dispatch({ type: 'focus.blur', payload: { sessionId } }))}
+                    data-testid="focus-blur"
+                  >
                     ×
                   </button>
                 </div>
@@ -151,7 +169,14 @@ function FocusChooser({ sessions, chosen, max, onToggle, onApply, onCancel }: Fo
           {rows.map(({ session, place }) => (
             <li key={session.id}>
               <label title={place === undefined && full ? `The grid holds ${max}: untick one, or make the grid larger` : undefined}>
-                <input type="checkbox" checked={place !== undefined} disabled={place === undefined && full} onChange={() => onToggle(session.id)} data-testid="focus-choice" data-session-id={session.id} />
+                <input
+                  type="checkbox"
+                  checked={place !== undefined}
+                  disabled={place === undefined && full}
+                  onChange={() => onToggle(session.id)}
+                  data-testid="focus-choice"
+                  data-session-id={session.id}
+                />
                 <span className="focus-choice-place">{place ?? ''}</span>
                 {session.name}
                 {session.status !== 'running' && <span className="badge">{session.status}</span>}

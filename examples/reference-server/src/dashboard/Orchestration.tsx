@@ -53,7 +53,11 @@ export function Orchestration() {
               const entry = workspaces[id]!;
               return (
                 <tr key={id} data-testid="workspace-row" data-workspace-id={id} data-desired={entry.desired} data-running={entry.running}>
-                  <td className="workspace-id" title={entry.leasedTo ? `${id} — held by ${entry.leasedTo} (removed when it disconnects)` : id} data-testid="workspace-id">
+                  <td
+                    className="workspace-id"
+                    title={entry.leasedTo ? `${id} — held by ${entry.leasedTo} (removed when it disconnects)` : id}
+                    data-testid="workspace-id"
+                  >
                     <WorkspaceName id={id} />
                     {entry.leasedTo && (
                       <span className="badge" data-testid="workspace-leased">
@@ -62,13 +66,29 @@ export function Orchestration() {
                     )}
                   </td>
                   <td>
-                    <CountField value={entry.desired} label={`Desired agents in ${id}`} onCommit={(value) => setDesired(id, value)} testId="workspace-desired" />
+                    <CountField
+                      value={entry.desired}
+                      label={`Desired agents in ${id}`}
+                      onCommit={(value) => setDesired(id, value)}
+                      testId="workspace-desired"
+                    />
                   </td>
                   <td>
-                    <CountField value={entry.running} label={`Running agents in ${id}`} onCommit={(value) => setRunning(id, value)} testId="workspace-running" />
+                    <CountField
+                      value={entry.running}
+                      label={`Running agents in ${id}`}
+                      onCommit={(value) => setRunning(id, value)}
+                      testId="workspace-running"
+                    />
                   </td>
                   <td>
-                    <button type="button" className="icon danger" aria-label={`Remove workspace ${id}`} onClick={() => remove(id)} data-testid="workspace-remove">
+                    <button
+                      type="button"
+                      className="icon danger"
+                      aria-label={`Remove workspace ${id}`}
+                      onClick={() => remove(id)}
+                      data-testid="workspace-remove"
+                    >
                       ×
                     </button>
                   </td>
@@ -126,8 +146,22 @@ function AddWorkspace({ onAdd }: { onAdd(workspaceId: string, desired: number): 
   };
   return (
     <form className="inline-form" onSubmit={submit} data-testid="workspace-add-form">
-      <input placeholder="Workspace id (a path)" aria-label="Workspace id" value={workspaceId} onChange={(event) => setWorkspaceId(event.target.value)} data-testid="workspace-add-id" />
-      <input type="number" min={0} aria-label="Desired agents" className="narrow" value={desired} onChange={(event) => setDesired(event.target.value)} data-testid="workspace-add-desired" />
+      <input
+        placeholder="Workspace id (a path)"
+        aria-label="Workspace id"
+        value={workspaceId}
+        onChange={(event) => setWorkspaceId(event.target.value)}
+        data-testid="workspace-add-id"
+      />
+      <input
+        type="number"
+        min={0}
+        aria-label="Desired agents"
+        className="narrow"
+        value={desired}
+        onChange={(event) => setDesired(event.target.value)}
+        data-testid="workspace-add-desired"
+      />
       <button type="submit" disabled={workspaceId.trim() === ''} data-testid="workspace-add-submit">
         Set desired
       </button>

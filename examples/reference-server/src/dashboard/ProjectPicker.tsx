@@ -17,7 +17,9 @@ export function ProjectPicker() {
   const { known, refresh } = useServerProjects();
   const [typing, setTyping] = useState(false);
   const [draft, setDraft] = useState('');
-  const choices = [...new Set([PROJECT_ID, project, ...known, ...recent])].sort((a, b) => Number(b === PROJECT_ID) - Number(a === PROJECT_ID) || a.localeCompare(b));
+  const choices = [...new Set([PROJECT_ID, project, ...known, ...recent])].sort(
+    (a, b) => Number(b === PROJECT_ID) - Number(a === PROJECT_ID) || a.localeCompare(b),
+  );
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -73,7 +75,12 @@ export function ProjectPicker() {
         </form>
       )}
       {invalid !== undefined && (
-        <span className="badge warn" role="alert" data-testid="project-invalid" title="Project ids are letters, digits and _ . : @ -, not starting with . : @ -">
+        <span
+          className="badge warn"
+          role="alert"
+          data-testid="project-invalid"
+          title="Project ids are letters, digits and _ . : @ -, not starting with . : @ -"
+        >
           “{invalid}” is no project id
         </span>
       )}

@@ -57,7 +57,14 @@ export function Sessions() {
         </span>
       </header>
       <form className="inline-form" onSubmit={create} data-testid="session-create-form">
-        <input placeholder="Session name (optional)" aria-label="Session name" value={name} maxLength={200} onChange={(event) => setName(event.target.value)} data-testid="session-create-name" />
+        <input
+          placeholder="Session name (optional)"
+          aria-label="Session name"
+          value={name}
+          maxLength={200}
+          onChange={(event) => setName(event.target.value)}
+          data-testid="session-create-name"
+        />
         {terminals && profiles.length > 1 && (
           <select
             aria-label="Profile: what the session runs"
@@ -79,7 +86,8 @@ export function Sessions() {
       </form>
       {!terminals && (
         <p className="note" data-testid="no-terminals-note">
-          Sessions of <code>{project}</code> have no terminal on this server (it runs them for <code>{TERMINALS_PROJECT}</code> only): each shows the status its own client reports.
+          Sessions of <code>{project}</code> have no terminal on this server (it runs them for <code>{TERMINALS_PROJECT}</code> only): each shows the status its
+          own client reports.
         </p>
       )}
       {list.length === 0 && (
@@ -90,7 +98,13 @@ export function Sessions() {
           const focused = isFocused(focus, session.id);
           const linkable = Object.values(tasks).filter((task) => !session.taskIds.includes(task.id));
           return (
-            <li key={session.id} className={`session${focused ? ' focused' : ''}`} data-testid="session-row" data-session-id={session.id} data-focused={focused}>
+            <li
+              key={session.id}
+              className={`session${focused ? ' focused' : ''}`}
+              data-testid="session-row"
+              data-session-id={session.id}
+              data-focused={focused}
+            >
               <div className="session-head">
                 <button
                   type="button"
@@ -106,7 +120,11 @@ export function Sessions() {
                   </span>
                 </button>
                 {session.profile !== undefined && (
-                  <span className="badge" title={session.prompt === undefined ? 'Profile' : `Profile, given the prompt: ${session.prompt}`} data-testid="session-profile">
+                  <span
+                    className="badge"
+                    title={session.prompt === undefined ? 'Profile' : `Profile, given the prompt: ${session.prompt}`}
+                    data-testid="session-profile"
+                  >
                     {session.profile}
                   </span>
                 )}
@@ -149,7 +167,9 @@ export function Sessions() {
                   <select
                     aria-label={`Link a task to ${session.name}`}
                     value=""
-                    onChange={(event) => event.target.value && report(dispatchTasks({ type: 'session.addTask', payload: { sessionId: session.id, taskId: event.target.value } }))}
+                    onChange={(event) =>
+                      event.target.value && report(dispatchTasks({ type: 'session.addTask', payload: { sessionId: session.id, taskId: event.target.value } }))
+                    }
                     data-testid="session-link-task"
                   >
                     <option value="">+ task…</option>

@@ -1,13 +1,4 @@
-import {
-  TASK_PRIORITIES,
-  TASK_STATUSES,
-  tasksDomain,
-  type Session,
-  type Task,
-  type TaskPriority,
-  type TaskStatus,
-  type TasksState,
-} from '@lockstep/core';
+import { TASK_PRIORITIES, TASK_STATUSES, tasksDomain, type Session, type Task, type TaskPriority, type TaskStatus, type TasksState } from '@lockstep/core';
 import { useCommand, useStream, type Dispatch } from '@lockstep/react';
 import { memo, useState, type FormEvent } from 'react';
 import { newId } from './ids.js';
@@ -86,7 +77,14 @@ function CreateTask({ dispatch }: { dispatch: Dispatch<typeof tasksDomain> }) {
   };
   return (
     <form className="inline-form" onSubmit={submit} data-testid="task-create-form">
-      <input placeholder="New task…" aria-label="Task title" value={title} maxLength={500} onChange={(event) => setTitle(event.target.value)} data-testid="task-create-title" />
+      <input
+        placeholder="New task…"
+        aria-label="Task title"
+        value={title}
+        maxLength={500}
+        onChange={(event) => setTitle(event.target.value)}
+        data-testid="task-create-title"
+      />
       <select aria-label="Priority" value={priority} onChange={(event) => setPriority(event.target.value as TaskPriority)} data-testid="task-create-priority">
         {TASK_PRIORITIES.map((value) => (
           <option key={value} value={value}>
@@ -123,7 +121,13 @@ const TaskCard = memo(function TaskCard({ task, sessions, dispatch, project, pro
     <article className={`card priority-${task.priority}`} data-testid="task-card" data-task-id={task.id} data-status={task.status}>
       <div className="card-title">
         <span data-testid="task-title">{task.title}</span>
-        <button type="button" className="icon danger" aria-label={`Delete task ${task.title}`} onClick={() => report(dispatch({ type: 'task.delete', payload: { id: task.id } }))} data-testid="task-delete">
+        <button
+          type="button"
+          className="icon danger"
+          aria-label={`Delete task ${task.title}`}
+          onClick={() => report(dispatch({ type: 'task.delete', payload: { id: task.id } }))}
+          data-testid="task-delete"
+        >
           ×
         </button>
       </div>
@@ -180,7 +184,9 @@ const TaskCard = memo(function TaskCard({ task, sessions, dispatch, project, pro
           <select
             aria-label={`Link a session to ${task.title}`}
             value=""
-            onChange={(event) => event.target.value && report(dispatch({ type: 'session.addTask', payload: { sessionId: event.target.value, taskId: task.id } }))}
+            onChange={(event) =>
+              event.target.value && report(dispatch({ type: 'session.addTask', payload: { sessionId: event.target.value, taskId: task.id } }))
+            }
             data-testid="task-link-session"
           >
             <option value="">Link session…</option>
@@ -195,7 +201,11 @@ const TaskCard = memo(function TaskCard({ task, sessions, dispatch, project, pro
           type="button"
           className="small"
           onClick={startSession}
-          title={profile ? `A session running ${profile.name}${profile.acceptsPrompt ? ", given the task's prompt" : ''}, linked to this task` : 'A session linked to this task'}
+          title={
+            profile
+              ? `A session running ${profile.name}${profile.acceptsPrompt ? ", given the task's prompt" : ''}, linked to this task`
+              : 'A session linked to this task'
+          }
           data-testid="task-start-session"
         >
           Start session

@@ -2,7 +2,15 @@ import type { Session } from '@lockstep/core';
 import { describe, expect, it } from 'vitest';
 import { chooserRows, gridColumns, gridSizes, initialChoice, toggleChoice } from './focusLayout.js';
 
-const session = (id: string, createdAt: number): Session => ({ id, name: id, kind: 'terminal', status: 'running', taskIds: [], createdAt, updatedAt: createdAt });
+const session = (id: string, createdAt: number): Session => ({
+  id,
+  name: id,
+  kind: 'terminal',
+  status: 'running',
+  taskIds: [],
+  createdAt,
+  updatedAt: createdAt,
+});
 const sessions = { b: session('b', 2), a: session('a', 1), c: session('c', 2) };
 
 describe('focus grid layout', () => {

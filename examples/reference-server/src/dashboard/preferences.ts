@@ -44,7 +44,12 @@ function subscribe(listener: () => void): () => void {
  * that keep their identity (module constants): the value is parsed again only when they or the
  * stored text change.
  */
-export function usePreference<T>(key: string, parse: (stored: string) => T | undefined, fallback: T, serialize: (value: T) => string = String): [T, (value: T) => void] {
+export function usePreference<T>(
+  key: string,
+  parse: (stored: string) => T | undefined,
+  fallback: T,
+  serialize: (value: T) => string = String,
+): [T, (value: T) => void] {
   const stored = useSyncExternalStore(subscribe, () => read(key));
   const value = useMemo(() => (stored === null ? fallback : (parse(stored) ?? fallback)), [stored, parse, fallback]);
   const set = useCallback((next: T) => write(key, serialize(next)), [key, serialize]);

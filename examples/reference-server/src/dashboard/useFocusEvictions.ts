@@ -42,7 +42,8 @@ export function useFocusEvictions(project: string): readonly Eviction[] {
       for (const event of change.events) {
         if (event.type !== 'focus.lost') continue;
         const lost = event.data as { sessionId: string; reason: string; bySessionId?: string };
-        if (lost.reason === 'evicted' && lost.bySessionId !== undefined) fresh.push({ sessionId: lost.sessionId, bySessionId: lost.bySessionId, at: event.time });
+        if (lost.reason === 'evicted' && lost.bySessionId !== undefined)
+          fresh.push({ sessionId: lost.sessionId, bySessionId: lost.bySessionId, at: event.time });
       }
       if (fresh.length === 0) return;
       const left = new Set(fresh.map((eviction) => eviction.sessionId));

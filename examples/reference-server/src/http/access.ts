@@ -103,9 +103,15 @@ export class Access {
     const cookie = bearer === undefined ? cookieOf(request.headers.cookie, this.cookieName) : undefined;
     const token = bearer ?? cookie;
     if (token === undefined) {
-      throw HttpError.of(401, 'UNAUTHORIZED', 'this server needs its token: send Authorization: Bearer <token>, or open the login URL it printed at start', undefined, {
-        'WWW-Authenticate': 'Bearer',
-      });
+      throw HttpError.of(
+        401,
+        'UNAUTHORIZED',
+        'this server needs its token: send Authorization: Bearer <token>, or open the login URL it printed at start',
+        undefined,
+        {
+          'WWW-Authenticate': 'Bearer',
+        },
+      );
     }
     const identity = await this.authenticateToken(token, request);
     const via = bearer !== undefined ? 'bearer' : 'cookie';
@@ -163,7 +169,11 @@ function checkOwnPage(request: IncomingMessage): void {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const json = /^application\/(?:[\w.-]+\+)?json$/.test(type);
   if (!json && request.headers[REQUEST_HEADER.toLowerCase()] === undefined) {
-    throw HttpError.of(403, 'FORBIDDEN', `a change made with the login cookie needs Content-Type: application/json or the ${REQUEST_HEADER} header, even without a body`);
+    throw HttpError.of(
+      403,
+      'FORBIDDEN',
+      `a change made with the login cookie needs Content-Type: application/json or the ${REQUEST_HEADER} header, even without a body`,
+    );
   }
 }
 

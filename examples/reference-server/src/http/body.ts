@@ -42,9 +42,14 @@ function checkContentType(header: string | undefined): void {
   const [type = '', ...parameters] = (header ?? '').split(';').map((part) => part.trim());
   const charset = parameters.find((parameter) => /^charset=/i.test(parameter))?.slice('charset='.length);
   if (!JSON_MEDIA_TYPE.test(type) || (charset !== undefined && !/^"?utf-8"?$/i.test(charset))) {
-    throw HttpError.of(415, 'INVALID_REQUEST', `request bodies are JSON: send Content-Type: application/json (got ${header === undefined ? 'none' : JSON.stringify(header)})`, {
-      contentType: header ?? null,
-    });
+    throw HttpError.of(
+      415,
+      'INVALID_REQUEST',
+      `request bodies are JSON: send Content-Type: application/json (got ${header === undefined ? 'none' : JSON.stringify(header)})`,
+      {
+        contentType: header ?? null,
+      },
+    );
   }
 }
 

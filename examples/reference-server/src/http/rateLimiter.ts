@@ -1,4 +1,4 @@
-import type { Clock } from '@lockstep/core';
+import { TokenBucket, type Clock } from '@lockstep/core';
 
 export interface RateLimit {
   requestsPerSecond: number;
@@ -16,7 +16,7 @@ const MAX_TRACKED_CLIENTS = 10_000;
 export class RateLimiter {
   readonly #limit: RateLimit;
   readonly #clock: Clock;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets = new Map<string, TokenBucket>();
 
   constructor(limit: RateLimit, clock: Clock) {
     this.#limit = limit;
@@ -24,19 +24,13 @@ export class RateLimiter {
   }
 
   take(client: string): number {
-    const now = this.#clock.now();
     const { requestsPerSecond, burst } = this.#limit;
-    const bucket = this.#buckets.get(client) ?? { tokens: burst, at: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * requestsPerSecond) / 1000);
-    bucket.at = now;
+    const bucket = this.#buckets.get(client) ?? new TokenBucket(this.#clock, requestsPerSecond, burst);
+    const allowed = bucket.take();
     this.#buckets.delete(client);
     this.#buckets.set(client, bucket);
     // Least recently seen first (a Map keeps insertion order): the one whose bucket refilled the most.
     if (this.#buckets.size > MAX_TRACKED_CLIENTS) this.#buckets.delete(this.#buckets.keys().next().value!);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - bucket.tokens) * 1000) / requestsPerSecond);
+    return allowed ? 0 : bucket.retryAfterMs;
   }
 }

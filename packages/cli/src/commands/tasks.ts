@@ -1,13 +1,4 @@
-import {
-  SESSION_KINDS,
-  SESSION_STATUSES,
-  TASK_LIMITS,
-  TASK_PRIORITIES,
-  TASK_STATUSES,
-  deterministicIds,
-  tasksDomain,
-  type TasksState,
-} from '@lockstep/core';
+import { SESSION_KINDS, SESSION_STATUSES, TASK_LIMITS, TASK_PRIORITIES, TASK_STATUSES, deterministicIds, tasksDomain, type TasksState } from '@lockstep/core';
 import { z } from 'zod';
 import { UsageError } from '../options.js';
 import { eventsOf, plural, writeJson, writeLine } from './report.js';
@@ -16,8 +7,13 @@ import { domainRead, domainWrite, integerArgument, labelOf, parseValue, table, t
 const list = (values: readonly string[]) => values.join('|');
 
 /** A write on `tasks/<project>`. */
-const tasksWrite = (subcommand: Subcommand, key: string, type: string, payload: Record<string, unknown>, report: (outcome: CommandOutcome<TasksState>) => Report) =>
-  domainWrite(tasksDomain, subcommand, key, type, payload, report);
+const tasksWrite = (
+  subcommand: Subcommand,
+  key: string,
+  type: string,
+  payload: Record<string, unknown>,
+  report: (outcome: CommandOutcome<TasksState>) => Report,
+) => domainWrite(tasksDomain, subcommand, key, type, payload, report);
 
 /** An update needs something to change: said here, before anything is sent. */
 function requireChange(subcommand: Subcommand, input: Input, fields: readonly string[]): void {
@@ -222,7 +218,9 @@ const sessionList: Subcommand = {
               sessions.map((session) => [
                 session.id,
                 session.kind,
-                session.exitCode === undefined ? session.status : `${session.status} (${session.exitCode}${session.signal === undefined ? '' : ` ${session.signal}`})`,
+                session.exitCode === undefined
+                  ? session.status
+                  : `${session.status} (${session.exitCode}${session.signal === undefined ? '' : ` ${session.signal}`})`,
                 String(session.taskIds.length),
                 session.name,
               ]),

@@ -56,7 +56,8 @@ export class BeaconElection implements LeaderElection {
       case 'beat':
       case 'leader':
         if (this.#role !== 'leader') this.#follow(message.from);
-        else if (message.from < this.host.tabId) this.#follow(message.from); // two leaders: the smaller id keeps the lead
+        else if (message.from < this.host.tabId)
+          this.#follow(message.from); // two leaders: the smaller id keeps the lead
         else this.#beat(); // …and tells the other at once
         return;
       case 'claim':

@@ -4,7 +4,15 @@ import type { LockstepClient } from '../client.js';
 import { BEACON_DEFAULTS, BeaconElection } from './beaconElection.js';
 import { LockElection, type ElectionHost, type LeaderElection } from './leaderElection.js';
 import { TabRelaySession } from './tabRelay.js';
-import { isTabMessage, platformChannel, platformLocks, type BroadcastChannelFactory, type BroadcastChannelLike, type LockManagerLike, type TabMessage } from './tabPlatform.js';
+import {
+  isTabMessage,
+  platformChannel,
+  platformLocks,
+  type BroadcastChannelFactory,
+  type BroadcastChannelLike,
+  type LockManagerLike,
+  type TabMessage,
+} from './tabPlatform.js';
 import { TabTransport } from './tabTransport.js';
 
 export interface CrossTabOptions {
@@ -147,9 +155,15 @@ class TabGroup implements CrossTabConnection {
       this.#hub = hub;
       return hub;
     }
-    const transport = new TabTransport(this.#tabId, (message) => this.#post(message), this.#clock, this.#options.openTimeoutMs ?? CROSS_TAB_DEFAULTS.openTimeoutMs, (closed) => {
-      if (this.#transport === closed) this.#transport = undefined;
-    });
+    const transport = new TabTransport(
+      this.#tabId,
+      (message) => this.#post(message),
+      this.#clock,
+      this.#options.openTimeoutMs ?? CROSS_TAB_DEFAULTS.openTimeoutMs,
+      (closed) => {
+        if (this.#transport === closed) this.#transport = undefined;
+      },
+    );
     this.#transport = transport;
     return transport;
   };

@@ -44,7 +44,16 @@ export class RelayedCalls {
     const controller = createAbortController();
     this.#running.set(id, controller);
     const served = this.client.serverInfo?.services?.find((info) => info.name === service)?.version ?? '0.0.0';
-    const relayed: AnyServiceMethod = { kind: 'method', service, version: served, name: method.slice(service.length + 1), method, idempotent: false, params: unchecked, result: unchecked };
+    const relayed: AnyServiceMethod = {
+      kind: 'method',
+      service,
+      version: served,
+      name: method.slice(service.length + 1),
+      method,
+      idempotent: false,
+      params: unchecked,
+      result: unchecked,
+    };
     const done = () => {
       if (this.#running.get(id) === controller) this.#running.delete(id);
     };

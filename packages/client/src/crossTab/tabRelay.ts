@@ -78,7 +78,7 @@ export class TabRelaySession {
       if (cancel.success) this.#calls.cancel(cancel.data.id);
     } else if (isServiceMember(method)) {
       // `client.notify` of a follower: sent on the leader's connection (dropped without one, as in any tab).
-      this.client.notify({ method } as AnyServiceNotification, params as never);
+      this.client.notify({ method } as AnyServiceNotification, params);
     }
   }
 
@@ -169,7 +169,7 @@ export class TabRelaySession {
       });
     }
     const options = expectedVersion === undefined ? { id } : { id, expectedVersion };
-    return stream.dispatch({ type, payload } as never, options);
+    return stream.dispatch({ type, payload }, options);
   }
 
   #stream(name: string): SyncedStream<AnyDomain> {

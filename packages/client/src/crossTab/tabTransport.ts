@@ -20,7 +20,7 @@ export class TabTransport implements Transport {
   constructor(
     readonly tabId: string,
     private readonly post: (message: TabMessage) => void,
-    private readonly clock: Clock,
+    clock: Clock,
     openTimeoutMs: number,
     private readonly onClosed: (transport: TabTransport) => void,
   ) {

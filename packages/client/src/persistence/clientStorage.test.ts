@@ -20,8 +20,18 @@ describe.each(adapters)('%s storage', (_, make) => {
   it('stores, replaces and deletes records by key, and loads them back', async () => {
     const storage = make();
     expect((await storage.load()).records.size).toBe(0);
-    await storage.save(new Map<string, unknown>([['client', { format: 1, clientId: 'c1' }], ['stream/tasks/p:1', { format: 1, n: [1, 2] }]]));
-    await storage.save(new Map<string, unknown>([['stream/tasks/p:1', { format: 1, n: [3] }], ['stream/x/y', { a: 'é✓' }]]));
+    await storage.save(
+      new Map<string, unknown>([
+        ['client', { format: 1, clientId: 'c1' }],
+        ['stream/tasks/p:1', { format: 1, n: [1, 2] }],
+      ]),
+    );
+    await storage.save(
+      new Map<string, unknown>([
+        ['stream/tasks/p:1', { format: 1, n: [3] }],
+        ['stream/x/y', { a: 'é✓' }],
+      ]),
+    );
     await storage.save(new Map<string, unknown>([['stream/x/y', undefined]]));
     const { records, problems } = await storage.load();
     expect(problems).toEqual([]);
@@ -37,7 +47,13 @@ describe('file storage', () => {
     const directory = join(work, 'damaged');
     const storage = fileStorage({ directory });
     await storage.load();
-    await storage.save(new Map<string, unknown>([['a', { format: 1, v: 1 }], ['b', { format: 1, v: 2 }], ['c', { format: 1, v: 3 }]]));
+    await storage.save(
+      new Map<string, unknown>([
+        ['a', { format: 1, v: 1 }],
+        ['b', { format: 1, v: 2 }],
+        ['c', { format: 1, v: 3 }],
+      ]),
+    );
     await storage.close();
     const file = (key: string) => join(directory, `${key}.lockstep`);
     const damaged = readFileSync(file('a'));

@@ -113,7 +113,8 @@ function decodeRecord(data: Buffer, name: string): unknown {
   const newline = data.indexOf(10);
   const header = newline < 0 ? [] : data.subarray(0, newline).toString('latin1').split(' ');
   if (header[0] !== MAGIC || header.length !== 4) throw new PersistenceError('CORRUPT', `${name}: not a Lockstep client record`);
-  if (header[1] !== String(CONTAINER_VERSION)) throw new PersistenceError('UNSUPPORTED_FORMAT', `${name}: container version ${header[1]} is not known to this release`);
+  if (header[1] !== String(CONTAINER_VERSION))
+    throw new PersistenceError('UNSUPPORTED_FORMAT', `${name}: container version ${header[1]} is not known to this release`);
   const body = data.subarray(newline + 1);
   if (body.length !== Number(header[3]) || createHash('sha256').update(body).digest('hex') !== header[2]) {
     throw new PersistenceError('CORRUPT', `${name}: checksum mismatch (a damaged file)`);
@@ -125,6 +126,12 @@ function decodeRecord(data: Buffer, name: string): unknown {
   }
 }
 
+/**
+ * The same atomic replace as the hub's `writeFileAtomic` (`@lockstep/server`, `fileStore/fsUtil.ts`),
+ * written twice on purpose: the client may not depend on the server, and `@lockstep/core` compiles
+ * without Node types for the browser, so there is no package both could share it from without a new
+ * Node-only package or subpath (see docs/decisions.md). A fix to one belongs in the other.
+ */
 async function writeAtomic(directory: string, path: string, data: Buffer): Promise<void> {
   const temporary = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const handle = await open(temporary, 'wx', 0o600);

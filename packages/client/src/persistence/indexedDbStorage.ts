@@ -140,7 +140,7 @@ class IndexedDbStorage implements ClientStorage {
             db.onversionchange = () => db.close();
             resolve(db);
           };
-          opening.onerror = () => reject(opening.error);
+          opening.onerror = () => reject(idbError(opening.error, 'opening the database failed'));
           opening.onblocked = () => reject(new PersistenceError('LOCKED', `IndexedDB database ${this.#name} is blocked by another tab`));
         }),
     );
@@ -170,7 +170,7 @@ class IndexedDbStorage implements ClientStorage {
 function request<T>(req: IdbRequestLike<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
+    req.onerror = () => reject(idbError(req.error, 'a request failed'));
   });
 }
 
@@ -178,8 +178,8 @@ function transact(db: IdbDatabaseLike, work: (store: IdbObjectStoreLike) => void
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, 'readwrite');
     tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error ?? new PersistenceError('UNAVAILABLE', 'IndexedDB transaction aborted'));
+    tx.onerror = () => reject(idbError(tx.error, 'a transaction failed'));
+    tx.onabort = () => reject(idbError(tx.error, 'a transaction was aborted'));
     work(tx.objectStore(STORE));
   });
 }
@@ -190,4 +190,11 @@ async function wrap<T>(work: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw PersistenceError.from(error);
   }
+}
+
+/** The error IndexedDB reported (a DOMException, an Error), or one saying what failed when it reported none. */
+function idbError(error: unknown, what: string): Error {
+  return error instanceof Error || (typeof error === 'object' && error !== null && 'name' in error && 'message' in error)
+    ? (error as Error)
+    : new PersistenceError('UNAVAILABLE', `IndexedDB: ${what}`);
 }

@@ -63,7 +63,8 @@ export function upgradeRecord(key: string, value: unknown): Record<string, unkno
   let record = value as Record<string, unknown>;
   let format = record['format'];
   if (typeof format !== 'number' || !Number.isInteger(format)) throw new PersistenceError('CORRUPT', `stored record ${key} has no format`);
-  if (format > PERSISTED_FORMAT) throw new PersistenceError('UNSUPPORTED_FORMAT', `stored record ${key} has format ${format}; this release reads up to ${PERSISTED_FORMAT}`);
+  if (format > PERSISTED_FORMAT)
+    throw new PersistenceError('UNSUPPORTED_FORMAT', `stored record ${key} has format ${format}; this release reads up to ${PERSISTED_FORMAT}`);
   while (format < PERSISTED_FORMAT) {
     const upgrade = UPGRADES[format];
     if (!upgrade) throw new PersistenceError('UNSUPPORTED_FORMAT', `stored record ${key} has format ${format}, which this release cannot upgrade`);

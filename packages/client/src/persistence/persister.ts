@@ -50,6 +50,9 @@ export class Persister {
   #failed = false;
   /** Why the storage could not be opened at start (`#off` for that reason, not closed). */
   #openError: PersistenceError | undefined;
+  /** A `reopen` is under way. */
+  #reopening = false;
+  #closed = false;
 
   constructor(storage: ClientStorage, host: PersisterHost) {
     this.#storage = storage;
@@ -130,9 +133,6 @@ export class Persister {
       this.#reopening = false;
     }
   }
-
-  #reopening = false;
-  #closed = false;
 
   /** The client's id, stored with the next write unless it is already the stored one. */
   keepClientId(clientId: string): void {
@@ -239,7 +239,10 @@ export class Persister {
     if (confirmed && this.#hubEpoch === undefined) this.#epochs.set(stream.name, record.epoch!);
     // Written as it was loaded: the same record need not be written again.
     this.#written.set(STREAM_KEY_PREFIX + stream.name, signature(record));
-    stream.restore(confirmed, record.pending.map((command) => restoredCommand(command, stream.name)));
+    stream.restore(
+      confirmed,
+      record.pending.map((command) => restoredCommand(command, stream.name)),
+    );
   }
 
   #schedule(): void {
@@ -320,7 +323,14 @@ export class Persister {
 }
 
 function persistedCommand(command: PendingCommand): PersistedCommand {
-  const stored: PersistedCommand = { id: command.id, type: command.type, payload: command.payload, time: command.time, explicitAck: command.explicitAck, applied: command.applied };
+  const stored: PersistedCommand = {
+    id: command.id,
+    type: command.type,
+    payload: command.payload,
+    time: command.time,
+    explicitAck: command.explicitAck,
+    applied: command.applied,
+  };
   if (command.expectedVersion !== undefined) stored.expectedVersion = command.expectedVersion;
   if (command.ack) stored.ackVersion = command.ack.version;
   return stored;

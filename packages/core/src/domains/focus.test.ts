@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { describeDomainLaws } from '../testing/index.js';
 import { domainStream, rejectionOf } from '../../test/domainStream.js';
 import { DomainRejection, LockstepError } from '../errors.js';
+import type { Random } from '../random.js';
 import { DEFAULT_MAX_FOCUSED, evictionOrder, focusDomain as domain, nextEviction, type FocusState } from './focus.js';
 
 const createStream = (now?: number) => domainStream(domain, 'focus/proj_1', now);
-
 
 function checkInvariants(state: FocusState): void {
   expect(state.focused.length).toBeLessThanOrEqual(state.maxFocused);
@@ -253,4 +254,23 @@ describe('focus properties', () => {
       { numRuns: 300 },
     );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The laws every domain keeps (@lockstep/core/testing).
+// ---------------------------------------------------------------------------------------------
+
+const focusSession = (random: Random) =>
+  random.chance(0.9) ? random.pick(['s1', 's2', 's3', 's4', 's5', 's6', 's7']) : random.pick(['', 'bad id', '__proto__']);
+
+describeDomainLaws(domain, {
+  runner: { describe, it },
+  commands: {
+    'focus.set': (random) => ({ sessionId: focusSession(random) }),
+    'focus.setMany': (random) => ({ sessionIds: Array.from({ length: random.int(7) }, () => focusSession(random)) }),
+    'focus.blur': (random, state) => ({ sessionId: state.focused.length > 0 && random.chance(0.7) ? random.pick(state.focused) : focusSession(random) }),
+    'focus.touch': (random) => ({ sessionId: focusSession(random) }),
+    'focus.close': (random) => ({ sessionId: focusSession(random) }),
+    'focus.configure': (random) => ({ maxFocused: random.int(10) - 1 }),
+  },
 });

@@ -112,11 +112,9 @@ export const focusDomain = defineDomain({
       }
       return events;
     },
-    'focus.blur': ({ sessionId }, state) =>
-      isFocused(state, sessionId) ? [{ type: 'focus.lost', data: { sessionId, reason: 'blurred' as const } }] : [],
+    'focus.blur': ({ sessionId }, state) => (isFocused(state, sessionId) ? [{ type: 'focus.lost', data: { sessionId, reason: 'blurred' as const } }] : []),
     'focus.touch': ({ sessionId }, state, ctx) => (isFocused(state, sessionId) ? touch(state, sessionId, ctx) : []),
-    'focus.close': ({ sessionId }, state) =>
-      isFocused(state, sessionId) ? [{ type: 'focus.lost', data: { sessionId, reason: 'closed' as const } }] : [],
+    'focus.close': ({ sessionId }, state) => (isFocused(state, sessionId) ? [{ type: 'focus.lost', data: { sessionId, reason: 'closed' as const } }] : []),
     'focus.configure': ({ maxFocused }, state) => {
       if (maxFocused === state.maxFocused) return [];
       const overflow = state.focused.length - maxFocused;

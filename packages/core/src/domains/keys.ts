@@ -18,10 +18,7 @@ export function isSafeKey(key: string): boolean {
 
 const reservedMessage = { message: '"__proto__", "constructor" and "prototype" are reserved' };
 
-export const entityIdSchema = z
-  .string()
-  .regex(ENTITY_ID_PATTERN, 'ids are 1–128 characters of A-Z a-z 0-9 _ . : -')
-  .refine(isSafeKey, reservedMessage);
+export const entityIdSchema = z.string().regex(ENTITY_ID_PATTERN, 'ids are 1–128 characters of A-Z a-z 0-9 _ . : -').refine(isSafeKey, reservedMessage);
 
 /** A record key of any text (such as an absolute path), bounded and never a reserved name. */
 export function recordKeySchema(maxLength: number) {

@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { describeDomainLaws } from '../testing/index.js';
 import { domainStream, rejectionOf } from '../../test/domainStream.js';
 import { DomainRejection, LockstepError } from '../errors.js';
+import type { Random } from '../random.js';
 import { orchestrationDomain as domain, type OrchestrationState } from './orchestration.js';
 
 const createStream = (now?: number) => domainStream(domain, 'orchestration/default', now);
-
 
 function checkTotals(state: OrchestrationState): void {
   const entries = Object.values(state.workspaces);
@@ -33,9 +34,7 @@ describe('orchestration domain', () => {
   it('records the time of the decision and creates missing entries with the other count at 0', () => {
     const stream = createStream(5_000);
     const events = stream.run('workspace.setRunning', { workspaceId: 'w', running: 3 });
-    expect(events).toEqual([
-      { version: 1, type: 'workspace.runningSet', data: { workspaceId: 'w', running: 3, at: 5_000 }, time: 5_000, commandId: 'cmd-1' },
-    ]);
+    expect(events).toEqual([{ version: 1, type: 'workspace.runningSet', data: { workspaceId: 'w', running: 3, at: 5_000 }, time: 5_000, commandId: 'cmd-1' }]);
     expect(stream.state.workspaces['w']).toEqual({ running: 3, desired: 0, updatedAt: 5_000 });
   });
 
@@ -209,7 +208,25 @@ function applyToModel(model: Model, type: string, payload: AnyPayload, clientId:
 }
 
 function toModel(state: OrchestrationState): Model {
-  return new Map(
-    Object.entries(state.workspaces).map(([id, { running, desired, leasedTo }]) => [id, { running, desired, leasedTo }]),
-  );
+  return new Map(Object.entries(state.workspaces).map(([id, { running, desired, leasedTo }]) => [id, { running, desired, leasedTo }]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The laws every domain keeps (@lockstep/core/testing).
+// ---------------------------------------------------------------------------------------------
+
+const lawWorkspace = (random: Random) =>
+  random.chance(0.9) ? random.pick(['/home/a/proj', '/home/b/proj', 'C:\\ws', 'w']) : random.pick(['', '__proto__', 'hasOwnProperty', 'x'.repeat(513)]);
+const lawCount = (random: Random) => (random.chance(0.9) ? random.int(13) : random.pick([-1, 0.5, 10_001]));
+const lawLease = (random: Random) => random.pick([true, false, undefined]);
+
+describeDomainLaws(domain, {
+  runner: { describe, it },
+  clientIds: ['ide-1', 'ide-2', undefined],
+  commands: {
+    'workspace.setDesired': (random) => ({ workspaceId: lawWorkspace(random), desired: lawCount(random), lease: lawLease(random) }),
+    'workspace.setRunning': (random) => ({ workspaceId: lawWorkspace(random), running: lawCount(random), lease: lawLease(random) }),
+    'workspace.remove': (random) => ({ workspaceId: lawWorkspace(random) }),
+    'workspace.expireLease': (random) => ({ workspaceId: lawWorkspace(random), holder: random.pick(['ide-1', 'ide-2']) }),
+  },
+});

@@ -1,20 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { describeDomainLaws } from '../testing/index.js';
 import { applyCommand } from '../applyCommand.js';
 import { domainStream, rejectionOf } from '../../test/domainStream.js';
 import { deterministicIds } from '../domain.js';
 import type { Event } from '../envelope.js';
 import { DomainRejection, LockstepError } from '../errors.js';
-import {
-  TASK_LIMITS,
-  sessionCount,
-  sessionsOfTask,
-  taskCount,
-  tasksByStatus,
-  tasksDomain as domain,
-  tasksOfSession,
-  type TasksState,
-} from './tasks.js';
+import type { Random } from '../random.js';
+import { TASK_LIMITS, sessionCount, sessionsOfTask, taskCount, tasksByStatus, tasksDomain as domain, tasksOfSession, type TasksState } from './tasks.js';
 
 const createStream = (now?: number) => domainStream(domain, 'tasks/proj_1', now);
 
@@ -22,7 +15,6 @@ const createStream = (now?: number) => domainStream(domain, 'tasks/proj_1', now)
 function createdId(events: { data: unknown }[]): string | undefined {
   return (events[0]?.data as { id?: string } | undefined)?.id;
 }
-
 
 /** Every link is on both sides, points at existing entities and is listed once. */
 function checkLinks(state: TasksState): void {
@@ -225,7 +217,10 @@ describe('tasks domain: sessions and links', () => {
   it('keeps the profile and prompt a session was created with; stored sessions without them still replay', () => {
     const stream = createStream();
     expect(stream.runBrief('session.create', { id: 'a1', profile: 'agent', prompt: 'Summarise the README' })).toEqual([
-      { type: 'session.created', data: { id: 'a1', name: 'a1', kind: 'agent', status: 'starting', profile: 'agent', prompt: 'Summarise the README', at: 1_000 } },
+      {
+        type: 'session.created',
+        data: { id: 'a1', name: 'a1', kind: 'agent', status: 'starting', profile: 'agent', prompt: 'Summarise the README', at: 1_000 },
+      },
     ]);
     expect(stream.state.sessions['a1']).toMatchObject({ profile: 'agent', prompt: 'Summarise the README' });
     expect(() => stream.runBrief('session.create', { id: 'a2', profile: '-bad name' })).toThrow(LockstepError);
@@ -237,7 +232,16 @@ describe('tasks domain: sessions and links', () => {
       { version: 1, type: 'session.created', data: stored, time: 5 },
       { version: 2, type: 'session.updated', data: { id: 'old', changes: { status: 'exited', exitCode: 129 }, at: 6 }, time: 6 },
     ]);
-    expect(state.sessions['old']).toEqual({ id: 'old', name: 'old', kind: 'terminal', status: 'exited', exitCode: 129, taskIds: [], createdAt: 5, updatedAt: 6 });
+    expect(state.sessions['old']).toEqual({
+      id: 'old',
+      name: 'old',
+      kind: 'terminal',
+      status: 'exited',
+      exitCode: 129,
+      taskIds: [],
+      createdAt: 5,
+      updatedAt: 6,
+    });
   });
 
   it('caps the links of one entity with link.limit', () => {
@@ -252,7 +256,9 @@ describe('tasks domain: sessions and links', () => {
     }
     events.push({ version: 0, time: 0, type: 'task.created', data: { id: 'extra', title: 't', description: '', status: 'pending', priority: 'low', at: 0 } });
     state = domain.evolveAll(state, events);
-    const rejection = rejectionOf(() => applyCommand(domain, state, { id: 'c', type: 'session.addTask', payload: { sessionId: 's', taskId: 'extra' } }, { now: 1 }));
+    const rejection = rejectionOf(() =>
+      applyCommand(domain, state, { id: 'c', type: 'session.addTask', payload: { sessionId: 's', taskId: 'extra' } }, { now: 1 }),
+    );
     expect(rejection.reason).toBe('link.limit');
   });
 
@@ -313,7 +319,10 @@ describe('tasks domain: versioned events', () => {
 // Properties: random sequences, valid and invalid.
 // ---------------------------------------------------------------------------------------------
 
-const taskIdArb = fc.oneof({ weight: 10, arbitrary: fc.constantFrom('t1', 't2', 't3') }, { weight: 1, arbitrary: fc.constantFrom('', 'bad id', 'constructor') });
+const taskIdArb = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom('t1', 't2', 't3') },
+  { weight: 1, arbitrary: fc.constantFrom('', 'bad id', 'constructor') },
+);
 const sessionIdArb = fc.oneof({ weight: 10, arbitrary: fc.constantFrom('s1', 's2', 's3') }, { weight: 1, arbitrary: fc.constantFrom('', 'x'.repeat(129)) });
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
 const taskStatusArb = fc.constantFrom('pending', 'in_progress', 'blocked', 'completed', 'cancelled', 'bogus');
@@ -322,7 +331,12 @@ const sessionStatusArb = fc.constantFrom('starting', 'running', 'idle', 'exited'
 const commandArb = fc.oneof(
   fc.record({
     type: fc.constant('task.create'),
-    payload: fc.record({ id: maybe(taskIdArb), title: fc.constantFrom('a', ' b ', '  '), status: maybe(taskStatusArb), priority: maybe(fc.constantFrom('low', 'urgent')) }),
+    payload: fc.record({
+      id: maybe(taskIdArb),
+      title: fc.constantFrom('a', ' b ', '  '),
+      status: maybe(taskStatusArb),
+      priority: maybe(fc.constantFrom('low', 'urgent')),
+    }),
   }),
   fc.record({
     type: fc.constant('task.update'),
@@ -342,7 +356,10 @@ const commandArb = fc.oneof(
     }),
   }),
   fc.record({ type: fc.constant('session.delete'), payload: fc.record({ id: sessionIdArb }) }),
-  fc.record({ type: fc.constantFrom('session.addTask', 'session.addTask', 'session.removeTask'), payload: fc.record({ sessionId: sessionIdArb, taskId: taskIdArb }) }),
+  fc.record({
+    type: fc.constantFrom('session.addTask', 'session.addTask', 'session.removeTask'),
+    payload: fc.record({ sessionId: sessionIdArb, taskId: taskIdArb }),
+  }),
 );
 
 describe('tasks properties', () => {
@@ -377,4 +394,42 @@ describe('tasks properties', () => {
       { numRuns: 300 },
     );
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The laws every domain keeps (@lockstep/core/testing).
+// ---------------------------------------------------------------------------------------------
+
+/** `value` one time in two, otherwise nothing (the key is left out). */
+const lawMaybe = <T>(random: Random, key: string, value: () => T) => (random.chance(0.5) ? { [key]: value() } : {});
+const lawTaskId = (random: Random) => (random.chance(0.9) ? random.pick(['t1', 't2', 't3']) : random.pick(['', 'bad id', 'constructor']));
+const lawSessionId = (random: Random) => (random.chance(0.9) ? random.pick(['s1', 's2', 's3']) : random.pick(['', 'x'.repeat(129)]));
+
+describeDomainLaws(domain, {
+  runner: { describe, it },
+  commands: {
+    'task.create': (random) => ({
+      title: random.pick(['a', ' b ', '  ']),
+      ...lawMaybe(random, 'id', () => lawTaskId(random)),
+      ...lawMaybe(random, 'status', () => random.pick(['pending', 'in_progress', 'blocked', 'completed', 'cancelled', 'bogus'])),
+      ...lawMaybe(random, 'priority', () => random.pick(['low', 'urgent'])),
+    }),
+    'task.update': (random) => ({
+      id: lawTaskId(random),
+      ...lawMaybe(random, 'title', () => random.pick(['a', 'c'])),
+      ...lawMaybe(random, 'status', () => random.pick(['pending', 'completed', 'bogus'])),
+      ...lawMaybe(random, 'prompt', () => random.pick(['p', null])),
+    }),
+    'task.delete': (random) => ({ id: lawTaskId(random) }),
+    'session.create': (random) => ({ ...lawMaybe(random, 'id', () => lawSessionId(random)), ...lawMaybe(random, 'kind', () => random.pick(['cli', 'other'])) }),
+    'session.update': (random) => ({
+      id: lawSessionId(random),
+      ...lawMaybe(random, 'status', () => random.pick(['starting', 'running', 'idle', 'exited', 'failed', 'bogus'])),
+      ...lawMaybe(random, 'exitCode', () => random.pick([0, 1])),
+      ...lawMaybe(random, 'reason', () => random.pick(['stopped', ''])),
+    }),
+    'session.delete': (random) => ({ id: lawSessionId(random) }),
+    'session.addTask': (random) => ({ sessionId: lawSessionId(random), taskId: lawTaskId(random) }),
+    'session.removeTask': (random) => ({ sessionId: lawSessionId(random), taskId: lawTaskId(random) }),
+  },
 });

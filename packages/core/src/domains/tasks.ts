@@ -134,7 +134,11 @@ const taskStatus = z.enum(TASK_STATUSES);
 const priority = z.enum(TASK_PRIORITIES);
 const sessionKind = z.enum(SESSION_KINDS);
 const sessionStatus = z.enum(SESSION_STATUSES);
-const exitCode = z.number().int().min(-(2 ** 31)).max(2 ** 32 - 1);
+const exitCode = z
+  .number()
+  .int()
+  .min(-(2 ** 31))
+  .max(2 ** 32 - 1);
 const signal = z.string().regex(SIGNAL_NAME_PATTERN, 'a signal name: SIG followed by capitals or digits');
 const statusReason = z.string().trim().min(1).max(TASK_LIMITS.reason);
 const profileName = z.string().regex(SESSION_PROFILE_PATTERN, 'a profile name: a letter or digit, then up to 63 of A-Z a-z 0-9 . _ -');
@@ -454,8 +458,7 @@ export const tasksDomain = defineDomain({
       const task = own(draft.tasks, taskId);
       if (!session || !task) return;
       // Links are always on both sides, so searching the shorter list is enough (and cheap).
-      const linked =
-        task.sessionIds.length <= session.taskIds.length ? task.sessionIds.includes(sessionId) : session.taskIds.includes(taskId);
+      const linked = task.sessionIds.length <= session.taskIds.length ? task.sessionIds.includes(sessionId) : session.taskIds.includes(taskId);
       if (linked) return;
       session.taskIds.push(taskId);
       task.sessionIds.push(sessionId);

@@ -65,7 +65,9 @@ describe('built-in domain types', () => {
 
   it('types the lease hook with the domain’s own commands', () => {
     expectTypeOf(orchestrationDomain.leases!.expire).returns.toEqualTypeOf<CommandOf<typeof orchestrationDomain>>();
-    expectTypeOf(applyCommand(focusDomain, focusDomain.initialState(), { id: 'c', type: 'focus.set', payload: { sessionId: 's1' } }, { now: 0 }).state).toEqualTypeOf<FocusState>();
+    expectTypeOf(
+      applyCommand(focusDomain, focusDomain.initialState(), { id: 'c', type: 'focus.set', payload: { sessionId: 's1' } }, { now: 0 }).state,
+    ).toEqualTypeOf<FocusState>();
   });
 });
 
@@ -79,7 +81,11 @@ const counterDomain = defineDomain({
   },
   events: {
     'counter.added': z.object({ by: z.number(), at: z.number() }),
-    'counter.reset': { schema: z.object({ from: z.number(), reason: z.enum(['manual', 'overflow']) }), version: 2, upcast: { 1: (data) => ({ ...data, reason: 'manual' }) } },
+    'counter.reset': {
+      schema: z.object({ from: z.number(), reason: z.enum(['manual', 'overflow']) }),
+      version: 2,
+      upcast: { 1: (data) => ({ ...data, reason: 'manual' }) },
+    },
   },
   decide: {
     'counter.add': ({ by }, state, ctx) => {
@@ -88,7 +94,8 @@ const counterDomain = defineDomain({
       if (state.count + by > 100) return [{ type: 'counter.reset', data: { from: state.count, reason: 'overflow' as const } }];
       return [{ type: 'counter.added', data: { by, at: ctx.now } }];
     },
-    'counter.reset': (_, state) => (state.count === 0 ? reject('counter.zero', 'already zero') : [{ type: 'counter.reset', data: { from: state.count, reason: 'manual' as const } }]),
+    'counter.reset': (_, state) =>
+      state.count === 0 ? reject('counter.zero', 'already zero') : [{ type: 'counter.reset', data: { from: state.count, reason: 'manual' as const } }],
   },
   evolve: {
     'counter.added': (draft, { by }, meta) => {

@@ -63,7 +63,7 @@ export class Viewer {
   readonly closed: Promise<void>;
 
   private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data) => this.#onMessage(JSON.parse(data.toString())));
+    socket.on('message', (data) => this.#onMessage(JSON.parse((data as Buffer).toString())));
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 

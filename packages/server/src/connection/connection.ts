@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   LockstepError,
   MAX_BATCH_MESSAGES,
+  TokenBucket,
   protocol,
   type Codec,
   type Frame,
@@ -12,7 +13,6 @@ import {
 import type { Subscription as RxSubscription } from 'rxjs';
 import type { AccessAction, Identity } from '../identity.js';
 import { ConnectionPeer, type PeerLink } from '../peer.js';
-import { TokenBucket } from '../tokenBucket.js';
 import { command, commandBeforeHello } from './commands.js';
 import type { ConnectionHost } from './connectionHost.js';
 import { hello, startHelloTimer, stopHelloTimer } from './handshake.js';
@@ -222,7 +222,11 @@ export class Connection implements TransportListener, SubscriptionOwner, PeerLin
     }
     if (!withinRate(this, null)) return;
     if (!this.batching) {
-      sendError(this, null, new LockstepError('INVALID_REQUEST', 'JSON-RPC batches need the batch capability: send one message per frame, or say capabilities.batch in hello'));
+      sendError(
+        this,
+        null,
+        new LockstepError('INVALID_REQUEST', 'JSON-RPC batches need the batch capability: send one message per frame, or say capabilities.batch in hello'),
+      );
       return;
     }
     if (message.length === 0 || message.length > MAX_BATCH_MESSAGES) {
@@ -292,7 +296,11 @@ export class Connection implements TransportListener, SubscriptionOwner, PeerLin
       this.servicePeer.fail(id, new LockstepError('INTERNAL_ERROR', 'the client answered with neither result nor error', { reason: 'invalidResponse' }));
       return;
     }
-    sendError(this, id ?? null, new LockstepError('INVALID_REQUEST', 'not a request, notification or response: method is missing, and so are result and error'));
+    sendError(
+      this,
+      id ?? null,
+      new LockstepError('INVALID_REQUEST', 'not a request, notification or response: method is missing, and so are result and error'),
+    );
   }
 
   /** A notification from the client: `$/cancelRequest`, or one of a service someone listens to. Never answered. */

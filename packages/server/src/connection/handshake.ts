@@ -73,7 +73,8 @@ export async function hello(connection: Connection, params: protocol.HelloParams
   host.clientPresent(clientId, identity);
   connection.identity = identity;
   connection.clientId = clientId;
-  if (params.services !== undefined && params.services.length > 0) connection.announcedServices = new Map(params.services.map(({ name, version }) => [name, version]));
+  if (params.services !== undefined && params.services.length > 0)
+    connection.announcedServices = new Map(params.services.map(({ name, version }) => [name, version]));
   connection.peerApp = params.app;
   connection.greeted = true;
   stopHelloTimer(connection);
@@ -84,7 +85,8 @@ export async function hello(connection: Connection, params: protocol.HelloParams
   connection.snapshotPages = params.capabilities?.['snapshotPages'] === true;
   const maxFrameBytes = params.capabilities?.['maxFrameBytes'];
   connection.pageBytes = host.settings.pageBytes;
-  if (typeof maxFrameBytes === 'number' && maxFrameBytes >= 2 * MIN_PAGE_BYTES) connection.pageBytes = Math.min(connection.pageBytes, Math.floor(maxFrameBytes / 2));
+  if (typeof maxFrameBytes === 'number' && maxFrameBytes >= 2 * MIN_PAGE_BYTES)
+    connection.pageBytes = Math.min(connection.pageBytes, Math.floor(maxFrameBytes / 2));
   if (connection.codec.join) {
     result.capabilities['batch'] = true;
     // From the answer on: it leaves alone (nothing is held yet), everything after may be batched.

@@ -113,7 +113,8 @@ async function prepare(connection: Connection, { stream, since }: protocol.Subsc
   if (events === undefined) {
     subscription.cursor = streamHost.version;
     const pages = snapshotPagesOf(connection, streamHost.state);
-    if (pages === undefined) return { result: { stream, version: streamHost.version, head: streamHost.version, oldestRetained, snapshot: streamHost.state }, after };
+    if (pages === undefined)
+      return { result: { stream, version: streamHost.version, head: streamHost.version, oldestRetained, snapshot: streamHost.state }, after };
     const version = streamHost.version;
     const result: protocol.SubscribeResult = { stream, version, head: version, oldestRetained, snapshotPages: pages.length };
     return { result, after: () => void sendSnapshot(connection, subscription, version, pages) };
@@ -207,7 +208,7 @@ function snapshotPagesOf(connection: Connection, state: unknown): string[] | und
   const size = Math.max(MIN_PAGE_BYTES, Math.floor((connection.pageBytes - 256) / 2));
   if (text.length <= size) return undefined;
   const pages: string[] = [];
-  for (let start = 0; start < text.length; ) {
+  for (let start = 0; start < text.length;) {
     let end = Math.min(start + size, text.length);
     const last = text.charCodeAt(end - 1);
     if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;

@@ -40,7 +40,11 @@ export class SubscribeGate {
     if (this.#closed) return Promise.reject(new LockstepError('UNAVAILABLE', 'connection closed'));
     if (this.#waiting.length === 0 && this.#free()) return Promise.resolve(this.#grant());
     if (this.#waiting.length >= this.#options.maxWaiting) {
-      return Promise.reject(new LockstepError('RATE_LIMITED', `more than ${this.#options.maxWaiting} subscribe requests wait for the client to read`, { retryAfterMs: DRAIN_CHECK_MS }));
+      return Promise.reject(
+        new LockstepError('RATE_LIMITED', `more than ${this.#options.maxWaiting} subscribe requests wait for the client to read`, {
+          retryAfterMs: DRAIN_CHECK_MS,
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
       this.#waiting.push({ resolve, reject });

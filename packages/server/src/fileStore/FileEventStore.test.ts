@@ -20,7 +20,13 @@ async function openStore(directory = freshDir(), options: FileEventStoreOptions 
 }
 
 function commit(commandId: string, from: number, count = 1, data: unknown = { from: commandId }): Commit {
-  const events: StoredEvent[] = Array.from({ length: count }, (_, i) => ({ version: from + i, type: 'counter.added', data, time: 1_000 + from + i, commandId }));
+  const events: StoredEvent[] = Array.from({ length: count }, (_, i) => ({
+    version: from + i,
+    type: 'counter.added',
+    data,
+    time: 1_000 + from + i,
+    commandId,
+  }));
   return { commandId, fingerprint: `fp:${commandId}`, events };
 }
 
@@ -173,7 +179,12 @@ describe('FileEventStore', () => {
       expect((await reopened.read('tasks/a', 240, 1_000)).map((event) => event.version)).toEqual(range(251, 320));
       expect((await reopened.read('tasks/a', 300, 5)).map((event) => event.commandId)).toEqual(range(300, 304).map((v) => `tasks/a#${v}`));
       // Dedup records of compacted events are kept (within maxCommandRecords).
-      expect((await reopened.findCommands(['tasks/a#1']))?.get('tasks/a#1')).toEqual({ commandId: 'tasks/a#1', stream: 'tasks/a', fingerprint: 'fp:tasks/a#1', version: 1 });
+      expect((await reopened.findCommands(['tasks/a#1']))?.get('tasks/a#1')).toEqual({
+        commandId: 'tasks/a#1',
+        stream: 'tasks/a',
+        fingerprint: 'fp:tasks/a#1',
+        version: 1,
+      });
       await expect(reopened.append('tasks/b', 0, [commit('tasks/a#1', 1)])).rejects.toMatchObject({ name: 'StoreConflictError', commandId: 'tasks/a#1' });
     });
 

@@ -1,14 +1,6 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  StoreConflictError,
-  type CommandRecord,
-  type Commit,
-  type EventStore,
-  type Snapshot,
-  type StoredEvent,
-  type StreamInfo,
-} from '../eventStore.js';
+import { StoreConflictError, type CommandRecord, type Commit, type EventStore, type Snapshot, type StoredEvent, type StreamInfo } from '../eventStore.js';
 import { CorruptLogError } from './CorruptLogError.js';
 import { DirectoryLock } from './directoryLock.js';
 import { readEvents } from './eventReader.js';

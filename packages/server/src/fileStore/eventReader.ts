@@ -25,7 +25,8 @@ export async function readEvents(locations: readonly EventLocation[], from: numb
       let runEnd = first.offset + first.size;
       while (end < locations.length) {
         const next = locations[end]!;
-        if (next.file !== first.file || next.offset < runEnd || next.offset - runEnd > MAX_GAP_BYTES || next.offset + next.size - first.offset > MAX_RUN_BYTES) break;
+        if (next.file !== first.file || next.offset < runEnd || next.offset - runEnd > MAX_GAP_BYTES || next.offset + next.size - first.offset > MAX_RUN_BYTES)
+          break;
         runEnd = next.offset + next.size;
         end++;
       }
@@ -56,7 +57,11 @@ function parseRecord(bytes: Buffer, at: number, location: EventLocation): Stored
   if (bad !== undefined) throw new CorruptLogError(location.file.path, location.offset, `${bad} (found when reading it back)`);
   const events = JSON.parse(splitPayload(bytes.subarray(at + RECORD_HEADER_BYTES, at + location.size)).body.toString('utf8')) as StoredEvent[];
   if (events.length !== location.count || events[0]?.version !== location.first) {
-    throw new CorruptLogError(location.file.path, location.offset, `the record holds other events than its index says (versions ${location.first} …, ${location.count} events)`);
+    throw new CorruptLogError(
+      location.file.path,
+      location.offset,
+      `the record holds other events than its index says (versions ${location.first} …, ${location.count} events)`,
+    );
   }
   return events;
 }

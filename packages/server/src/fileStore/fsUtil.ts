@@ -20,6 +20,9 @@ export async function fsyncDirectory(path: string): Promise<void> {
  * fsync the directory. A crash leaves the old file or the new one, never a mix; the temporary file
  * of an interrupted write (`*.tmp-*`) is removed when the store opens. The new file is private
  * (0600, see {@link PRIVATE_FILE_MODE}) from its creation on, whatever the old one's mode was.
+ *
+ * `@lockstep/client/persist-file` has its own copy (`persistence/fileStorage.ts`: the client may not
+ * depend on the server, and core has no Node-only part): a fix to one belongs in the other.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temporary = `${path}.tmp-${randomBytes(6).toString('hex')}`;

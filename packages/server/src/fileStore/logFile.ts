@@ -79,7 +79,13 @@ export async function createLogFile(
 ): Promise<LogFile> {
   const handle = await open(path, 'wx+', PRIVATE_FILE_MODE);
   try {
-    const record = encodeJsonRecord(RecordType.Header, { format: FORMAT_VERSION, storeId: header.storeId, kind, seq, ...(header.durability ? { durability: header.durability } : {}) });
+    const record = encodeJsonRecord(RecordType.Header, {
+      format: FORMAT_VERSION,
+      storeId: header.storeId,
+      kind,
+      seq,
+      ...(header.durability ? { durability: header.durability } : {}),
+    });
     await handle.write(record, 0, record.length, 0);
     await handle.datasync();
     await fsyncDirectory(directory);

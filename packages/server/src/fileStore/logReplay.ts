@@ -99,7 +99,12 @@ export async function replayLog(options: ReplayOptions): Promise<ReplayResult> {
     const path = join(logDirectory, entry.name);
     if (entry.kind === 'segment') {
       if (entry.seq !== expectedSeq) {
-        return damage({ path: join(logDirectory, logFileName('segment', expectedSeq)), fileIndex: index, offset: 0, reason: `segment ${expectedSeq} is missing (the next one found is ${entry.name})` });
+        return damage({
+          path: join(logDirectory, logFileName('segment', expectedSeq)),
+          fileIndex: index,
+          offset: 0,
+          reason: `segment ${expectedSeq} is missing (the next one found is ${entry.name})`,
+        });
       }
       expectedSeq++;
     }
@@ -221,7 +226,8 @@ class FileReplay {
         for (const carried of this.#carried.get(meta.s) ?? []) state.applyEvents(meta.s, carried.first, carried.count, carried);
         this.#carried.delete(meta.s);
         const stream = state.stream(meta.s);
-        if (stream.indexedEnd !== meta.head + 1) throw new LogInconsistency(`stream ${meta.s}: carried events end before version ${stream.indexedEnd}, its head is ${meta.head}`);
+        if (stream.indexedEnd !== meta.head + 1)
+          throw new LogInconsistency(`stream ${meta.s}: carried events end before version ${stream.indexedEnd}, its head is ${meta.head}`);
         this.#streams++;
         this.#safeOffset = record.offset + record.size;
         return;
@@ -247,7 +253,9 @@ class FileReplay {
         if (!inBase) break;
         const meta = endMeta(json());
         if (meta.streams !== this.#streams || meta.commands !== this.#commands || this.#carried.size > 0) {
-          throw new LogInconsistency(`the base ends with ${meta.streams} streams and ${meta.commands} commands, but holds ${this.#streams} and ${this.#commands}`);
+          throw new LogInconsistency(
+            `the base ends with ${meta.streams} streams and ${meta.commands} commands, but holds ${this.#streams} and ${this.#commands}`,
+          );
         }
         this.ended = true;
         return;

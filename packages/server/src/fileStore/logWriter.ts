@@ -100,7 +100,11 @@ export class LogWriter {
   async #write(batch: WriteOp[]): Promise<void> {
     const file = this.active;
     const start = file.size;
-    await writeAll(file.handle, batch.map((op) => op.record), start);
+    await writeAll(
+      file.handle,
+      batch.map((op) => op.record),
+      start,
+    );
     if (this.durability === 'fsync') await file.handle.datasync();
     let offset = start;
     for (const op of batch) {
@@ -114,9 +118,12 @@ export class LogWriter {
 
   #fail(cause: unknown, batch: WriteOp[]): void {
     const message = cause instanceof Error ? cause.message : String(cause);
-    this.#failure = new Error(`${this.describe}: writing the log failed (${message}); the store stopped accepting writes — reopen it to recover what is on disk`, {
-      cause,
-    });
+    this.#failure = new Error(
+      `${this.describe}: writing the log failed (${message}); the store stopped accepting writes — reopen it to recover what is on disk`,
+      {
+        cause,
+      },
+    );
     for (const op of [...batch, ...this.#queue]) op.reject(this.#failure);
     this.#queue = [];
   }

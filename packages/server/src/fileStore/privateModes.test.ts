@@ -20,7 +20,13 @@ function useUmask(mask: number): void {
 }
 
 function commit(commandId: string, from: number, count = 1): Commit {
-  const events = Array.from({ length: count }, (_, i) => ({ version: from + i, type: 'task.created', data: { id: `${commandId}-${i}` }, time: 1_000 + from + i, commandId }));
+  const events = Array.from({ length: count }, (_, i) => ({
+    version: from + i,
+    type: 'task.created',
+    data: { id: `${commandId}-${i}` },
+    time: 1_000 + from + i,
+    commandId,
+  }));
   return { commandId, fingerprint: `fp:${commandId}`, events };
 }
 

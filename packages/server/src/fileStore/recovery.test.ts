@@ -188,7 +188,7 @@ describe('recovery at open', () => {
     expect(done.status).toBe('repaired');
     expect(done.epoch).not.toBe(epoch);
     const kept = readFileSync(join(done.backup!, `0000000000000001.log.from-${offsets[3]}`));
-    expect(kept.equals(damaged.subarray(offsets[3]!))).toBe(true);
+    expect(kept.equals(damaged.subarray(offsets[3]))).toBe(true);
     expect(statSync(segment(directory)).size).toBe(offsets[3]);
 
     store = await openStore(directory);

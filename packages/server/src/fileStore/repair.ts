@@ -202,7 +202,7 @@ async function applyCut(
         const target = await open(kept, 'wx', PRIVATE_FILE_MODE);
         try {
           const chunk = Buffer.allocUnsafe(1024 * 1024);
-          for (let at = plan.offset; at < size; ) {
+          for (let at = plan.offset; at < size;) {
             const { bytesRead } = await source.read(chunk, 0, Math.min(chunk.length, size - at), at);
             if (bytesRead === 0) break;
             await target.write(chunk, 0, bytesRead);

@@ -27,7 +27,8 @@ export async function readSnapshotFile(path: string): Promise<Snapshot> {
   if (!header.ok) throw new CorruptLogError(path, 0, header.reason);
   const bad = checkBody(bytes, 0, header.length) ?? (header.type === RecordType.Snapshot ? undefined : `record type ${header.type} in a snapshot file`);
   if (bad !== undefined) throw new CorruptLogError(path, 0, bad);
-  if (RECORD_HEADER_BYTES + header.length !== bytes.length) throw new CorruptLogError(path, RECORD_HEADER_BYTES + header.length, 'bytes after the snapshot record');
+  if (RECORD_HEADER_BYTES + header.length !== bytes.length)
+    throw new CorruptLogError(path, RECORD_HEADER_BYTES + header.length, 'bytes after the snapshot record');
   try {
     const { meta, body } = splitPayload(bytes.subarray(RECORD_HEADER_BYTES));
     const { s, version } = snapshotMeta(meta);

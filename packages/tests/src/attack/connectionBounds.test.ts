@@ -1,7 +1,7 @@
 import { ErrorCodes, type Clock } from '@lockstep/core';
 import { HUB_DEFAULTS } from '@lockstep/server';
 import { describe, expect, it } from 'vitest';
-import { TRANSPORT_KINDS, bystanders, collect, expectUnharmed, startWorld, type Peer } from './world.js';
+import { TRANSPORT_KINDS, bystanders, collect, expectUnharmed, startWorld } from './world.js';
 
 /**
  * What one connection may make the hub hold in streams: at most `maxSubscriptionsPerConnection`
@@ -73,7 +73,9 @@ describe.each(TRANSPORT_KINDS)('per-connection bounds over %s', (kind) => {
     // Five new streams, by subscribe and by command.
     for (const stream of ['counter/n-0', 'counter/n-1', 'counter/n-2']) expect((await attacker.call('subscribe', { stream })).result).toMatchObject({ stream });
     for (const stream of ['counter/n-3', 'counter/n-4']) {
-      expect((await attacker.call('command', { id: `load-${stream.slice('counter/'.length)}`, stream, type: 'add', payload: { by: 1 } })).result).toMatchObject({ stream, version: 1 });
+      expect((await attacker.call('command', { id: `load-${stream.slice('counter/'.length)}`, stream, type: 'add', payload: { by: 1 } })).result).toMatchObject(
+        { stream, version: 1 },
+      );
     }
     const subscribe = await attacker.call('subscribe', { stream: 'counter/n-5' });
     expect(subscribe.error).toMatchObject({ code: ErrorCodes.RATE_LIMITED, data: { limit: 'newStreamsPerMinute' } });

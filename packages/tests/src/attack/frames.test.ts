@@ -2,16 +2,7 @@ import { Buffer } from 'node:buffer';
 import { ErrorCodes, createRandom } from '@lockstep/core';
 import { msgpackCodec } from '@lockstep/core/msgpack';
 import { describe, expect, it } from 'vitest';
-import {
-  TRANSPORT_KINDS,
-  bystanders,
-  expectUnharmed,
-  startWorld,
-  type Peer,
-  type StdioAttackPeer,
-  type TransportKind,
-  type WsPeer,
-} from './world.js';
+import { TRANSPORT_KINDS, bystanders, expectUnharmed, startWorld, type Peer, type StdioAttackPeer, type TransportKind, type WsPeer } from './world.js';
 
 /**
  * Hostile frames over every transport: each is answered with its documented error (or the
@@ -53,8 +44,20 @@ const textual: readonly TransportKind[] = ['ws-json', 'stdio'];
 
 const answered: AnsweredCase[] = [
   // Invalid UTF-8
-  { name: 'invalid UTF-8 bytes in a binary frame', kinds: ['ws-json'], send: (p) => p.sendFrame(Uint8Array.of(0x7b, 0xff, 0xfe, 0x7d)), code: ErrorCodes.PARSE_ERROR, id: null },
-  { name: 'invalid UTF-8 in a message body', kinds: ['stdio'], send: (p) => p.sendFrame(Uint8Array.of(0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d)), code: ErrorCodes.PARSE_ERROR, id: null },
+  {
+    name: 'invalid UTF-8 bytes in a binary frame',
+    kinds: ['ws-json'],
+    send: (p) => p.sendFrame(Uint8Array.of(0x7b, 0xff, 0xfe, 0x7d)),
+    code: ErrorCodes.PARSE_ERROR,
+    id: null,
+  },
+  {
+    name: 'invalid UTF-8 in a message body',
+    kinds: ['stdio'],
+    send: (p) => p.sendFrame(Uint8Array.of(0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d)),
+    code: ErrorCodes.PARSE_ERROR,
+    id: null,
+  },
   {
     name: 'a string of invalid UTF-8 inside a msgpack request',
     kinds: ['ws-msgpack'],
@@ -70,22 +73,36 @@ const answered: AnsweredCase[] = [
       ['a string claiming 4 GB', [0xdb, 0xff, 0xff, 0xff, 0xff, 0x61]],
       ['nested arrays each claiming 65,535 items', Array.from({ length: 60 }, () => [0xdc, 0xff, 0xff]).flat()],
     ] as const
-  ).map(
-    ([what, bomb]): AnsweredCase => ({
-      name: `msgpack length bomb: ${what}`,
-      kinds: ['ws-msgpack'],
-      send: (p) => p.sendFrame(msgpackRequest('bomb', 'subscribe', [...bomb])),
-      code: ErrorCodes.PARSE_ERROR,
-      id: null,
-    }),
-  ),
+  ).map(([what, bomb]): AnsweredCase => ({
+    name: `msgpack length bomb: ${what}`,
+    kinds: ['ws-msgpack'],
+    send: (p) => p.sendFrame(msgpackRequest('bomb', 'subscribe', [...bomb])),
+    code: ErrorCodes.PARSE_ERROR,
+    id: null,
+  })),
   // Deep nesting
-  { name: 'a megabyte of nested arrays', kinds: textual, send: (p) => p.sendFrame('['.repeat(400_000) + ']'.repeat(400_000)), code: ErrorCodes.PARSE_ERROR, id: null },
+  {
+    name: 'a megabyte of nested arrays',
+    kinds: textual,
+    send: (p) => p.sendFrame('['.repeat(400_000) + ']'.repeat(400_000)),
+    code: ErrorCodes.PARSE_ERROR,
+    id: null,
+  },
   { name: 'a command payload nested 100,000 deep', kinds: textual, send: (p) => p.sendFrame(deepCommand(100_000)), code: ErrorCodes.PARSE_ERROR, id: null },
   {
     name: 'a msgpack payload nested 100 deep',
     kinds: ['ws-msgpack'],
-    send: (p) => p.sendFrame(msgpackRequest('deep', 'ping', concat(Array.from({ length: 100 }, () => 0x91), [0x01]))),
+    send: (p) =>
+      p.sendFrame(
+        msgpackRequest(
+          'deep',
+          'ping',
+          concat(
+            Array.from({ length: 100 }, () => 0x91),
+            [0x01],
+          ),
+        ),
+      ),
     code: ErrorCodes.PARSE_ERROR,
     id: null,
   },
@@ -104,14 +121,20 @@ const answered: AnsweredCase[] = [
   {
     name: 'a command whose payload hides its fields under __proto__',
     kinds: textual,
-    send: (p) => p.sendFrame('{"jsonrpc":"2.0","id":"p1","method":"command","params":{"id":"proto-1","stream":"counter/x","type":"add","payload":{"__proto__":{"by":5,"polluted":true}}}}'),
+    send: (p) =>
+      p.sendFrame(
+        '{"jsonrpc":"2.0","id":"p1","method":"command","params":{"id":"proto-1","stream":"counter/x","type":"add","payload":{"__proto__":{"by":5,"polluted":true}}}}',
+      ),
     code: ErrorCodes.INVALID_PARAMS,
     id: 'p1',
   },
   {
     name: 'subscribe params under constructor.prototype',
     kinds: everywhere,
-    send: (p) => p.sendFrame(encoded(p, { jsonrpc: '2.0', id: 'p2', method: 'subscribe', params: { constructor: { prototype: { stream: 'counter/x', polluted: true } } } })),
+    send: (p) =>
+      p.sendFrame(
+        encoded(p, { jsonrpc: '2.0', id: 'p2', method: 'subscribe', params: { constructor: { prototype: { stream: 'counter/x', polluted: true } } } }),
+      ),
     code: ErrorCodes.INVALID_PARAMS,
     id: 'p2',
   },
@@ -138,11 +161,28 @@ const answered: AnsweredCase[] = [
     id: null,
   },
   // Type confusion and huge numbers
-  { name: 'an id of 1e400 (Infinity once parsed)', kinds: textual, send: (p) => p.sendFrame('{"jsonrpc":"2.0","id":1e400,"method":"ping"}'), code: ErrorCodes.INVALID_REQUEST, id: null },
+  {
+    name: 'an id of 1e400 (Infinity once parsed)',
+    kinds: textual,
+    send: (p) => p.sendFrame('{"jsonrpc":"2.0","id":1e400,"method":"ping"}'),
+    code: ErrorCodes.INVALID_REQUEST,
+    id: null,
+  },
   {
     name: 'an id past 2^64 in msgpack',
     kinds: ['ws-msgpack'],
-    send: (p) => p.sendFrame(concat([0x83], msgpack('jsonrpc'), msgpack('2.0'), msgpack('id'), [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], msgpack('method'), msgpack('ping'))),
+    send: (p) =>
+      p.sendFrame(
+        concat(
+          [0x83],
+          msgpack('jsonrpc'),
+          msgpack('2.0'),
+          msgpack('id'),
+          [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+          msgpack('method'),
+          msgpack('ping'),
+        ),
+      ),
     code: ErrorCodes.INVALID_REQUEST,
     id: null,
   },
@@ -170,7 +210,8 @@ const answered: AnsweredCase[] = [
   {
     name: 'a command whose payload is a boolean',
     kinds: everywhere,
-    send: (p) => p.sendFrame(encoded(p, { jsonrpc: '2.0', id: 't3', method: 'command', params: { id: 'tc-1', stream: 'counter/x', type: 'add', payload: true } })),
+    send: (p) =>
+      p.sendFrame(encoded(p, { jsonrpc: '2.0', id: 't3', method: 'command', params: { id: 'tc-1', stream: 'counter/x', type: 'add', payload: true } })),
     code: ErrorCodes.INVALID_PARAMS,
     id: 't3',
   },
@@ -247,7 +288,10 @@ describe.each(TRANSPORT_KINDS)('hostile frames over %s', (kind) => {
     const others = await bystanders(world);
     const attacker = await world.connect(kind);
     const before = await world.targets();
-    const capabilities = kind === 'ws-msgpack' ? { constructor: { prototype: { polluted: true } } } : JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}');
+    const capabilities =
+      kind === 'ws-msgpack'
+        ? { constructor: { prototype: { polluted: true } } }
+        : JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}');
     const hello = await attacker.call('hello', { protocol: 1, clientId: 'attacker', capabilities });
     expect(hello.result).toMatchObject({ protocol: 1 });
     expect((await attacker.call('subscribe', { stream: 'counter/x' })).result).toMatchObject({ stream: 'counter/x' });
@@ -270,7 +314,8 @@ describe('hostile WebSocket frames the socket itself refuses', () => {
   it('a text frame of invalid UTF-8 closes the socket with 1007', () =>
     attack('ws-json', (attacker) => attacker.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false }), 1007));
 
-  it('a msgpack frame over maxPayload closes the socket with 1009', () => attack('ws-msgpack', (attacker) => attacker.sendFrame(new Uint8Array(2 * 1024 * 1024)), 1009));
+  it('a msgpack frame over maxPayload closes the socket with 1009', () =>
+    attack('ws-msgpack', (attacker) => attacker.sendFrame(new Uint8Array(2 * 1024 * 1024)), 1009));
 
   it('a flood of 20,000 fragments of one message closes the socket with 1008', () =>
     attack(

@@ -53,7 +53,8 @@ function checkDecoder(codec: Codec, frame: Frame, context: () => string): void {
   }
 }
 
-const describeFrame = (frame: Frame) => (typeof frame === 'string' ? JSON.stringify(frame.slice(0, 200)) : `0x${Buffer.from(frame.subarray(0, 100)).toString('hex')}`);
+const describeFrame = (frame: Frame) =>
+  typeof frame === 'string' ? JSON.stringify(frame.slice(0, 200)) : `0x${Buffer.from(frame.subarray(0, 100)).toString('hex')}`;
 
 /** Every stream the store holds equals the fold of its log: nothing half-applied, nothing corrupted. */
 async function expectStreamsReplay(hub: Hub): Promise<number> {
@@ -111,9 +112,9 @@ describe(`fuzzing the decoders and the JSON-RPC layer (seed ${SEED})`, () => {
           sent++;
         }
         const pong = await slot.wire.call('ping');
-        if (slot.wire.closed !== undefined) {
+        if (slot.wire.closedReason !== undefined) {
           // Only a hub shutting down closes a connection here; nothing in this run does.
-          throw new Error(`${context()}: the hub closed the connection: ${slot.wire.closed}`);
+          throw new Error(`${context()}: the hub closed the connection: ${slot.wire.closedReason}`);
         }
         expect(pong.result, context()).toEqual({ time: expect.any(Number) });
         for (const message of slot.wire.received.slice(slot.checked)) checkAnswer(message, context);

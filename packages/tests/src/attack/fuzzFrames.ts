@@ -17,7 +17,12 @@ export function validMessage(random: Random): unknown {
   const commandId = () => `fz-${random.int(5_000)}`;
   switch (random.int(VALID_KINDS)) {
     case 0:
-      return { jsonrpc: '2.0', id: id(), method: 'hello', params: { protocol: 1, clientId: `fuzz-${random.int(100)}`, token: 'tok', capabilities: { codec: 'json' } } };
+      return {
+        jsonrpc: '2.0',
+        id: id(),
+        method: 'hello',
+        params: { protocol: 1, clientId: `fuzz-${random.int(100)}`, token: 'tok', capabilities: { codec: 'json' } },
+      };
     case 1:
       return { jsonrpc: '2.0', id: id(), method: 'subscribe', params: { stream: 'tasks/fz', since: random.int(10) } };
     case 2:
@@ -31,12 +36,33 @@ export function validMessage(random: Random): unknown {
         jsonrpc: '2.0',
         id: id(),
         method: 'command',
-        params: { id: commandId(), stream: 'tasks/fz', type: 'task.create', payload: { title: `task ${random.int(100)}`, priority: 'high' }, expectedVersion: random.int(20) },
+        params: {
+          id: commandId(),
+          stream: 'tasks/fz',
+          type: 'task.create',
+          payload: { title: `task ${random.int(100)}`, priority: 'high' },
+          expectedVersion: random.int(20),
+        },
       };
     case 6:
-      return { jsonrpc: '2.0', id: id(), method: 'command', params: { id: commandId(), stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: `w${random.int(9)}`, desired: random.int(9) } } };
+      return {
+        jsonrpc: '2.0',
+        id: id(),
+        method: 'command',
+        params: {
+          id: commandId(),
+          stream: 'orchestration/default',
+          type: 'workspace.setDesired',
+          payload: { workspaceId: `w${random.int(9)}`, desired: random.int(9) },
+        },
+      };
     case 7:
-      return { jsonrpc: '2.0', id: id(), method: 'command', params: { id: commandId(), stream: 'focus/fz', type: 'focus.setMany', payload: { sessionIds: ['s1', 's2', 's3'] } } };
+      return {
+        jsonrpc: '2.0',
+        id: id(),
+        method: 'command',
+        params: { id: commandId(), stream: 'focus/fz', type: 'focus.setMany', payload: { sessionIds: ['s1', 's2', 's3'] } },
+      };
     case 8:
       return { jsonrpc: '2.0', id: id(), method: 'ping', params: {} };
     case 9:
@@ -71,7 +97,9 @@ function anyValue(random: Random, depth = 0): unknown {
     case 6:
       return Array.from({ length: random.int(4) }, () => anyValue(random, depth + 1));
     default:
-      return Object.fromEntries(Array.from({ length: random.int(4) }, () => [random.pick([...HOSTILE_KEYS, 'a', 'id', 'stream']), anyValue(random, depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: random.int(4) }, () => [random.pick([...HOSTILE_KEYS, 'a', 'id', 'stream']), anyValue(random, depth + 1)]),
+      );
   }
 }
 
@@ -83,7 +111,8 @@ function copy(value: unknown): unknown {
 /** Every (container, key) pair inside a value. */
 function slots(value: unknown, found: Array<[Record<string, unknown> | unknown[], string | number]> = []) {
   if (Array.isArray(value)) value.forEach((item, index) => (found.push([value, index]), slots(item, found)));
-  else if (typeof value === 'object' && value !== null) for (const key of Object.keys(value)) found.push([value as Record<string, unknown>, key]), slots((value as Record<string, unknown>)[key], found);
+  else if (typeof value === 'object' && value !== null)
+    for (const key of Object.keys(value)) (found.push([value as Record<string, unknown>, key]), slots((value as Record<string, unknown>)[key], found));
   return found;
 }
 
@@ -112,7 +141,12 @@ function mutateStructure(random: Random, message: unknown): unknown {
       const target = typeof slot[key] === 'object' && slot[key] !== null && !Array.isArray(slot[key]) ? (slot[key] as Record<string, unknown>) : root;
       if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
         // defineProperty: an own `__proto__` member, as JSON.parse makes it, never the prototype.
-        Object.defineProperty(target, random.pick(HOSTILE_KEYS), { value: random.chance(0.5) ? { polluted: true, stream: 'counter/fz' } : anyValue(random), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(target, random.pick(HOSTILE_KEYS), {
+          value: random.chance(0.5) ? { polluted: true, stream: 'counter/fz' } : anyValue(random),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       break;
     }

@@ -122,7 +122,9 @@ describe.each(TRANSPORT_KINDS)('handshake attacks over %s', (kind) => {
       expect(answer.error.code).toBe(ErrorCodes.UNAUTHORIZED);
     }
     expect((await attacker.call('subscribe', { stream: 'counter/x' })).error.code).toBe(ErrorCodes.HANDSHAKE_REQUIRED);
-    expect((await attacker.call('command', { id: 'x:1', stream: 'counter/x', type: 'add', payload: { by: 1 } })).error.code).toBe(ErrorCodes.HANDSHAKE_REQUIRED);
+    expect((await attacker.call('command', { id: 'x:1', stream: 'counter/x', type: 'add', payload: { by: 1 } })).error.code).toBe(
+      ErrorCodes.HANDSHAKE_REQUIRED,
+    );
     expect((await attacker.call('hello', { protocol: 1, token: valid('alice') })).result).toMatchObject({ protocol: 1 });
     expect(await world.targets()).toEqual(before);
   });

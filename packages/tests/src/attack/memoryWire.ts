@@ -1,74 +1,49 @@
-import { createMemoryLink, jsonCodec, type Codec, type Frame, type MemoryLink } from '@lockstep/core';
+import { createMemoryLink, jsonCodec, TransportError, type Codec, type MemoryLink } from '@lockstep/core';
+import { TestPeer, type PeerMessage } from '@lockstep/core/testing';
 import type { Hub } from '@lockstep/server';
 
 /** A decoded message from the hub. */
-export interface HubMessage {
-  jsonrpc: '2.0';
-  id?: string | number | null;
-  method?: string;
-  params?: any;
-  result?: any;
-  error?: { code: number; message: string; data?: any };
-}
+export type HubMessage = PeerMessage;
 
 /**
  * A raw lockstep/1 peer on an in-memory link to a hub (the hub's own Connection on the other end):
- * for volume, where a socket per message would only add time. Every message from the hub is kept in
- * `received`; responses also settle the promise of their request.
+ * for volume, where a socket per message would only add time. A {@link TestPeer} — every message
+ * from the hub is kept in `received` — whose `call` never rejects: a call the link closes under
+ * answers a code-0 error, so that a fuzzer's loop reads every outcome the same way.
  */
-export class MemoryWire {
-  readonly received: HubMessage[] = [];
+export class MemoryWire extends TestPeer {
   readonly link: MemoryLink;
-  closed: string | undefined;
-  readonly #pending = new Map<string | number, (message: HubMessage) => void>();
-  #nextId = 1;
 
-  constructor(
-    hub: Hub,
-    readonly codec: Codec = jsonCodec,
-  ) {
-    this.link = createMemoryLink();
-    hub.accept(this.link.server, { codec });
-    this.link.client.frames.subscribe((frame) => this.#receive(frame));
-    this.link.client.state.subscribe((state) => {
-      if (state.status !== 'closed') return;
-      this.closed = state.reason;
-      for (const resolve of this.#pending.values()) resolve({ jsonrpc: '2.0', error: { code: 0, message: `closed: ${state.reason}` } });
-      this.#pending.clear();
-    });
+  constructor(hub: Hub, codec: Codec = jsonCodec) {
+    const link = createMemoryLink();
+    // No timeout of its own: the volume tests wait as long as their runner allows, as before.
+    super(link.client, { codec, timeoutMs: false });
+    this.link = link;
+    hub.accept(link.server, { codec });
   }
 
-  /** Sends a frame as it is. */
-  sendFrame(frame: Frame): void {
-    this.link.client.send(frame);
+  /** The reason the link closed, once it has. */
+  get closedReason(): string | undefined {
+    return this.closedState?.reason;
   }
 
   /** Sends a request; resolves with its response (or a code-0 error if the link closes first). */
-  call(method: string, params?: unknown): Promise<HubMessage> {
-    if (this.closed !== undefined) return Promise.resolve({ jsonrpc: '2.0', error: { code: 0, message: `closed: ${this.closed}` } });
+  override async call(method: string, params?: unknown): Promise<HubMessage> {
+    const closed = (): HubMessage => ({ jsonrpc: '2.0', error: { code: 0, message: `closed: ${this.closedReason}` } });
+    if (this.closedReason !== undefined) return closed();
     // String ids of their own: frames sent raw (a fuzzer's) never answer one of these calls.
-    const id = `wire-${this.#nextId++}`;
-    const answered = new Promise<HubMessage>((resolve) => this.#pending.set(id, resolve));
-    this.sendFrame(this.codec.encode(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }));
-    return answered;
-  }
-
-  close(): void {
-    this.link.client.close('client closed');
-  }
-
-  #receive(frame: Frame): void {
-    // A batch (only to a wire that said capabilities.batch in hello) holds several messages.
-    const decoded = this.codec.decode(frame) as HubMessage | HubMessage[];
-    for (const message of Array.isArray(decoded) ? decoded : [decoded]) this.#receiveMessage(message);
-  }
-
-  #receiveMessage(message: HubMessage): void {
-    this.received.push(message);
-    if (message.method === undefined && (typeof message.id === 'string' || typeof message.id === 'number')) {
-      const resolve = this.#pending.get(message.id);
-      this.#pending.delete(message.id);
-      resolve?.(message);
+    const id = `wire-${++this.#calls}`;
+    try {
+      return await this.response(this.sendRequest(method, params, id));
+    } catch (error) {
+      if (error instanceof TransportError && error.kind === 'closed') return closed();
+      throw error;
     }
+  }
+
+  #calls = 0;
+
+  override close(): void {
+    super.close('client closed');
   }
 }

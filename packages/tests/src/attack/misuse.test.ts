@@ -40,7 +40,12 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     });
     const victim = await world.connect(kind, { clientId: 'ide-1', token: 'alice' });
     await victim.call('subscribe', { stream: 'orchestration/default' });
-    const leased = await victim.call('command', { id: 'ide-1:1', stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: 'w1', desired: 2, lease: true } });
+    const leased = await victim.call('command', {
+      id: 'ide-1:1',
+      stream: 'orchestration/default',
+      type: 'workspace.setDesired',
+      payload: { workspaceId: 'w1', desired: 2, lease: true },
+    });
     expect(leased.result).toMatchObject({ version: 1 });
     const before = await world.targets();
 
@@ -53,18 +58,35 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     // As itself it is served, with its own rights only.
     expect((await spoofer.call('hello', { protocol: 1, clientId: 'mallory-1', token: 'mallory' })).result).toBeDefined();
     expect((await spoofer.call('subscribe', { stream: 'orchestration/default' })).error).toMatchObject({ code: ErrorCodes.FORBIDDEN });
-    const forged = await spoofer.call('command', { id: 'forged-1', stream: 'orchestration/default', type: 'workspace.expireLease', payload: { workspaceId: 'w1', holder: 'ide-1' } });
+    const forged = await spoofer.call('command', {
+      id: 'forged-1',
+      stream: 'orchestration/default',
+      type: 'workspace.expireLease',
+      payload: { workspaceId: 'w1', holder: 'ide-1' },
+    });
     expect(forged.error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { stream: 'orchestration/default', action: 'write' } });
     // Replaying the victim's command id is answered by identity first: no ack, no hint it exists.
-    expect((await spoofer.call('command', { id: 'ide-1:1', stream: 'orchestration/default', type: 'workspace.setDesired', payload: { workspaceId: 'w1', desired: 2, lease: true } })).error.code).toBe(
-      ErrorCodes.FORBIDDEN,
-    );
+    expect(
+      (
+        await spoofer.call('command', {
+          id: 'ide-1:1',
+          stream: 'orchestration/default',
+          type: 'workspace.setDesired',
+          payload: { workspaceId: 'w1', desired: 2, lease: true },
+        })
+      ).error.code,
+    ).toBe(ErrorCodes.FORBIDDEN);
     // The spoofer leaving does not count as the owner leaving: the lease outlives twice the grace period.
     spoofer.terminate();
     await spoofer.closed;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await world.targets()).toEqual(before);
-    const still = await victim.call('command', { id: 'ide-1:2', stream: 'orchestration/default', type: 'workspace.setRunning', payload: { workspaceId: 'w1', running: 1 } });
+    const still = await victim.call('command', {
+      id: 'ide-1:2',
+      stream: 'orchestration/default',
+      type: 'workspace.setRunning',
+      payload: { workspaceId: 'w1', running: 1 },
+    });
     expect(still.result).toMatchObject({ version: 2 });
     // A second connection of the owner itself is welcome.
     const again = await world.connect(kind, { clientId: 'ide-1', token: 'alice' });
@@ -115,7 +137,12 @@ describe.each(TRANSPORT_KINDS)('protocol misuse over %s', (kind) => {
     for (const reuse of [add('shared-1', 'counter/owner', 2), add('shared-1', 'counter/x', 1), { ...add('shared-1', 'counter/owner', 1), type: 'other' }]) {
       expect((await attacker.call('command', reuse)).error).toMatchObject({ code: ErrorCodes.COMMAND_ID_CONFLICT, data: { id: 'shared-1' } });
     }
-    expect((await attacker.call('command', add('shared-1', 'counter/owner', 1))).result).toEqual({ id: 'shared-1', stream: 'counter/owner', version: 1, duplicate: true });
+    expect((await attacker.call('command', add('shared-1', 'counter/owner', 1))).result).toEqual({
+      id: 'shared-1',
+      stream: 'counter/owner',
+      version: 1,
+      duplicate: true,
+    });
     expect(await world.hub.read('counter/owner')).toEqual(owned);
     await expectUnharmed(world, before, others);
   });
@@ -162,7 +189,12 @@ describe('the client id of a client that left', () => {
     try {
       const owner = new MemoryWire(hub);
       expect((await owner.call('hello', { protocol: 1, clientId: 'ide-1', token: 'alice' })).result).toBeDefined();
-      const leased = await owner.call('command', { id: 'ide-1:1', stream: STREAM, type: 'workspace.setDesired', payload: { workspaceId: 'w1', desired: 2, lease: true } });
+      const leased = await owner.call('command', {
+        id: 'ide-1:1',
+        stream: STREAM,
+        type: 'workspace.setDesired',
+        payload: { workspaceId: 'w1', desired: 2, lease: true },
+      });
       expect(leased.result).toMatchObject({ version: 1 });
       owner.close();
       await clock.flush();
@@ -171,7 +203,12 @@ describe('the client id of a client that left', () => {
       const refused = await attacker.call('hello', { protocol: 1, clientId: 'ide-1', token: 'mallory' });
       expect(refused.error).toMatchObject({ code: ErrorCodes.FORBIDDEN, data: { clientId: 'ide-1' } });
       // Nor can an in-process caller acting for mallory (a REST request) use the id.
-      await expect(hub.execute({ id: 'm:1', stream: STREAM, type: 'workspace.setRunning', payload: { workspaceId: 'w1', running: 1 } }, { identity: users['mallory']!, clientId: 'ide-1' })).rejects.toMatchObject({
+      await expect(
+        hub.execute(
+          { id: 'm:1', stream: STREAM, type: 'workspace.setRunning', payload: { workspaceId: 'w1', running: 1 } },
+          { identity: users['mallory']!, clientId: 'ide-1' },
+        ),
+      ).rejects.toMatchObject({
         code: 'FORBIDDEN',
         data: { clientId: 'ide-1' },
       });
@@ -268,4 +305,3 @@ function socketOf(peer: Peer): { pause(): void; resume(): void } {
   if (peer.kind === 'stdio') return raw.socket as { pause(): void; resume(): void };
   return (raw.socket as { _socket: { pause(): void; resume(): void } })._socket;
 }
-

@@ -145,11 +145,18 @@ describe('a client that stops reading does not slow the others down', () => {
 
 describe.each(['ws-json', 'ws-msgpack', 'stdio'] as const)('floods over %s', (kind) => {
   /** A clock that does not move: the token bucket never refills, so counts do not depend on speed. */
-  const stopped: Clock = { now: () => 1_000_000, setTimeout: (callback, ms) => setTimeout(callback, ms), clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout) };
+  const stopped: Clock = {
+    now: () => 1_000_000,
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  };
 
   it.each([
     ['ping', (i: number) => ({ jsonrpc: '2.0', id: i, method: 'ping', params: {} })],
-    ['command', (i: number) => ({ jsonrpc: '2.0', id: i, method: 'command', params: { id: `flood-${i}`, stream: 'counter/flood', type: 'add', payload: { by: 1 } } })],
+    [
+      'command',
+      (i: number) => ({ jsonrpc: '2.0', id: i, method: 'command', params: { id: `flood-${i}`, stream: 'counter/flood', type: 'add', payload: { by: 1 } } }),
+    ],
   ])('a %s flood is answered RATE_LIMITED past the burst, then closed; others are served, targets unchanged', async (_what, message) => {
     const world = await startWorld({ hub: { clock: stopped, rateLimit: { messagesPerSecond: 50, burst: 100 } } });
     const others = await bystanders(world);

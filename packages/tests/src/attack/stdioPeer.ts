@@ -75,7 +75,8 @@ export class StdioPeer {
     const before: any[] = [];
     for (;;) {
       const message = await this.next();
-      if (typeof message === 'object' && message !== null && 'id' in message && message.id === id && !('method' in message)) return { response: message, before };
+      if (typeof message === 'object' && message !== null && 'id' in message && message.id === id && !('method' in message))
+        return { response: message, before };
       before.push(message);
     }
   }

@@ -39,13 +39,35 @@ const MALFORMED = [
 ];
 
 /** Names the wire accepts that a careless store could still get wrong. */
-const AWKWARD = ['counter/A', 'counter/a', 'counter/CON', 'counter/nul', 'counter/a..b', 'counter/x:y@z', 'counter/_', 'counter/_-.', `counter/${'Z'.repeat(128)}`];
+const AWKWARD = [
+  'counter/A',
+  'counter/a',
+  'counter/CON',
+  'counter/nul',
+  'counter/a..b',
+  'counter/x:y@z',
+  'counter/_',
+  'counter/_-.',
+  `counter/${'Z'.repeat(128)}`,
+];
 
 /** Text that means something to a shell, a path or SQL: data, never code. */
 const HOSTILE_TEXT = ["'); DROP TABLE lockstep.events; --", '../../../../etc/shadow', '$1 $2 \\x00 %s %n', "\\'; SELECT pg_sleep(10); --", '\u0000\u202e'];
 
 /** Names below the hub (the store API itself), including ones the wire refuses. */
-const RAW_NAMES = ['../../../etc/lockstep-escape', '..', '.', '', 'a/../../b', "x'); DROP TABLE events; --", '$1', '\\', 'ünïcödé/名前', 'CON', 'x'.repeat(1_000)];
+const RAW_NAMES = [
+  '../../../etc/lockstep-escape',
+  '..',
+  '.',
+  '',
+  'a/../../b',
+  "x'); DROP TABLE events; --",
+  '$1',
+  '\\',
+  'ünïcödé/名前',
+  'CON',
+  'x'.repeat(1_000),
+];
 
 async function serveOver(store: EventStore) {
   const hub = new Hub({ domains: DOMAINS, store, snapshotEvery: 1 });
@@ -77,7 +99,12 @@ async function attackOverTheWire(store: EventStore): Promise<Map<string, unknown
       expect((await peer.call('command', { id: `awkward-${i}`, stream, type: 'add', payload: { by: i + 1 } })).result, stream).toMatchObject({ version: 1 });
     }
     for (const [i, title] of HOSTILE_TEXT.entries()) {
-      const answer = await peer.call('command', { id: `text-${i}`, stream: 'tasks/hostile', type: 'task.create', payload: { id: `t${i}`, title, description: title } });
+      const answer = await peer.call('command', {
+        id: `text-${i}`,
+        stream: 'tasks/hostile',
+        type: 'task.create',
+        payload: { id: `t${i}`, title, description: title },
+      });
       expect(answer.result, title).toMatchObject({ version: i + 1 });
     }
     // Ids with SQL or path characters are refused by their schemas.
@@ -110,7 +137,9 @@ async function writeRawNames(store: EventStore): Promise<void> {
 /** Each raw name reads back exactly what was written to it, and only that. */
 async function verifyRawNames(store: EventStore): Promise<void> {
   for (const [i, stream] of RAW_NAMES.entries()) {
-    expect(await store.read(stream, 1, 10), JSON.stringify(stream)).toEqual([expect.objectContaining({ version: 1, data: { by: i, text: HOSTILE_TEXT[i % HOSTILE_TEXT.length] } })]);
+    expect(await store.read(stream, 1, 10), JSON.stringify(stream)).toEqual([
+      expect.objectContaining({ version: 1, data: { by: i, text: HOSTILE_TEXT[i % HOSTILE_TEXT.length] } }),
+    ]);
     expect(await store.loadSnapshot(stream)).toEqual({ stream, version: 1, state: { name: stream } });
     expect((await store.info(stream)).head).toBe(1);
   }
@@ -174,7 +203,9 @@ describePostgres('hostile names against the PostgreSQL store', (db) => {
     const hub = new Hub({ domains: DOMAINS, store: reopened });
     for (const [stream, read] of expected) expect(await hub.read(stream), stream).toEqual(read);
     await hub.close();
-    const tables = await db.sql<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema]);
+    const tables = await db.sql<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [
+      schema,
+    ]);
     expect(tables.length).toBeGreaterThanOrEqual(4);
     const [{ count }] = (await db.sql<{ count: string }>(`SELECT count(*) AS count FROM "${schema}".events`)) as [{ count: string }];
     expect(Number(count)).toBe(AWKWARD.length + HOSTILE_TEXT.length);

@@ -135,7 +135,7 @@ async function run(seed: number): Promise<{ forbidden: number; delivered: number
 
   try {
     // Operations run in rounds of concurrent requests, so subscribes, commands and reconnects interleave.
-    for (let done = 0; done < OPERATIONS; ) {
+    for (let done = 0; done < OPERATIONS;) {
       const round = Math.min(1 + random.int(24), OPERATIONS - done);
       await Promise.all(Array.from({ length: round }, () => operation(random.pick(clients))));
       done += round;

@@ -12,7 +12,7 @@ import { createWebSocketServer, type LockstepWebSocketServer, type WebSocketServ
 import type WebSocket from 'ws';
 import { expect, onTestFinished } from 'vitest';
 import { z } from 'zod';
-import { RawPeer, type PeerCodec } from '../wsPeer.js';
+import { RawPeer } from '../wsPeer.js';
 import { StdioPeer } from './stdioPeer.js';
 
 /**
@@ -117,7 +117,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         hub.accept(transport, acceptOptions);
       },
     },
-    { port: 0, ...options.ws } as WebSocketServerOptions,
+    { port: 0, ...options.ws },
   );
   const directory = mkdtempSync(join(tmpdir(), 'lockstep-attack-'));
   const stdioPath = join(directory, 'stdio.sock');
@@ -165,7 +165,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
 export function connectWs(url: string, kind: 'ws-json' | 'ws-msgpack', options: WebSocket.ClientOptions = {}): Promise<RawPeer> {
   const subprotocol = kind === 'ws-json' ? 'lockstep.v1.json' : 'lockstep.v1.msgpack';
-  return RawPeer.connect(url, [subprotocol], options, kind === 'ws-msgpack' ? (msgpackCodec as PeerCodec) : undefined);
+  return RawPeer.connect(url, [subprotocol], options, kind === 'ws-msgpack' ? msgpackCodec : undefined);
 }
 
 function wsPeer(kind: 'ws-json' | 'ws-msgpack', raw: RawPeer): WsPeer {

@@ -39,7 +39,10 @@ const api: CrossTabPageApi = {
   dispatch(prefix, count) {
     for (let i = 0; i < count; i++) stream!.dispatch({ type: 'add', payload: { by: 1, tag: `${prefix}${i}` } }).catch(() => {});
   },
-  view: () => JSON.parse(JSON.stringify({ status: client!.status.status, pending: stream!.getStatus().pending, confirmed: stream!.confirmed })) as ReturnType<CrossTabPageApi['view']>,
+  view: () =>
+    JSON.parse(JSON.stringify({ status: client!.status.status, pending: stream!.getStatus().pending, confirmed: stream!.confirmed })) as ReturnType<
+      CrossTabPageApi['view']
+    >,
   whenIdle: () => client!.whenIdle(),
 };
 

@@ -28,7 +28,14 @@ const client = createClient({
 await client.restored;
 const stream = client.stream(taggedCounter, key);
 const error = client.status.lastError as { code?: string; message?: string } | undefined;
-print({ restored: { storage: client.status.storage, error: error ? `${error.code ?? ''} ${error.message ?? ''}` : null, version: stream.version, pending: stream.pendingCommands.length } });
+print({
+  restored: {
+    storage: client.status.storage,
+    error: error ? `${error.code ?? ''} ${error.message ?? ''}` : null,
+    version: stream.version,
+    pending: stream.pendingCommands.length,
+  },
+});
 
 if (mode === 'final') {
   await client.whenIdle();
@@ -38,7 +45,7 @@ if (mode === 'final') {
   process.exit(0);
 }
 
-for (let i = 0; ; ) {
+for (let i = 0; ;) {
   const tags: string[] = [];
   for (let n = 1 + random.int(5); n > 0; n--) {
     const tag = `r${runText}-${i++}`;

@@ -275,7 +275,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (elapsed() - lastProgress >= (options.progressEveryMs ?? 60_000)) {
       lastProgress = elapsed();
       const usage = process.memoryUsage();
-      log(`${(elapsed() / 1000).toFixed(0)} s: ${acknowledged} acked, ${restarts} restarts, ${disconnects} disconnects, heap ${mb(usage.heapUsed)}, rss ${mb(usage.rss)}, fds ${JSON.stringify(openFds(host.directory))}`);
+      log(
+        `${(elapsed() / 1000).toFixed(0)} s: ${acknowledged} acked, ${restarts} restarts, ${disconnects} disconnects, heap ${mb(usage.heapUsed)}, rss ${mb(usage.rss)}, fds ${JSON.stringify(openFds(host.directory))}`,
+      );
     }
   }
   await restarting;

@@ -26,7 +26,7 @@ afterEach(async () => {
 });
 
 async function standalone(options: Partial<WebSocketServerOptions> = {}, acceptor = recorder().acceptor) {
-  const server = createWebSocketServer(acceptor, { port: 0, ...options } as WebSocketServerOptions);
+  const server = createWebSocketServer(acceptor, { port: 0, ...options });
   servers.push(server);
   await server.ready;
   return { server, url: `ws://127.0.0.1:${server.address().port}` };
@@ -102,12 +102,13 @@ describe('createWebSocketServer: forms', () => {
     const other = new WebSocketServer({ noServer: true });
     onTestFinished(() => void other.close());
     http.on('upgrade', (request, socket, head) => {
-      if (request.url === '/other') other.handleUpgrade(request, socket, head, (ws) => ws.on('message', (data) => ws.send(`other endpoint: ${data}`)));
+      if (request.url === '/other')
+        other.handleUpgrade(request, socket, head, (ws) => ws.on('message', (data) => ws.send(`other endpoint: ${(data as Buffer).toString()}`)));
     });
     servers.push(createWebSocketServer(recorder().acceptor, { server: http, path: '/sync' }));
     const { port } = http.address() as AddressInfo;
     const socket = opened(await attempt(`ws://127.0.0.1:${port}/other`, []));
-    const message = new Promise<string>((resolve) => socket.once('message', (data) => resolve(data.toString())));
+    const message = new Promise<string>((resolve) => socket.once('message', (data) => resolve((data as Buffer).toString())));
     socket.send('hi');
     expect(await message).toBe('other endpoint: hi');
   });
@@ -161,7 +162,10 @@ describe('createWebSocketServer: upgrade checks', () => {
 
   it('refuses a foreign Origin with 403 and allows listed ones, a predicate, and no Origin at all', async () => {
     const { url } = await standalone({ allowedOrigins: ['https://app.example'] });
-    expect(await attempt(url, [JSON_PROTOCOL], { origin: 'https://evil.example' })).toMatchObject({ status: 403, body: 'origin https://evil.example is not allowed\n' });
+    expect(await attempt(url, [JSON_PROTOCOL], { origin: 'https://evil.example' })).toMatchObject({
+      status: 403,
+      body: 'origin https://evil.example is not allowed\n',
+    });
     opened(await attempt(url, [JSON_PROTOCOL], { origin: 'https://app.example' }));
     opened(await attempt(url));
     const byPredicate = await standalone({ allowedOrigins: (origin) => origin.endsWith('.trusted.example') });
@@ -210,7 +214,7 @@ describe('createWebSocketServer: upgrade checks', () => {
     await firstValueFrom(client.status$.pipe(filter((status) => status.status === 'online')));
     const socket = opened(await attempt(url, [JSON_PROTOCOL], { headers: { Authorization: 'Bearer alice-token' } }));
     const answers: unknown[] = [];
-    socket.on('message', (data) => answers.push(JSON.parse(data.toString())));
+    socket.on('message', (data) => answers.push(JSON.parse((data as Buffer).toString())));
     socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'hello', params: { protocol: 1 } }));
     socket.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'subscribe', params: { stream: 'nope/x' } }));
     await expect.poll(() => answers.length).toBe(2);
@@ -228,11 +232,14 @@ describe('createWebSocketServer: upgrade checks', () => {
 
   it('closes the socket with 1011 when the acceptor throws, and reports it', async () => {
     const errors: string[] = [];
-    const { url } = await standalone({ onError: (_error, context) => errors.push(context) }, {
-      accept: () => {
-        throw new Error('broken acceptor');
+    const { url } = await standalone(
+      { onError: (_error, context) => errors.push(context) },
+      {
+        accept: () => {
+          throw new Error('broken acceptor');
+        },
       },
-    });
+    );
     const socket = opened(await attempt(url));
     expect(await closeOf(socket)).toEqual({ code: 1011, reason: 'internal error' });
     expect(errors).toEqual(['accepting a connection']);
@@ -274,7 +281,7 @@ describe('createWebSocketServer: heartbeat and shutdown', () => {
     const { url, server } = await standalone({}, hub);
     const socket = opened(await attempt(url));
     const messages: string[] = [];
-    socket.on('message', (data) => messages.push(data.toString()));
+    socket.on('message', (data) => messages.push((data as Buffer).toString()));
     const closing = closeOf(socket);
     await hub.close();
     await server.close();

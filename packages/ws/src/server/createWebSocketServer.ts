@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FailureWindow, createJsonCodec, type Codec, type FailureLimit, type Transport } from '@lockstep/core';
 import { createMsgpackCodec } from '@lockstep/core/msgpack';
@@ -215,7 +214,7 @@ class WebSocketServerAdapter implements LockstepWebSocketServer {
     const address = this.#httpServer?.address();
     if (address === undefined) throw new Error('a noServer WebSocket server has no address: the application owns the server');
     if (address === null || typeof address === 'string') throw new Error('the server is not listening on a TCP port');
-    return { port: (address as AddressInfo).port, host: (address as AddressInfo).address };
+    return { port: address.port, host: address.address };
   }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -22,16 +22,27 @@ describe('HostCheck', () => {
     const hosts = check('127.0.0.1');
     expect(hosts.allowsOrigin('http://127.0.0.1:7420')).toBe(true);
     expect(hosts.allowsOrigin('http://localhost:7420')).toBe(true);
-    for (const origin of ['http://127.0.0.1:7421', 'http://evil.example:7420', 'null', 'file://', 'chrome-extension://abc', 'http://127.0.0.1', 'ws://127.0.0.1:7420', 'not a url']) {
+    for (const origin of [
+      'http://127.0.0.1:7421',
+      'http://evil.example:7420',
+      'null',
+      'file://',
+      'chrome-extension://abc',
+      'http://127.0.0.1',
+      'ws://127.0.0.1:7420',
+      'not a url',
+    ]) {
       expect(hosts.allowsOrigin(origin), origin).toBe(false);
     }
   });
 
-  it('on every interface answers the loopback names, the machine\'s addresses and host name — never any host', () => {
+  it("on every interface answers the loopback names, the machine's addresses and host name — never any host", () => {
     const hosts = check('0.0.0.0');
     expect(hosts.allowsHost('127.0.0.1:7420')).toBe(true);
     expect(hosts.allowsHost(`${hostname()}:7420`)).toBe(true);
-    const address = Object.values(networkInterfaces()).flat().find((entry) => entry && entry.family === 'IPv4')?.address;
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((entry) => entry && entry.family === 'IPv4')?.address;
     if (address) expect(hosts.allowsHost(`${address}:7420`)).toBe(true);
     expect(hosts.allowsHost('evil.example:7420')).toBe(false);
     expect(hosts.allowsHost('0.0.0.0:7420')).toBe(false);

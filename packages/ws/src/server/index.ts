@@ -12,11 +12,5 @@ export {
 } from './createWebSocketServer.js';
 export { HostCheck, type HostCheckOptions } from './hostCheck.js';
 export { UpgradeRefusal, type AllowedOrigins, type UpgradeRequest } from './upgrade.js';
-export {
-  BEARER_SUBPROTOCOL_PREFIX,
-  JSON_SUBPROTOCOL,
-  MSGPACK_SUBPROTOCOL,
-  SUBPROTOCOLS,
-  type Subprotocol,
-} from '../subprotocols.js';
+export { BEARER_SUBPROTOCOL_PREFIX, JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL, SUBPROTOCOLS, type Subprotocol } from '../subprotocols.js';
 export { CloseCodes } from '../closeReason.js';

@@ -73,7 +73,7 @@ export class ServerSocketTransport implements Transport {
       const subscribers = this.#frameSubscribers;
       const listener = this.#listener;
       if (!this.#open || (!subscribers && !listener)) return;
-      const frame = isBinary ? toBytes(data) : data.toString();
+      const frame = isBinary ? toBytes(data) : textOf(data);
       listener?.onFrame(frame);
       if (subscribers) for (const subscriber of subscribers) subscriber.next(frame);
     });
@@ -150,6 +150,11 @@ function removed<T>(list: readonly T[] | undefined, item: T): readonly T[] | und
   if (!list) return undefined;
   const rest = list.filter((candidate) => candidate !== item);
   return rest.length > 0 ? rest : undefined;
+}
+
+/** A text frame's string (ws hands over a Buffer with its default `binaryType`). */
+function textOf(data: WebSocket.RawData): string {
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(toBytes(data)).toString('utf8');
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {
