@@ -14,7 +14,7 @@ export interface DaemonImplementationOptions {
   daemon: DaemonStatus;
   /** The terminals the sessions' programs run in (the terminal extension's manager). */
   terminals: TerminalManager;
-  onError(error: unknown, context: string): void;
+  onError: (error: unknown, context: string) => void;
 }
 
 type Params<K extends 'spawnSession' | 'executeTask' | 'sessionStatus' | 'stopSession' | 'watch' | 'unwatch'> = ParamsOutput<DaemonService[K]>;

@@ -228,6 +228,7 @@ export class Profiles {
     if (profile.prompt === 'stdin') {
       const text = prompt.replace(/\r\n/g, '\n');
       // Control characters would be the terminal's (^C interrupts, ^D ends the input): refused, not sent.
+      // eslint-disable-next-line no-control-regex -- control characters are what this looks for
       const control = /[\x00-\x08\x0b-\x1f\x7f]/.exec(text);
       if (control) {
         throw refusal(
@@ -306,7 +307,7 @@ export async function loadProfilesFile(file: string): Promise<{ default?: string
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
-    throw new Error(`--profiles ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`--profiles ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   const parsed = profilesFileSchema.safeParse(json);
   if (!parsed.success) {

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'lockstep-screenshots-'));
   const home = join(root, 'home');
   await mkdir(home);
-  const cleanups: Array<() => Promise<unknown> | unknown> = [() => rm(root, { recursive: true, force: true })];
+  const cleanups: Array<() => unknown> = [() => rm(root, { recursive: true, force: true })];
   try {
     const { LOCKSTEP_TOKEN: _, ...env } = process.env;
     const server = await spawnReferenceServer({

@@ -99,7 +99,7 @@ export class SessionWatches {
       closed: false,
     };
     let watches = this.#byPeer.get(peer.sessionId);
-    if (!watches) this.#byPeer.set(peer.sessionId, (watches = new Map()));
+    if (!watches) this.#byPeer.set(peer.sessionId, (watches = new Map<string, Watch>()));
     watches.set(sessionId, watch);
     this.#stopChanges ??= this.#options.daemon.onChange(() => this.#scheduleCheck());
     // The answer goes out in this turn; output follows from the next one, so it never overtakes it.

@@ -18,6 +18,7 @@ export const MAX_TOOL_CALL_LINE = 16 * 1024;
 
 const LINE = /^\[tool_call_(start|result)\] ([A-Za-z0-9_.:/-]{1,128})(?: (.*))?$/s;
 /** Colours, cursor moves and other CSI sequences a terminal line may carry. */
+// eslint-disable-next-line no-control-regex -- ESC starts the sequences this removes
 const CSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
 /** The tool call `line` (without its newline) announces, if it is one. */

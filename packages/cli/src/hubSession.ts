@@ -6,8 +6,8 @@ import type { HubOptions } from './hubOptions.js';
 
 /** Where a client command writes. */
 export interface HubIo {
-  out(line: string): void;
-  err(line: string): void;
+  out: (line: string) => void;
+  err: (line: string) => void;
   /**
    * Shows (or, with '', clears) a one-line status on an interactive terminal — the process passes
    * it only when stderr is a TTY; `--json` turns it off.

@@ -27,7 +27,7 @@ export type StoreSpec = { kind: 'memory' } | { kind: 'file'; directory: string }
  * The `--store` forms, one branch each: a branch answers the spec for a value it recognises, or
  * undefined. A new store adds a branch here, a case in `openStore` (serve.ts) and a line in USAGE.
  */
-const STORE_FORMS: ReadonlyArray<{ form: string; parse(value: string): StoreSpec | undefined }> = [
+const STORE_FORMS: ReadonlyArray<{ form: string; parse: (value: string) => StoreSpec | undefined }> = [
   { form: 'memory', parse: (value) => (value === 'memory' ? { kind: 'memory' } : undefined) },
   {
     form: 'file:DIR',

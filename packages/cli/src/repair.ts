@@ -2,7 +2,7 @@ import { FileEventStore, type RepairReport } from '@lockstep/server';
 
 /** Where `lockstep repair` writes and how it asks. */
 export interface RepairIo {
-  out(line: string): void;
+  out: (line: string) => void;
   /** Asks a yes/no question (an interactive terminal); absent when nobody can answer. */
   confirm?: (question: string) => Promise<boolean>;
 }

@@ -7,8 +7,8 @@ import { SERVE_LIMIT_DEFAULTS, UsageError, parseRepairOptions, parseServeOptions
 // that command runs: `lockstep --help` and the usage errors load only the command-line tables.
 
 export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
+  out: (line: string) => void;
+  err: (line: string) => void;
   stopSignal: Promise<string>;
   /** Asks a yes/no question when a person can answer (an interactive terminal). */
   confirm?: (question: string) => Promise<boolean>;

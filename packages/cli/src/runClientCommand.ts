@@ -59,8 +59,8 @@ async function write(operation: CommandOperation, stream: SyncedStream<AnyDomain
 
 async function read(operation: ReadOperation, stream: SyncedStream<AnyDomain>): Promise<Report> {
   await whenSynced(stream);
-  const { state, version } = stream.confirmed;
-  return operation.report({ stream: stream.name, version, state });
+  const { confirmed } = stream;
+  return operation.report({ stream: stream.name, version: confirmed.version, state: confirmed.state });
 }
 
 function asFailure(error: unknown, operation: Operation): HubFailure {

@@ -22,7 +22,7 @@ import { SERVE_LIMIT_DEFAULTS, describeStore, type ServeOptions } from './option
 /** Where `lockstep serve` writes and what it listens to: the process, or a test's stand-in. */
 export interface ServeIo {
   /** Human-readable lines (the address, shutdown); with --stdio this must be stderr. */
-  log(line: string): void;
+  log: (line: string) => void;
   /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
   stopSignal: Promise<string>;
   /** `LOCKSTEP_TOKEN` and where the runtime directory is (`LOCKSTEP_RUNTIME_DIR`, `XDG_RUNTIME_DIR`). */

@@ -1,4 +1,4 @@
-import { LockstepError, parseStreamName, type AnyDomain, type Event } from '@lockstep/core';
+import { LockstepError, parseStreamName, type Domain, type Event } from '@lockstep/core';
 import { ExitCodes } from './exitCodes.js';
 import type { HubOptions } from './hubOptions.js';
 import { HubFailure, HubGuard, openClient, printFailure, type HubIo } from './hubSession.js';
@@ -9,7 +9,7 @@ import { HubFailure, HubGuard, openClient, printFailure, type HubIo } from './hu
  * user-defined domains included. The client store still does everything else — ordering, gap
  * detection, catch-up after a reconnect — and reports each confirmed event once (`changes$`).
  */
-function tailDomain(name: string): AnyDomain {
+function tailDomain(name: string): Domain<string, null> {
   const noCommands = () => {
     throw new LockstepError('INVALID_PARAMS', 'lockstep watch sends no commands');
   };

@@ -145,18 +145,11 @@ export class LockstepClient implements StreamOwner {
       const app = protocol.appRequirementSchema.safeParse(options.app);
       if (!app.success) throw new RangeError(`ClientOptions.app: ${app.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
     }
-    const client = this;
     this.#calls = new OutgoingCalls(
       {
-        get channel() {
-          return client.#ready ? client.#channel : undefined;
-        },
-        get closed() {
-          return client.#closed;
-        },
-        get hubServices() {
-          return client.#hubServices;
-        },
+        channel: () => (this.#ready ? this.#channel : undefined),
+        closed: () => this.#closed,
+        hubServices: () => this.#hubServices,
       },
       this.#clock,
       options.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs,

@@ -27,11 +27,11 @@ export interface CallOptions {
 /** What the calls need of the client: its connection, and what the hub said it serves. */
 export interface CallLink {
   /** The channel ready for calls (hello answered), if any. */
-  readonly channel: RpcChannel | undefined;
+  readonly channel: () => RpcChannel | undefined;
   /** The client is closed for good. */
-  readonly closed: boolean;
+  readonly closed: () => boolean;
   /** What the hub announced in its last hello answer (name → version). */
-  readonly hubServices: ReadonlyMap<string, string>;
+  readonly hubServices: () => ReadonlyMap<string, string>;
 }
 
 interface PendingCall {
@@ -69,10 +69,10 @@ export class OutgoingCalls {
   }
 
   call(method: AnyServiceMethod, params: unknown, options: CallOptions = {}): Promise<unknown> {
-    if (this.link.closed) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: the client is closed`, { reason: 'closed' }));
-    const channel = this.link.channel;
+    if (this.link.closed()) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: the client is closed`, { reason: 'closed' }));
+    const channel = this.link.channel();
     if (!channel) return Promise.reject(new LockstepError('UNAVAILABLE', `${method.method}: not connected to the hub`, { reason: 'notConnected' }));
-    const served = this.link.hubServices.get(method.service);
+    const served = this.link.hubServices().get(method.service);
     if (served === undefined || !isCompatibleVersion(served, method.version)) return Promise.reject(notServedError(method, served));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelledCall(method));
@@ -129,7 +129,7 @@ export class OutgoingCalls {
   onReady(channel: RpcChannel): void {
     for (const pending of [...this.#pending.values()]) {
       if (pending.channel !== undefined) continue;
-      const served = this.link.hubServices.get(pending.method.service);
+      const served = this.link.hubServices().get(pending.method.service);
       if (served === undefined || !isCompatibleVersion(served, pending.method.version)) {
         this.#take(pending.id);
         pending.reject(notServedError(pending.method, served));

@@ -110,7 +110,7 @@ export class ServedServices {
     }
     const controller = createAbortController();
     let running = this.#running.get(channel);
-    if (!running) this.#running.set(channel, (running = new Map()));
+    if (!running) this.#running.set(channel, (running = new Map<protocol.RequestId, AbortControllerLike>()));
     running.set(id, controller);
     const done = () => {
       const calls = this.#running.get(channel);

@@ -69,8 +69,8 @@ export interface PendingCommand {
   ack: protocol.CommandResult | undefined;
   /** Its events are in the confirmed state: no longer re-applied on top of it. */
   applied: boolean;
-  resolve(result: protocol.CommandResult): void;
-  reject(error: Error): void;
+  resolve: (result: protocol.CommandResult) => void;
+  reject: (error: Error) => void;
 }
 
 /** The part of the client a stream needs: sending, and the client's clock and identity. */
@@ -130,7 +130,7 @@ export class SyncedStream<D extends AnyDomain> {
     readonly name: string,
     private readonly owner: StreamOwner,
   ) {
-    this.#confirmed = domain.initialState();
+    this.#confirmed = domain.initialState() as StateOf<D>;
     this.#view = this.#confirmed;
     this.#state$ = new BehaviorSubject(this.#view);
     this.#status$ = new BehaviorSubject(this.#computeStatus());
@@ -197,16 +197,18 @@ export class SyncedStream<D extends AnyDomain> {
    */
   dispatch(command: CommandOf<D>, options: DispatchOptions = {}): Promise<protocol.CommandResult> {
     if (this.#closed) return Promise.reject(new LockstepError('INVALID_REQUEST', `stream ${this.name} is closed`));
+    // `CommandOf<D>` is opaque inside this generic class; every domain's commands have this shape.
+    const typed = command as { type: string; payload: unknown };
     try {
-      this.domain.parseCommand(command.type, command.payload);
+      this.domain.parseCommand(typed.type, typed.payload);
     } catch (error) {
       return Promise.reject(LockstepError.from(error));
     }
     return new Promise((resolve, reject) => {
       const pending: PendingCommand = {
         id: options.id ?? this.owner.newCommandId(),
-        type: command.type,
-        payload: command.payload,
+        type: typed.type,
+        payload: typed.payload,
         expectedVersion: options.expectedVersion,
         time: this.owner.now(),
         explicitAck: options.id !== undefined,
@@ -417,7 +419,7 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** The hub's log was replaced (new epoch): forget everything confirmed, keep pending commands. */
   reset(): void {
-    this.#confirmed = this.domain.initialState();
+    this.#confirmed = this.domain.initialState() as StateOf<D>;
     this.#sequencer.reset();
     this.#serverVersion = 0;
     this.#restored = false;
@@ -459,7 +461,7 @@ export class SyncedStream<D extends AnyDomain> {
     const start = this.#sequencer.from;
     const fresh = start === 0 ? events : events.slice(start);
     const version = fresh[fresh.length - 1]!.version;
-    this.#confirmed = this.domain.evolveAll(this.#confirmed, fresh);
+    this.#confirmed = this.domain.evolveAll(this.#confirmed, fresh) as StateOf<D>;
     this.#sequencer.applied(version);
     if (this.#pending.size > 0) {
       for (const event of fresh) {

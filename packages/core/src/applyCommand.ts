@@ -36,7 +36,7 @@ export function applyCommand<D extends AnyDomain>(
   const stream = options.stream ?? `${domain.name}/default`;
   const version = options.version ?? 0;
   const events = decideEvents(domain, streamOf(domain, stream), state, command, options.now, version, options.clientId);
-  return { state: domain.evolveAll(state, events), version: version + events.length, events };
+  return { state: domain.evolveAll(state, events) as StateOf<D>, version: version + events.length, events };
 }
 
 function streamOf(domain: AnyDomain, stream: string): StreamName & { name: string } {
@@ -121,7 +121,7 @@ export function createCommandBatch<D extends AnyDomain>(domain: D, state: StateO
       finish: () => plain,
     };
   }
-  let draft: StateDraft<StateOf<D>> = domain.openDraft(state);
+  let draft = domain.openDraft(state) as StateDraft<StateOf<D>>;
   /** Everything applied to the draft, to rebuild it when an evolve fails halfway. */
   const applied: EventOf<D>[] = [];
   return {
@@ -135,7 +135,7 @@ export function createCommandBatch<D extends AnyDomain>(domain: D, state: StateO
       } catch (error) {
         // A domain's evolve threw part way, or the command was not admitted: start the draft again
         // from the batch's start, with the commands before this one.
-        draft = domain.openDraft!(state);
+        draft = domain.openDraft!(state) as StateDraft<StateOf<D>>;
         draft.evolve(applied);
         throw error;
       }

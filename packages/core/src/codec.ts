@@ -20,7 +20,7 @@ export interface Codec {
    * decoding them: what `encode([a, b])` would give for `[encode(a), encode(b)]`. A codec that has it
    * lets a connection carry JSON-RPC batches (see `FrameBatcher`); one without it never batches.
    */
-  join?(frames: readonly Frame[]): Frame;
+  join?: (frames: readonly Frame[]) => Frame;
 }
 
 /** The size of a frame in the codec's units: UTF-16 code units for text, bytes for binary. */

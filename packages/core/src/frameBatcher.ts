@@ -43,9 +43,9 @@ export function writeBatched(
 
 export interface FrameBatcherOptions extends BatchLimits {
   join: NonNullable<Codec['join']>;
-  write(frame: Frame): void;
+  write: (frame: Frame) => void;
   /** Runs the flush once the current burst of sends is over, e.g. `queueMicrotask`. */
-  defer(flush: () => void): void;
+  defer: (flush: () => void) => void;
 }
 
 /**

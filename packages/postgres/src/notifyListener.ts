@@ -200,7 +200,7 @@ export class NotifyListener {
 }
 
 interface Handlers {
-  error(error: Error): void;
-  end(): void;
-  notification(message: Notification): void;
+  error: (error: Error) => void;
+  end: () => void;
+  notification: (message: Notification) => void;
 }

@@ -18,8 +18,8 @@ interface Entry {
   readonly owner: string | undefined;
   readonly since: number;
   readonly options: SpawnOptions;
-  resolve(terminal: Terminal): void;
-  reject(error: unknown): void;
+  resolve: (terminal: Terminal) => void;
+  reject: (error: unknown) => void;
 }
 
 /** Spawns waiting for a slot, first come first served; each id at most once. */

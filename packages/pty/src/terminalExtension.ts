@@ -147,7 +147,7 @@ export function createTerminalExtension(options: TerminalExtensionOptions): Term
     bySession.get(session.sessionId)?.get(terminalId)?.close();
     const attachment = new Attachment(terminal, session, offset, modeFor(terminal), settings, forget);
     let attachments = bySession.get(session.sessionId);
-    if (!attachments) bySession.set(session.sessionId, (attachments = new Map()));
+    if (!attachments) bySession.set(session.sessionId, (attachments = new Map<string, Attachment>()));
     attachments.set(terminalId, attachment);
     releases.set(attachment, release);
     // The answer goes out in this turn; output follows from the next one, so it never overtakes it.

@@ -35,7 +35,7 @@ export interface CallAction<M extends AnyServiceMethod> extends CallState<M> {
 /** {@link useCall} with params: the method's answer for them, kept up to date. */
 export interface CallResult<M extends AnyServiceMethod> extends CallState<M> {
   /** Calls again (the result stays shown meanwhile). Stable across renders. */
-  refresh(): void;
+  refresh: () => void;
 }
 
 export interface UseCallOptions {
@@ -193,9 +193,9 @@ function paramsKey(params: unknown): string {
 }
 
 interface Connections {
-  subscribe(onChange: () => void): () => void;
+  subscribe: (onChange: () => void) => () => void;
   /** 0 while the client cannot make calls; else the number of its connection (1, 2, …), new after each reconnect. */
-  getSnapshot(): number;
+  getSnapshot: () => number;
 }
 
 /** Per client: which connection is ready for calls (online or resyncing), followed for the client's lifetime. */
@@ -214,7 +214,7 @@ function connections(client: LockstepClient): Connections {
     for (const listener of [...listeners]) listener();
   });
   store = {
-    subscribe(onChange) {
+    subscribe: (onChange) => {
       listeners.add(onChange);
       return () => listeners.delete(onChange);
     },

@@ -153,7 +153,7 @@ async function processBatch(host: StreamHost, batch: QueuedCommand[], attempt: n
     }
     let produced: Event[];
     try {
-      produced = decided.apply(queued, { now: time, version, clientId: queued.clientId, admit: admit?.check });
+      produced = decided.apply(queued, { now: time, version, clientId: queued.clientId, admit: admit?.check }) as Event[];
     } catch (error) {
       const failure = error instanceof DomainRejection || error instanceof LockstepError ? LockstepError.from(error) : undefined;
       if (!failure) host.options.onError(error, `deciding ${queued.type} on ${name}`);
@@ -255,7 +255,7 @@ function budget(host: StreamHost): { check: (events: readonly Event[], measure: 
 async function check(host: StreamHost, queued: QueuedCommand, hook: (command: CommandCheck) => void | Promise<void>): Promise<LockstepError | undefined> {
   let payload: unknown;
   try {
-    payload = host.domain.parseCommand(queued.type, queued.payload).payload;
+    payload = (host.domain.parseCommand(queued.type, queued.payload) as { payload: unknown }).payload;
   } catch (error) {
     return LockstepError.from(error);
   }

@@ -151,8 +151,9 @@ export interface HubOptions {
    * `.` before a `/`, so the two never meet). When its answers change (a grant revoked), call
    * {@link Hub.reauthorize} so live subscriptions and service resources are checked again.
    */
-  // Method syntax: a hook written for `StreamAction` alone still fits.
-  authorize?(identity: Identity | undefined, resource: string, action: AccessAction): boolean | Promise<boolean>;
+  // A function property (it is called without a receiver) whose type is taken from a method, so its
+  // parameters stay bivariant: a hook written for `StreamAction` alone still fits.
+  authorize?: { hook(identity: Identity | undefined, resource: string, action: AccessAction): boolean | Promise<boolean> }['hook'];
   /**
    * The application's own rule for commands, for what a domain's pure `decide` cannot see: another
    * stream, or anything outside the hub (the reference server refuses to focus a session its tasks
@@ -687,7 +688,7 @@ export class Hub {
       if (!leases) continue;
       for (const lease of leases.holders(host.state)) {
         if (lease.holder !== holder) continue;
-        const command = leases.expire(lease.key, holder);
+        const command = leases.expire(lease.key, holder) as { type: string; payload: unknown };
         const id = `lease:${fingerprint([host.name, lease.key, holder, host.version])}`;
         this.execute({ id, stream: host.name, type: command.type, payload: command.payload }).catch((error) =>
           this.reportError(error, `expiring the lease of ${holder} on ${host.name}/${lease.key}`),

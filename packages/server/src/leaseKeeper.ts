@@ -8,7 +8,7 @@ export interface SharedPresence {
   hubId: string;
   /** A hub whose last heartbeat is older than this is gone (its holders no longer count). */
   ttlMs: number;
-  onError(error: unknown, context: string): void;
+  onError: (error: unknown, context: string) => void;
 }
 
 /** Since when a holder absent here has been away: a sighting (it left this hub), or only when this hub learned of it. */

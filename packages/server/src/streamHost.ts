@@ -105,7 +105,7 @@ export class StreamHost {
   async #load(attempt = 0): Promise<void> {
     const { store } = this.options;
     const snapshot = await store.loadSnapshot(this.name);
-    let state = snapshot ? snapshot.state : this.domain.initialState();
+    let state: unknown = snapshot ? snapshot.state : this.domain.initialState();
     let version = snapshot ? snapshot.version : 0;
     for (;;) {
       const page = await store.read(this.name, version + 1, LOAD_PAGE);

@@ -22,9 +22,9 @@ type Body = () => void | Promise<void>;
  * `rejects`, with a message as the second argument where they have one.
  */
 export interface TestRunnerAdapter {
-  describe(name: string, ...rest: any[]): unknown;
-  it(name: string, body: Body): unknown;
-  expect?: (actual: unknown, message?: string) => any;
+  describe(name: string, ...rest: unknown[]): unknown;
+  it: (name: string, body: Body) => unknown;
+  expect?: (actual: unknown, message?: string) => unknown;
 }
 
 /** Vitest's functions: what the suites use when no runner is given. */
@@ -39,13 +39,13 @@ export interface CaseDeclarer {
 /** What a suite uses: the adapter's functions, with cleanup after each case and `each` everywhere. */
 export interface SuiteRunner {
   /** `describe(name, body)`, or `describe(name, { timeout }, body)` (a timeout in ms, or none). */
-  describe(name: string, optionsOrBody: { timeout?: number } | (() => void), body?: () => void): void;
+  describe: (name: string, optionsOrBody: { timeout?: number } | (() => void), body?: () => void) => void;
   it: CaseDeclarer;
   expect: typeof vitest.expect;
   /** Runs `cleanup` when the current case finishes, pass or fail. */
-  onFinished(cleanup: () => unknown): void;
+  onFinished: (cleanup: () => unknown) => void;
   /** `it` when `applies`, otherwise a declarer that declares nothing (see `caseIf`). */
-  caseIf(applies: boolean): CaseDeclarer;
+  caseIf: (applies: boolean) => CaseDeclarer;
 }
 
 const undeclared: CaseDeclarer = Object.assign(() => {}, { each: () => () => {} });

@@ -31,7 +31,7 @@ export type ApiRoute = Route<ApiHandler>;
 export interface ApiDeps {
   hub: Hub;
   /** Starts a `text/event-stream` answer (heartbeats, bounded buffer), closed with the server. */
-  openEventStream(request: IncomingMessage, response: ServerResponse): EventStream;
+  openEventStream: (request: IncomingMessage, response: ServerResponse) => EventStream;
   /** The sessions' programs: profiles, stop, status (`/api/status`, `/api/profiles`, `/api/sessions/:id/stop`). */
   daemon?: DaemonStatus;
   /** How often a `GET /api/status` event stream is sent the status when nothing else moved it. Default 5 s. */

@@ -4,7 +4,7 @@ import { useState, type KeyboardEvent } from 'react';
 interface CountFieldProps {
   value: number;
   label: string;
-  onCommit(value: number): void;
+  onCommit: (value: number) => void;
   testId: string;
 }
 

@@ -151,9 +151,9 @@ interface FocusChooserProps {
   sessions: Readonly<Record<string, Session>>;
   chosen: readonly string[];
   max: number;
-  onToggle(sessionId: string): void;
-  onApply(): void;
-  onCancel(): void;
+  onToggle: (sessionId: string) => void;
+  onApply: () => void;
+  onCancel: () => void;
 }
 
 /** "Focus these": tick up to `max` sessions; their grid places follow the order they were ticked in. */

@@ -133,7 +133,7 @@ function Total({ value, label, testId }: { value: number; label: string; testId:
   );
 }
 
-function AddWorkspace({ onAdd }: { onAdd(workspaceId: string, desired: number): void }) {
+function AddWorkspace({ onAdd }: { onAdd: (workspaceId: string, desired: number) => void }) {
   const [workspaceId, setWorkspaceId] = useState('');
   const [desired, setDesired] = useState('1');
   const submit = (event: FormEvent) => {

@@ -32,7 +32,7 @@ interface ProjectContextValue {
   /** The `?project=` the address named when it is not a project id (the default project is shown instead). */
   invalid: string | undefined;
   /** Opens a project: the address changes (a new history entry) and it joins the recent ones. */
-  open(projectId: string): void;
+  open: (projectId: string) => void;
   /** Projects opened in this browser, latest first. */
   recent: readonly string[];
 }

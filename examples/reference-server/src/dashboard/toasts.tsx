@@ -9,8 +9,8 @@ export interface Toast {
 
 interface Toasts {
   toasts: readonly Toast[];
-  push(kind: Toast['kind'], text: string, ttlMs?: number): void;
-  dismiss(id: number): void;
+  push: (kind: Toast['kind'], text: string, ttlMs?: number) => void;
+  dismiss: (id: number) => void;
 }
 
 const ToastContext = createContext<Toasts | null>(null);

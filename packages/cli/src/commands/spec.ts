@@ -1,4 +1,4 @@
-import { LockstepError, type AnyDomain, type Event, type StateOf, type protocol } from '@lockstep/core';
+import { LockstepError, type AnyDomain, type Domain, type Event, type StateOf, type protocol } from '@lockstep/core';
 import { z } from 'zod';
 import { UsageError } from '../options.js';
 
@@ -9,7 +9,7 @@ export interface Report {
 }
 
 /** How a write went, for its report. */
-export interface CommandOutcome<State = any> {
+export interface CommandOutcome<State = unknown> {
   stream: string;
   commandId: string;
   ack: protocol.CommandResult;
@@ -39,7 +39,7 @@ export interface ReadOperation {
   kind: 'read';
   domain: AnyDomain;
   key: string;
-  report(view: { stream: string; version: number; state: any }): Report;
+  report(view: { stream: string; version: number; state: unknown }): Report;
 }
 
 /** Tails a stream until interrupted. */
@@ -106,7 +106,7 @@ export function parseValue<T>(schema: z.ZodType<T>, value: unknown, label: strin
  * Validates a command's payload with the domain's own schema — the rules the hub applies — so a
  * payload the hub would refuse as invalid is a usage error here, before anything is sent.
  */
-export function domainPayload(domain: AnyDomain, type: string, payload: Record<string, unknown>, label: (name: string) => string): unknown {
+export function domainPayload(domain: Domain, type: string, payload: Record<string, unknown>, label: (name: string) => string): unknown {
   const defined = Object.fromEntries(Object.entries(payload).filter(([, value]) => value !== undefined));
   try {
     return domain.parseCommand(type, defined).payload;

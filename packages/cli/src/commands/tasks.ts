@@ -64,11 +64,12 @@ const taskUpdate: Subcommand = {
   build(input, key) {
     requireChange(this, input, ['title', 'description', 'status', 'priority', 'prompt', 'clearPrompt']);
     if (input['prompt'] !== undefined && input['clearPrompt']) throw new UsageError('--prompt and --clear-prompt exclude each other');
-    const { id, title, description, status, priority } = input;
+    const { title, description, status, priority } = input;
+    const id = input['id'] as string;
     const prompt = input['clearPrompt'] ? null : input['prompt'];
     return tasksWrite(this, key, 'task.update', { id, title, description, status, priority, prompt }, (outcome) => ({
       lines: [writeLine(outcome, `updated ${id}`, `${id} unchanged: it already had these values`)],
-      json: writeJson(outcome, { id, task: outcome.state.tasks[id as string] ?? null }),
+      json: writeJson(outcome, { id, task: outcome.state.tasks[id] ?? null }),
     }));
   },
 };
@@ -81,7 +82,7 @@ const taskDelete: Subcommand = {
   scope: 'project',
   write: true,
   build(input, key) {
-    const { id } = input;
+    const id = input['id'] as string;
     return tasksWrite(this, key, 'task.delete', { id }, (outcome) => {
       const unlinked = eventsOf(outcome, 'session.taskRemoved').length;
       return {
@@ -150,11 +151,12 @@ const sessionUpdate: Subcommand = {
   write: true,
   build(input, key) {
     requireChange(this, input, ['name', 'status', 'exitCode']);
-    const { id, name, status } = input;
+    const { name, status } = input;
+    const id = input['id'] as string;
     const exitCode = parseValue(integerArgument(-(2 ** 31), 2 ** 32 - 1).optional(), input['exitCode'], '--exit-code');
     return tasksWrite(this, key, 'session.update', { id, name, status, exitCode }, (outcome) => ({
       lines: [writeLine(outcome, `updated ${id}`, `${id} unchanged: it already had these values`)],
-      json: writeJson(outcome, { id, session: outcome.state.sessions[id as string] ?? null }),
+      json: writeJson(outcome, { id, session: outcome.state.sessions[id] ?? null }),
     }));
   },
 };
@@ -167,7 +169,7 @@ const sessionDelete: Subcommand = {
   scope: 'project',
   write: true,
   build(input, key) {
-    const { id } = input;
+    const id = input['id'] as string;
     return tasksWrite(this, key, 'session.delete', { id }, (outcome) => {
       const unlinked = eventsOf(outcome, 'session.taskRemoved').length;
       return {
@@ -189,7 +191,8 @@ const link = (words: readonly string[], type: 'session.addTask' | 'session.remov
   scope: 'project',
   write: true,
   build(input, key) {
-    const { sessionId, taskId } = input;
+    const sessionId = input['sessionId'] as string;
+    const taskId = input['taskId'] as string;
     return tasksWrite(this, key, type, { sessionId, taskId }, (outcome) => ({
       lines: [
         type === 'session.addTask'

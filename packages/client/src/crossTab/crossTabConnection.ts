@@ -116,7 +116,7 @@ class TabGroup implements CrossTabConnection {
     const channel = new Channel(`lockstep-tabs:${this.#name}`);
     this.#channel = channel;
     this.#locks = locks;
-    channel.onmessage = (event) => {
+    channel.onmessage = (event: { data: unknown }) => {
       if (isTabMessage(event.data)) this.#receive(event.data);
     };
     const host: ElectionHost = {

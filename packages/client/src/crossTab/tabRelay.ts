@@ -143,8 +143,9 @@ export class TabRelaySession {
         else this.#notify(protocol.Notifications.resync, { stream: name });
       }),
     );
-    const { state, version } = stream.confirmed;
-    return { stream: name, version, head: version, oldestRetained: version + 1, snapshot: state };
+    const { confirmed } = stream;
+    const { version } = confirmed;
+    return { stream: name, version, head: version, oldestRetained: version + 1, snapshot: confirmed.state };
   }
 
   async #command(params: unknown): Promise<protocol.CommandResult> {

@@ -1,4 +1,4 @@
-import type { AnyDomain, Clock, StateOf, TimerHandle } from '@lockstep/core';
+import type { AnyDomain, Clock, TimerHandle } from '@lockstep/core';
 import type { PendingCommand, SyncedStream } from '../syncedStream.js';
 import type { ClientStorage } from './clientStorage.js';
 import { PersistenceError } from './PersistenceError.js';
@@ -235,7 +235,7 @@ export class Persister {
     if (!record) return;
     this.#loaded!.delete(stream.name);
     const sameLog = record.epoch !== undefined && (this.#hubEpoch === undefined || this.#hubEpoch === record.epoch);
-    const confirmed = sameLog && record.version > 0 ? { state: record.state as StateOf<AnyDomain>, version: record.version } : undefined;
+    const confirmed = sameLog && record.version > 0 ? { state: record.state, version: record.version } : undefined;
     if (confirmed && this.#hubEpoch === undefined) this.#epochs.set(stream.name, record.epoch!);
     // Written as it was loaded: the same record need not be written again.
     this.#written.set(STREAM_KEY_PREFIX + stream.name, signature(record));
@@ -309,13 +309,14 @@ export class Persister {
   }
 
   #record(stream: SyncedStream<AnyDomain>): PersistedStream {
-    const { state, version } = stream.confirmed;
+    const { confirmed } = stream;
+    const { version } = confirmed;
     const epoch = this.#epochs.get(stream.name);
     const record: PersistedStream = { format: PERSISTED_FORMAT, stream: stream.name, version: 0, pending: [], savedAt: this.#host.clock.now() };
     if (version > 0 && epoch !== undefined) {
       record.epoch = epoch;
       record.version = version;
-      record.state = state;
+      record.state = confirmed.state;
     }
     for (const command of stream.pendingCommands) record.pending.push(persistedCommand(command));
     return record;

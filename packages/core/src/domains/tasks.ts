@@ -238,7 +238,7 @@ export const tasksDomain = defineDomain({
   },
   events: {
     // v1 had no `priority`; stored v1 events are upcast with the default, `medium`.
-    'task.created': { schema: taskCreatedV2, version: 2, upcast: { 1: (data) => ({ ...data, priority: 'medium' }) } },
+    'task.created': { schema: taskCreatedV2, version: 2, upcast: { 1: (data: object) => ({ ...data, priority: 'medium' }) } },
     'task.updated': z.object({
       id,
       changes: z.object({
