@@ -336,35 +336,9 @@ function finalize(state: DraftState): unknown {
   if (!state.modified) {
     result = state.base;
   } else if (state.kind === RECORD) {
-    let data = state.data!;
-    changedChildren(state, (key, child) => {
-      if (child.entryIn === data) {
-        data = recordReplace(data, child.entry!, finalize(child));
-        return;
-      }
-      const entry = recordGet(data, key as string);
-      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, finalize(child));
-    });
-    if (state.assigned) {
-      for (const key of state.assigned) {
-        const entry = recordGet(data, key as string);
-        if (entry === undefined) continue;
-        const value = resolve(entry.value, finalize, true);
-        if (value !== entry.value) data = recordSet(data, key as string, value);
-      }
-    }
-    result = recordFacade(data);
+    result = settledRecord(state, finalize, true);
   } else {
-    const copy = prepareCopy(state);
-    changedChildren(state, (key, child) => {
-      if (copy[key] === child.base) copy[key] = finalize(child);
-    });
-    if (state.assigned) {
-      for (const key of state.assigned) {
-        const value = resolve(copy[key], finalize, true);
-        if (value !== copy[key]) copy[key] = value;
-      }
-    }
+    const copy = settledCopy(state, prepareCopy(state), finalize, true);
     result = state.kind === OBJECT && Object.getPrototypeOf(copy) === inherited && hasKeys(copy, threshold) ? recordFacade(recordFromObject(copy)) : copy;
   }
   state.result = result;
@@ -374,29 +348,44 @@ function finalize(state: DraftState): unknown {
 /** What a draft holds now, without closing it: copies where it changed, the base elsewhere. */
 function snapshot(state: DraftState): unknown {
   if (!state.modified) return state.base;
-  if (state.kind === RECORD) {
-    let data = state.data!;
-    changedChildren(state, (key, child) => {
-      const entry = recordGet(data, key as string);
-      if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, snapshot(child));
-    });
-    if (state.assigned) {
-      for (const key of state.assigned) {
-        const entry = recordGet(data, key as string);
-        if (entry === undefined) continue;
-        const value = resolve(entry.value, snapshot, false);
-        if (value !== entry.value) data = recordSet(data, key as string, value);
-      }
-    }
-    return recordFacade(data);
-  }
-  const copy = shallowCopy(state.copy ?? state.base, state.kind);
+  if (state.kind === RECORD) return settledRecord(state, snapshot, false);
+  return settledCopy(state, shallowCopy(state.copy ?? state.base, state.kind), snapshot, false);
+}
+
+/**
+ * A changed record's new version, each changed child and each assigned value replaced by what
+ * `settle` makes of its drafts (`finalize` when the draft finishes, `snapshot` for `current`).
+ */
+function settledRecord(state: DraftState, settle: (state: DraftState) => unknown, mutate: boolean): unknown {
+  let data = state.data!;
   changedChildren(state, (key, child) => {
-    if (copy[key] === child.base) copy[key] = snapshot(child);
+    // Read from this very version: written back without looking the key up again.
+    if (child.entryIn === data) {
+      data = recordReplace(data, child.entry!, settle(child));
+      return;
+    }
+    const entry = recordGet(data, key as string);
+    if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, settle(child));
   });
   if (state.assigned) {
     for (const key of state.assigned) {
-      const value = resolve(copy[key], snapshot, false);
+      const entry = recordGet(data, key as string);
+      if (entry === undefined) continue;
+      const value = resolve(entry.value, settle, mutate);
+      if (value !== entry.value) data = recordSet(data, key as string, value);
+    }
+  }
+  return recordFacade(data);
+}
+
+/** `copy` (of a changed object or array) with its changed children and assigned values settled, the same way. */
+function settledCopy(state: DraftState, copy: any, settle: (state: DraftState) => unknown, mutate: boolean): any {
+  changedChildren(state, (key, child) => {
+    if (copy[key] === child.base) copy[key] = settle(child);
+  });
+  if (state.assigned) {
+    for (const key of state.assigned) {
+      const value = resolve(copy[key], settle, mutate);
       if (value !== copy[key]) copy[key] = value;
     }
   }

@@ -1,9 +1,9 @@
 import { PersistenceError, createClient, memoryStorage, type ClientStorage, type LockstepClient, type SyncedStream } from '@lockstep/client';
-import { createMemoryLink, createRandom, defineDomain, type AnyDomain, type Transport } from '@lockstep/core';
+import { createMemoryLink, createRandom, type AnyDomain, type Transport } from '@lockstep/core';
 import { Hub, MemoryEventStore } from '@lockstep/server';
 import { FakeClock } from '@lockstep/testkit';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { taggedCounter } from './offline/counterDomain.js';
 
 /**
  * Offline-first clients (docs/offline.md) over an in-memory hub and a fake clock: what a client
@@ -11,19 +11,7 @@ import { z } from 'zod';
  * exactly once — across crashes at any point, a hub that lost its log, and a failing storage.
  */
 
-const counter = defineDomain({
-  name: 'counter',
-  initialState: () => ({ n: 0, tags: [] as string[] }),
-  commands: { add: z.object({ by: z.number().int(), tag: z.string() }) },
-  events: { added: z.object({ by: z.number().int(), tag: z.string() }) },
-  decide: { add: ({ by, tag }) => [{ type: 'added', data: { by, tag } }] },
-  evolve: {
-    added: (draft, { by, tag }) => {
-      draft.n += by;
-      draft.tags.push(tag);
-    },
-  },
-});
+const counter = taggedCounter;
 
 function world() {
   const clock = new FakeClock();
