@@ -2,9 +2,11 @@
  * What the WebSocket scenarios share: interleaved runs with medians, a Lockstep hub behind a
  * WebSocket server, a Socket.IO server, and the payloads every subject sends.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { tasksDomain } from '@lockstep/core';
 import { Hub, type HubOptions } from '@lockstep/server';
 import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
@@ -204,4 +206,55 @@ export function pairedRatio<S, M extends Record<string, number>>(results: Map<S,
   const ratios: number[] = [];
   for (let run = 0; run < Math.min(x.length, y.length); run++) ratios.push((x[run]![metric] as number) / (y[run]![metric] as number));
   return median(ratios);
+}
+
+/**
+ * A benchmark's child process (a server or a load generator, `file` relative to bench/) that answers
+ * one message per request, in order, over IPC. `pinTo`: run it under `taskset` on that core.
+ * `server`: run the compiled packages (no source condition: tsx's keepNames would add a `name`
+ * property to many functions, memory per stream the published code does not spend), with
+ * `--expose-gc` and `serverFlags`. A child that fails ends the benchmark (`label` says which).
+ */
+export class BenchChild {
+  readonly #process: ChildProcess;
+  readonly #waiting: Array<(message: Record<string, unknown>) => void> = [];
+  /** The child's first message: it is up. */
+  readonly ready: Promise<Record<string, unknown>>;
+
+  constructor(file: string, args: string[], options: { label: string; pinTo?: number; server?: boolean; serverFlags?: string[] }) {
+    const pin = options.pinTo !== undefined ? ['taskset', '-c', String(options.pinTo)] : [];
+    const execArgv = options.server
+      ? [...process.execArgv.filter((arg) => arg !== '--conditions=lockstep-source'), '--expose-gc', ...(options.serverFlags ?? [])]
+      : process.execArgv;
+    this.#process = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+      execPath: pin.length ? pin[0] : process.execPath,
+      execArgv: pin.length ? [...pin.slice(1), process.execPath, ...execArgv] : execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.#process.on('message', (message) => this.#waiting.shift()?.(message as Record<string, unknown>));
+    this.#process.on('exit', (code) => {
+      if (code !== 0 && code !== null) {
+        console.error(`${options.label}: ${file} exited with ${code}`);
+        process.exit(1);
+      }
+    });
+    this.ready = this.#next();
+  }
+
+  #next(): Promise<Record<string, unknown>> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const answer = this.#next();
+    this.#process.send(message);
+    return answer;
+  }
+
+  exit(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#process.once('exit', () => resolve());
+      this.#process.send({ type: 'exit' });
+    });
+  }
 }

@@ -16,65 +16,17 @@
  * - `--max-semi-space-size=1`: the young generation otherwise grows with the allocation burst of
  *   1,000 handshakes (tens of MB of RSS that belong to no connection and V8 gives back later).
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { interleave, pairedRatio, round } from './harness.js';
+import { BenchChild, interleave, pairedRatio, round } from './harness.js';
 import { report, smoke } from './stats.js';
 
 const RUNS = smoke ? 1 : Number(process.env.RUNS ?? 3);
 const CLIENTS = smoke ? 50 : 1_000;
 const WARM = 10;
-
-/** A child process answering one message per request, in order. */
-class Child {
-  readonly #process: ChildProcess;
-  readonly #waiting: Array<(message: Record<string, unknown>) => void> = [];
-  readonly #ready: Promise<Record<string, unknown>>;
-
-  constructor(file: string, args: string[], options: { pinTo?: number; server?: boolean }) {
-    const pin = options.pinTo !== undefined ? ['taskset', '-c', String(options.pinTo)] : [];
-    const execArgv = options.server
-      ? [...process.execArgv.filter((arg) => arg !== '--conditions=lockstep-source'), '--expose-gc', '--max-semi-space-size=1']
-      : process.execArgv;
-    this.#process = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
-      execPath: pin.length ? pin[0] : process.execPath,
-      execArgv: pin.length ? [...pin.slice(1), process.execPath, ...execArgv] : execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.#process.on('message', (message) => this.#waiting.shift()?.(message as Record<string, unknown>));
-    this.#process.on('exit', (code) => {
-      if (code !== 0 && code !== null) {
-        console.error(`idle memory: ${file} exited with ${code}`);
-        process.exit(1);
-      }
-    });
-    this.#ready = this.#next();
-  }
-
-  get ready(): Promise<Record<string, unknown>> {
-    return this.#ready;
-  }
-
-  #next(): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-
-  request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const answer = this.#next();
-    this.#process.send(message);
-    return answer;
-  }
-
-  exit(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#process.once('exit', () => resolve());
-      this.#process.send({ type: 'exit' });
-    });
-  }
-}
 
 interface Subject {
   name: string;
@@ -91,11 +43,11 @@ interface Metrics {
 const root = fileURLToPath(new URL('..', import.meta.url));
 const build = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-b', 'packages/ws'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) throw new Error('idle memory: `tsc -b packages/ws` failed');
-const clients = new Child('./idleMemoryClients.ts', [], cpus().length >= 2 ? { pinTo: 1 } : {});
+const clients = new BenchChild('./idleMemoryClients.ts', [], cpus().length >= 2 ? { label: 'idle memory', pinTo: 1 } : { label: 'idle memory' });
 await clients.ready;
 
 async function measure(subject: Subject): Promise<Metrics> {
-  const server = new Child('./idleMemoryServer.ts', [subject.kind], { server: true });
+  const server = new BenchChild('./idleMemoryServer.ts', [subject.kind], { label: 'idle memory', server: true, serverFlags: ['--max-semi-space-size=1'] });
   const { url } = await server.ready;
   try {
     await clients.request({ type: 'connect', kind: subject.kind, url, count: WARM });

@@ -18,12 +18,12 @@
  * Target: after unloading, the hub's RSS within 20% of its baseline (ratio ≤ 1.2) for the subscribe
  * subject. `LOCKSTEP_BENCH_SMOKE=1`: 300 streams.
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { HUB_DEFAULTS } from '@lockstep/server';
-import { interleave, round } from './harness.js';
+import { BenchChild, interleave, round } from './harness.js';
 import { report, smoke } from './stats.js';
 import type { StreamsServerConfig } from './streamsServer.js';
 
@@ -32,50 +32,6 @@ const STREAMS = smoke ? 2_500 : Number(process.env.STREAMS ?? 100_000);
 const WARM = smoke ? 50 : 1_000;
 const CAP = smoke ? 200 : HUB_DEFAULTS.maxLoadedStreams;
 const IDLE_MS = smoke ? 300 : 2_000;
-
-/** A child process answering one message per request, in order. */
-class Child {
-  readonly #process: ChildProcess;
-  readonly #waiting: Array<(message: Record<string, unknown>) => void> = [];
-  readonly ready: Promise<Record<string, unknown>>;
-
-  constructor(file: string, args: string[], options: { pinTo?: number; server?: boolean }) {
-    const pin = options.pinTo !== undefined ? ['taskset', '-c', String(options.pinTo)] : [];
-    // The server runs the compiled packages (no source condition): tsx's keepNames would add a
-    // `name` property to many functions, which costs memory per stream the published code does not.
-    const execArgv = options.server ? [...process.execArgv.filter((arg) => arg !== '--conditions=lockstep-source'), '--expose-gc'] : process.execArgv;
-    this.#process = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
-      execPath: pin.length ? pin[0] : process.execPath,
-      execArgv: pin.length ? [...pin.slice(1), process.execPath, ...execArgv] : execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.#process.on('message', (message) => this.#waiting.shift()?.(message as Record<string, unknown>));
-    this.#process.on('exit', (code) => {
-      if (code !== 0 && code !== null) {
-        console.error(`streams: ${file} exited with ${code}`);
-        process.exit(1);
-      }
-    });
-    this.ready = this.#next();
-  }
-
-  #next(): Promise<Record<string, unknown>> {
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-
-  request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const answer = this.#next();
-    this.#process.send(message);
-    return answer;
-  }
-
-  exit(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#process.once('exit', () => resolve());
-      this.#process.send({ type: 'exit' });
-    });
-  }
-}
 
 interface Subject {
   name: string;
@@ -111,11 +67,11 @@ const MB = 1024 * 1024;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const build = spawnSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-b', 'packages/ws'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) throw new Error('streams: `tsc -b packages/ws` failed');
-const load = new Child('./streamsLoad.ts', [], cpus().length >= 2 ? { pinTo: 1 } : {});
+const load = new BenchChild('./streamsLoad.ts', [], cpus().length >= 2 ? { label: 'streams', pinTo: 1 } : { label: 'streams' });
 await load.ready;
 
 async function measure(subject: Subject, run: number): Promise<Metrics> {
-  const server = new Child('./streamsServer.ts', [JSON.stringify(subject.config)], { server: true });
+  const server = new BenchChild('./streamsServer.ts', [JSON.stringify(subject.config)], { label: 'streams', server: true });
   const { url } = await server.ready;
   const unloadedWithin = subject.unloads ? IDLE_MS * 10 + 10_000 : 0;
   try {

@@ -1,12 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { launchChromium, requireChromium, skipWithoutChromium } from '@lockstep/tests/chromium';
 import type { Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { DASHBOARD_ROOT_ID } from './contract.js';
 import { DASHBOARD_VIEWPORT, byName, until, type Tab } from './dashboardPage.js';
-import { spawnReferenceServer } from './serverProcess.js';
+import { scratchServerProcess } from './testing.js';
 
 /**
  * The dashboard's tabs share one WebSocket (`@lockstep/client/cross-tab`, docs/offline.md): three
@@ -25,17 +22,7 @@ describe('the reference dashboard shares one connection between its tabs', () =>
     'three tabs, one WebSocket; a terminal in a follower tab; the leader crashes: another leads within 1 s, tasks created once',
     async () => {
       requireChromium();
-      const root = await mkdtemp(join(tmpdir(), 'lockstep-dashboard-tabs-'));
-      onTestFinished(() => rm(root, { recursive: true, force: true }));
-      const home = join(root, 'project');
-      await mkdir(home);
-      const { LOCKSTEP_TOKEN: _, ...inherited } = process.env;
-      const server = await spawnReferenceServer({
-        dataDir: join(root, 'data'),
-        cwd: home,
-        env: { ...inherited, LOCKSTEP_RUNTIME_DIR: join(root, 'run'), SHELL: '/bin/bash', HOME: home },
-      });
-      onTestFinished(() => server.stop());
+      const server = await scratchServerProcess('lockstep-dashboard-tabs-');
       const browser = await launchChromium();
       onTestFinished(() => browser.close());
       // One browser profile: the tabs share an origin's BroadcastChannel, Web Locks and IndexedDB.

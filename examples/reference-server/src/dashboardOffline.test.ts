@@ -1,11 +1,8 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { launchChromium, requireChromium, skipWithoutChromium } from '@lockstep/tests/chromium';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PROJECT_ID } from './contract.js';
 import { byTitle, openTab, until } from './dashboardPage.js';
-import { spawnReferenceServer } from './serverProcess.js';
+import { scratchServerProcess } from './testing.js';
 
 /**
  * The dashboard keeps its streams in IndexedDB (docs/offline.md): reloaded while its WebSocket
@@ -18,17 +15,7 @@ const skipBrowser = skipWithoutChromium('dashboardOffline.test');
 describe('the reference dashboard offline', () => {
   it.skipIf(skipBrowser)('shows the stored board after a reload without a connection, then catches up', async () => {
     requireChromium();
-    const root = await mkdtemp(join(tmpdir(), 'lockstep-dashboard-offline-'));
-    onTestFinished(() => rm(root, { recursive: true, force: true }));
-    const home = join(root, 'project');
-    await mkdir(home);
-    const { LOCKSTEP_TOKEN: _, ...inherited } = process.env;
-    const server = await spawnReferenceServer({
-      dataDir: join(root, 'data'),
-      cwd: home,
-      env: { ...inherited, LOCKSTEP_RUNTIME_DIR: join(root, 'run'), SHELL: '/bin/bash', HOME: home },
-    });
-    onTestFinished(() => server.stop());
+    const server = await scratchServerProcess('lockstep-dashboard-offline-');
     const rest = async (method: string, path: string, body: unknown) => {
       const response = await fetch(`${server.url}${path}`, {
         method,

@@ -3,7 +3,7 @@
  * directory (closed and removed after each test), JSON requests, a Server-Sent Events reader, and a
  * raw lockstep/1 peer over WebSocket.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { TestPeer } from '@lockstep/core/testing';
 import { webSocketTransport } from '@lockstep/ws';
 import { onTestFinished } from 'vitest';
 import { startReferenceServer, type ReferenceServer, type ReferenceServerOptions } from './server.js';
+import { spawnReferenceServer, type ServerProcess } from './serverProcess.js';
 
 /** A directory removed when the current test finishes. */
 export async function tempDir(prefix = 'lockstep-reference-'): Promise<string> {
@@ -256,4 +257,24 @@ export class RawPeer {
   close(): void {
     this.#peer.transport.close();
   }
+}
+
+/**
+ * `pnpm start` as a user runs it, in a child process, in a scratch folder of its own (data, runtime
+ * directory, a project folder as its working directory and HOME), with a token of its own and bash
+ * for its terminals; stopped and removed when the test finishes.
+ */
+export async function scratchServerProcess(prefix: string): Promise<ServerProcess> {
+  const root = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(root, { recursive: true, force: true }));
+  const home = join(root, 'project');
+  await mkdir(home);
+  const { LOCKSTEP_TOKEN: _, ...inherited } = process.env;
+  const server = await spawnReferenceServer({
+    dataDir: join(root, 'data'),
+    cwd: home,
+    env: { ...inherited, LOCKSTEP_RUNTIME_DIR: join(root, 'run'), SHELL: '/bin/bash', HOME: home },
+  });
+  onTestFinished(() => server.stop());
+  return server;
 }

@@ -1,11 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Hub, MemoryEventStore } from '@lockstep/server';
 import { createWebSocketServer } from '@lockstep/ws/server';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { bundlePage, servePage } from './browserBundle.js';
 import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import type { CrossTabPageApi } from './offline/crossTabPage.js';
 import { taggedCounter } from './offline/counterDomain.js';
@@ -17,27 +14,6 @@ import { taggedCounter } from './offline/counterDomain.js';
  */
 
 const skipBrowser = skipWithoutChromium('crossTabBrowser.test');
-
-async function pageServer(): Promise<{ server: Server; url: string }> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('./offline/crossTabPage.ts', import.meta.url))],
-    bundle: true,
-    write: false,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['lockstep-source'],
-    logLevel: 'silent',
-  });
-  const code = result.outputFiles[0]!.text;
-  const html = '<!doctype html><meta charset="utf-8"><title>lockstep tabs</title><script type="module" src="/bundle.js"></script>';
-  const server = createServer((request, response) => {
-    if (request.url === '/bundle.js') response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(code);
-    else response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 type Api = { [K in keyof CrossTabPageApi]: (...args: Parameters<CrossTabPageApi[K]>) => Promise<Awaited<ReturnType<CrossTabPageApi[K]>>> };
 
@@ -74,7 +50,7 @@ describe('one connection for all tabs (Chromium)', () => {
     const wsServer = createWebSocketServer(hub, { port: 0 });
     await wsServer.ready;
     const url = `ws://127.0.0.1:${wsServer.address().port}`;
-    const pages = await pageServer();
+    const pages = await servePage((await bundlePage(new URL('./offline/crossTabPage.ts', import.meta.url))).code, 'lockstep tabs');
     const browser = await launchChromium();
     onTestFinished(async () => {
       await browser.close();

@@ -1,11 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Hub, MemoryEventStore } from '@lockstep/server';
 import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { bundlePage, servePage } from './browserBundle.js';
 import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import { taggedCounter } from './offline/counterDomain.js';
 import type { OfflinePageApi, PageView } from './offline/offlinePage.js';
@@ -18,31 +15,6 @@ import type { OfflinePageApi, PageView } from './offline/offlinePage.js';
  */
 
 const skipBrowser = skipWithoutChromium('offlineBrowser.test');
-
-async function bundle(): Promise<{ code: string; inputs: string[] }> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('./offline/offlinePage.ts', import.meta.url))],
-    bundle: true,
-    write: false,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['lockstep-source'],
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return { code: result.outputFiles[0]!.text, inputs: Object.keys(result.metafile.inputs) };
-}
-
-async function pageServer(code: string): Promise<{ server: Server; url: string }> {
-  const html = '<!doctype html><meta charset="utf-8"><title>lockstep offline</title><script type="module" src="/bundle.js"></script>';
-  const server = createServer((request, response) => {
-    if (request.url === '/bundle.js') response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(code);
-    else response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 const api = (page: Page) => ({
   start: (url: string, database: string) =>
@@ -64,7 +36,7 @@ async function until(what: string, condition: () => Promise<boolean>, timeoutMs 
 
 describe('offline-first in Chromium (IndexedDB)', () => {
   it('bundles the IndexedDB adapter for browsers with no Node builtins', async () => {
-    const { code, inputs } = await bundle();
+    const { code, inputs } = await bundlePage(new URL('./offline/offlinePage.ts', import.meta.url));
     expect(inputs.filter((input) => input.startsWith('node:') || input.includes('persist-file') || input.includes('fileStorage'))).toEqual([]);
     expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["']node:/);
   });
@@ -78,8 +50,8 @@ describe('offline-first in Chromium (IndexedDB)', () => {
     await wsServer.ready;
     const port = wsServer.address().port;
     const url = `ws://127.0.0.1:${port}`;
-    const { code } = await bundle();
-    const pages = await pageServer(code);
+    const { code } = await bundlePage(new URL('./offline/offlinePage.ts', import.meta.url));
+    const pages = await servePage(code, 'lockstep offline');
     const browser = await launchChromium();
     onTestFinished(async () => {
       await browser.close();

@@ -1,16 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { createClient, type LockstepClient, type SyncedStream } from '@lockstep/client';
 import { builtInDomains, createRandom, jsonCodec, type AnyDomain, type Codec } from '@lockstep/core';
 import { msgpackCodec } from '@lockstep/core/msgpack';
 import { Hub, MemoryEventStore } from '@lockstep/server';
 import { webSocketConnector } from '@lockstep/ws';
 import { createWebSocketServer, type LockstepWebSocketServer } from '@lockstep/ws/server';
-import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { builtInScenario } from './builtInScenario.js';
+import { bundlePage, servePage } from './browserBundle.js';
 import { launchChromium, requireChromium, skipWithoutChromium } from './chromium.js';
 import type { PageApi } from './wsBrowserPage.js';
 
@@ -24,37 +21,6 @@ const skipBrowser = skipWithoutChromium('wsBrowser.test');
 
 const SEED = 0x5eed;
 const COMMANDS_PER_PHASE = 40;
-
-/** Builds the page bundle: @lockstep/client + @lockstep/ws + @lockstep/core for browsers, from sources. */
-async function bundle(): Promise<{ code: string; inputs: string[] }> {
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('./wsBrowserPage.ts', import.meta.url))],
-    bundle: true,
-    write: false,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['lockstep-source'],
-    metafile: true,
-    logLevel: 'silent',
-  });
-  const output = result.outputFiles[0]!;
-  return { code: output.text, inputs: Object.keys(result.metafile.inputs) };
-}
-
-/** Serves the page and its bundle. */
-async function pageServer(code: string): Promise<{ server: Server; url: string }> {
-  const html = '<!doctype html><meta charset="utf-8"><title>lockstep</title><script type="module" src="/bundle.js"></script>';
-  const server = createServer((request, response) => {
-    if (request.url === '/bundle.js') {
-      response.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(code);
-    } else {
-      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 interface NodeClient {
   client: LockstepClient;
@@ -92,7 +58,7 @@ async function runNode({ streams, random, settled }: NodeClient, count: number):
 
 describe('browser and Node clients over WebSocket', () => {
   it('builds a browser bundle of client + ws + core with no Node builtins', async () => {
-    const { code, inputs } = await bundle();
+    const { code, inputs } = await bundlePage(new URL('./wsBrowserPage.ts', import.meta.url));
     expect(inputs.filter((input) => input.startsWith('node:') || /(^|\/)node_modules\/ws\//.test(input))).toEqual([]);
     expect(inputs.some((input) => input.includes('isomorphic-ws/browser.js'))).toBe(true);
     expect(code).not.toMatch(/(?:from|import|require)\s*\(?\s*["']node:/);
@@ -109,8 +75,8 @@ describe('browser and Node clients over WebSocket', () => {
     const port = wsServer.address().port;
     const url = `ws://127.0.0.1:${port}`;
 
-    const { code } = await bundle();
-    const pages = await pageServer(code);
+    const { code } = await bundlePage(new URL('./wsBrowserPage.ts', import.meta.url));
+    const pages = await servePage(code, 'lockstep');
     const browser: Browser = await launchChromium();
     const nodes = [nodeClient(url, 1, jsonCodec), nodeClient(url, 2, msgpackCodec), nodeClient(url, 3, jsonCodec)];
     onTestFinished(async () => {
