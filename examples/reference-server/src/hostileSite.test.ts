@@ -360,10 +360,18 @@ async function runHostileSite(server: ReferenceServer, browser: Browser): Promis
     const context: BrowserContext = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
     cleanups.push(() => context.close());
 
-    // The victim signs in: the login page sets the cookie and goes on to the dashboard.
+    // The victim signs in: the login page sets the cookie and goes on to the dashboard. The
+    // dashboard's own requests (its connection, and what it fetches as it mounts: the route list,
+    // the projects, the profiles) are answered before the attacks' window opens — a late one would be
+    // taken for a request of a hostile page.
     const victim = await context.newPage();
+    const startup = ['/api', '/api/projects', '/api/profiles'].map((path) =>
+      victim.waitForResponse((response) => new URL(response.url()).pathname === path, { timeout: 15_000 }),
+    );
     await victim.goto(server.loginUrl!);
     await victim.waitForURL((url) => url.pathname === '/');
+    await victim.locator('[data-testid=connection][data-status=online]').waitFor({ timeout: 15_000 });
+    await Promise.all(startup);
     await victim.close();
     const cookie = (await context.cookies(server.url)).find((candidate) => candidate.name.startsWith('lockstep-token'));
 

@@ -118,6 +118,8 @@ export class SyncedStream<D extends AnyDomain> {
   #lastError: LockstepError | undefined;
   #view: StateOf<D>;
   #viewDirty = false;
+  /** Something the status shows may have changed since it was last computed. */
+  #statusDirty = false;
   #closed = false;
   readonly #listeners = new Set<() => void>();
   readonly #waiters: Array<{ version: number; resolve(): void; reject(error: Error): void }> = [];
@@ -140,12 +142,17 @@ export class SyncedStream<D extends AnyDomain> {
   get state$(): Observable<StateOf<D>> {
     return defer(() => {
       this.#refreshView();
+      // Unobserved, the subject is not told of every view (see #refreshView): catch it up first.
+      if (this.#state$.value !== this.#view && !this.#closed) this.#state$.next(this.#view);
       return this.#state$;
     });
   }
 
   get status$(): Observable<StreamStatus> {
-    return this.#status$.asObservable();
+    return defer(() => {
+      this.#refreshStatus();
+      return this.#status$;
+    });
   }
 
   /**
@@ -178,7 +185,11 @@ export class SyncedStream<D extends AnyDomain> {
     return this.#view;
   };
 
-  getStatus = (): StreamStatus => this.#status$.value;
+  /** The stream's status; the same object until something in it changes (for useSyncExternalStore). */
+  getStatus = (): StreamStatus => {
+    this.#refreshStatus();
+    return this.#status$.value;
+  };
 
   /** Calls `listener` after every change of state or status. */
   subscribe = (listener: () => void): (() => void) => {
@@ -237,6 +248,7 @@ export class SyncedStream<D extends AnyDomain> {
     this.owner.release(this);
     this.#synced = false;
     this.#changed(false);
+    this.#refreshStatus();
     this.#state$.complete();
     this.#status$.complete();
     this.#changes$.complete();
@@ -470,7 +482,8 @@ export class SyncedStream<D extends AnyDomain> {
       }
     }
     this.#settleAcked();
-    this.#changes$.next({ kind: 'events', events: fresh, version });
+    // A live event costs no allocation for a feed nobody reads.
+    if (this.#changes$.observed) this.#changes$.next({ kind: 'events', events: fresh, version });
     return true;
   }
 
@@ -495,6 +508,7 @@ export class SyncedStream<D extends AnyDomain> {
 
   /** Settles every acknowledged command whose version the confirmed state has reached. */
   #settleAcked(): void {
+    if (this.#acked.size === 0) return;
     // Deleting the current entry while iterating a Set is safe.
     for (const command of this.#acked) {
       if (command.ack && command.ack.version <= this.#sequencer.version) this.#settle(command);
@@ -525,6 +539,7 @@ export class SyncedStream<D extends AnyDomain> {
   }
 
   #computeView(): StateOf<D> {
+    if (this.#pending.size === 0) return this.#confirmed;
     // The pending commands are re-decided in one draft: a large state is copied once, not per command.
     let batch: CommandBatch<D> | undefined;
     let version = this.#sequencer.version;
@@ -565,18 +580,27 @@ export class SyncedStream<D extends AnyDomain> {
     const view = this.#computeView();
     if (view !== this.#view) {
       this.#view = view;
-      if (!this.#closed) this.#state$.next(view);
+      // Observers are told at once; without any, state$ catches up when subscribed to.
+      if (!this.#closed && this.#state$.observed) this.#state$.next(view);
     }
+  }
+
+  #refreshStatus(): void {
+    if (!this.#statusDirty) return;
+    this.#statusDirty = false;
+    const previous = this.#status$.value;
+    const next = this.#computeStatus();
+    if (!sameStatus(previous, next) && !this.#status$.closed) this.#status$.next(next);
   }
 
   #changed(stateMayHaveChanged: boolean): void {
     if (stateMayHaveChanged) this.#viewDirty = true;
     // The view is recomputed lazily: at once for observers of state$, else on the next getSnapshot().
     if (this.#state$.observed) this.#refreshView();
-    const previous = this.#status$.value;
-    const next = this.#computeStatus();
-    if (!sameStatus(previous, next) && !this.#status$.closed) this.#status$.next(next);
-    for (const listener of this.#listeners) listener();
+    // Like the view, the status is recomputed at once for observers of status$, else when asked for.
+    this.#statusDirty = true;
+    if (this.#status$.observed) this.#refreshStatus();
+    if (this.#listeners.size > 0) for (const listener of this.#listeners) listener();
   }
 }
 

@@ -44,10 +44,6 @@ const ARRAY = 1;
 const RECORD = 2;
 type Kind = typeof OBJECT | typeof ARRAY | typeof RECORD;
 
-interface Scope {
-  finished: boolean;
-}
-
 class DraftState {
   /** Objects and arrays: their shallow copy, once written to. */
   copy: any = undefined;
@@ -66,14 +62,18 @@ class DraftState {
   /** Keys given an object value in this draft: it may hold drafts, replaced when the draft finishes. */
   assigned: Set<PropertyKey> | undefined;
   modified = false;
+  /** Set on the root draft when it is finished: every draft of the tree is read-only from then on. */
+  finished = false;
   result: unknown = undefined;
   proxy: any;
+  /** The draft opened by {@link createDraft} that this one belongs to. */
+  readonly root: DraftState;
   constructor(
     readonly kind: Kind,
     readonly base: any,
     readonly parent: DraftState | undefined,
-    readonly scope: Scope,
   ) {
+    this.root = parent === undefined ? this : parent.root;
     if (kind === RECORD) this.data = recordDataOf(base);
   }
 }
@@ -89,6 +89,19 @@ function stateOf(value: unknown): DraftState | undefined {
   return typeof value === 'object' && value !== null ? ((value as Record<symbol, unknown>)[DRAFT] as DraftState | undefined) : undefined;
 }
 
+/**
+ * `record[key]` for a string key, read without handing the key to a Proxy: a Proxy's traps receive
+ * their key as an interned string, and interning a fresh key (an id from an event) is a look-up in the
+ * engine's table of every interned string — on a large state the costliest step of reading one entry.
+ */
+export function readKey(record: object, key: string): unknown {
+  const state = (record as Record<symbol, DraftState | undefined>)[DRAFT];
+  if (state !== undefined) return state.kind === RECORD ? recordTraps.get!(state, key, state.proxy) : state.proxy[key];
+  const data = recordDataOf(record);
+  if (data !== undefined) return recordGet(data, key)?.value;
+  return (record as Record<string, unknown>)[key];
+}
+
 /** True for a draft (of any depth) handed out by {@link createDraft}. */
 export function isDraft(value: unknown): boolean {
   return stateOf(value) !== undefined;
@@ -99,8 +112,8 @@ export function isDraftable(value: unknown): value is object {
   return typeof value === 'object' && value !== null && kindOf(value) !== undefined;
 }
 
-function create(kind: Kind, base: object, parent: DraftState | undefined, scope: Scope): DraftState {
-  const state = new DraftState(kind, base, parent, scope);
+function create(kind: Kind, base: object, parent: DraftState | undefined): DraftState {
+  const state = new DraftState(kind, base, parent);
   state.proxy = kind === ARRAY ? new Proxy([state], arrayTraps) : new Proxy(state, kind === RECORD ? recordTraps : objectTraps);
   return state;
 }
@@ -109,7 +122,7 @@ function create(kind: Kind, base: object, parent: DraftState | undefined, scope:
 export function createDraft<T extends object>(base: T): T {
   const kind = kindOf(base);
   if (kind === undefined) throw new TypeError('only plain objects, arrays and persistent records can be drafted');
-  return create(kind, base, undefined, { finished: false }).proxy as T;
+  return create(kind, base, undefined).proxy as T;
 }
 
 /** Closes a draft: the new state, or the base itself when nothing changed. The draft is read-only afterwards. */
@@ -117,7 +130,7 @@ export function finishDraft<T>(draft: T): T {
   const state = stateOf(draft);
   if (state === undefined) throw new TypeError('not a draft');
   const result = finalize(state);
-  state.scope.finished = true;
+  state.root.finished = true;
   return result as T;
 }
 
@@ -143,19 +156,13 @@ function addChild(state: DraftState, key: PropertyKey, child: DraftState): void 
   }
 }
 
-/** Every child draft that was changed, with its key. */
-function changedChildren(state: DraftState, visit: (key: PropertyKey, child: DraftState) => void): void {
-  if (state.first?.modified) visit(state.firstKey!, state.first);
-  if (state.children) for (const [key, child] of state.children) if (child.modified) visit(key, child);
-}
-
 function draftChild(state: DraftState, key: PropertyKey, value: object, fromBase: boolean): unknown {
   if (value[DRAFT as keyof object] !== undefined) return value;
   const kind = kindOf(value);
   // A value assigned in this draft is new and the draft's own: handed out as it is, as immer does.
   // A persistent record is drafted wherever it came from: it may be shared with other states.
   if (kind === undefined || (!fromBase && kind !== RECORD)) return value;
-  const child = create(kind, value, state, state.scope);
+  const child = create(kind, value, state);
   addChild(state, key, child);
   return child.proxy;
 }
@@ -168,7 +175,7 @@ function markModified(state: DraftState | undefined): void {
 }
 
 function writable(state: DraftState): void {
-  if (state.scope.finished) throw new TypeError('this draft is finished: change the state in an evolve handler');
+  if (state.root.finished) throw new TypeError('this draft is finished: change the state in an evolve handler');
 }
 
 function shallowCopy(base: any, kind: Kind): any {
@@ -358,15 +365,9 @@ function snapshot(state: DraftState): unknown {
  */
 function settledRecord(state: DraftState, settle: (state: DraftState) => unknown, mutate: boolean): unknown {
   let data = state.data!;
-  changedChildren(state, (key, child) => {
-    // Read from this very version: written back without looking the key up again.
-    if (child.entryIn === data) {
-      data = recordReplace(data, child.entry!, settle(child));
-      return;
-    }
-    const entry = recordGet(data, key as string);
-    if (entry !== undefined && entry.value === child.base) data = recordSet(data, key as string, settle(child));
-  });
+  // Without a callback per child: this runs once per changed record per event.
+  if (state.first?.modified) data = settledRecordChild(data, state.firstKey as string, state.first, settle);
+  if (state.children) for (const [key, child] of state.children) if (child.modified) data = settledRecordChild(data, key as string, child, settle);
   if (state.assigned) {
     for (const key of state.assigned) {
       const entry = recordGet(data, key as string);
@@ -378,11 +379,19 @@ function settledRecord(state: DraftState, settle: (state: DraftState) => unknown
   return recordFacade(data);
 }
 
+/** `data` with the changed child draft under `key` settled. */
+function settledRecordChild(data: RecordData, key: string, child: DraftState, settle: (state: DraftState) => unknown): RecordData {
+  // Read from this very version: written back without looking the key up again.
+  if (child.entryIn === data) return recordReplace(data, child.entry!, settle(child));
+  const entry = recordGet(data, key);
+  return entry !== undefined && entry.value === child.base ? recordSet(data, key, settle(child)) : data;
+}
+
 /** `copy` (of a changed object or array) with its changed children and assigned values settled, the same way. */
 function settledCopy(state: DraftState, copy: any, settle: (state: DraftState) => unknown, mutate: boolean): any {
-  changedChildren(state, (key, child) => {
-    if (copy[key] === child.base) copy[key] = settle(child);
-  });
+  const first = state.first;
+  if (first?.modified && copy[state.firstKey!] === first.base) copy[state.firstKey!] = settle(first);
+  if (state.children) for (const [key, child] of state.children) if (child.modified && copy[key] === child.base) copy[key] = settle(child);
   if (state.assigned) {
     for (const key of state.assigned) {
       const value = resolve(copy[key], settle, mutate);

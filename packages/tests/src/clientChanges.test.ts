@@ -82,3 +82,49 @@ describe('SyncedStream.changes$', () => {
     expect(completed).toBe(true);
   });
 });
+
+describe('SyncedStream state and status while nobody watches', () => {
+  // Unobserved, a live event computes neither the view nor the status (decision 110): they are made
+  // when read, and observers that arrive later start from the latest of both.
+  it('getSnapshot, getStatus, state$ and status$ show the latest after changes nobody observed', async () => {
+    const hub = newHub();
+    const link = createMemoryLink();
+    hub.accept(link.server);
+    const client = createClient({ connect: () => link.client });
+    const board = client.stream(tasksDomain, 'p1');
+    await hub.execute(create(1));
+    await board.waitFor(1);
+    const first = board.getStatus();
+    expect(board.getStatus()).toBe(first);
+
+    for (let n = 2; n <= 4; n++) await hub.execute(create(n));
+    await board.waitFor(4);
+    const status = board.getStatus();
+    expect(status).not.toBe(first);
+    expect(status).toMatchObject({ status: 'online', confirmedVersion: 4, serverVersion: 4, lag: 0, pending: 0 });
+    // The same objects until something changes (what useSyncExternalStore needs).
+    expect(board.getStatus()).toBe(status);
+    const snapshot = board.getSnapshot();
+    expect(Object.keys(snapshot.tasks)).toEqual(['task_1', 'task_2', 'task_3', 'task_4']);
+    expect(board.getSnapshot()).toBe(snapshot);
+
+    const states: TasksState[] = [];
+    const versions: number[] = [];
+    const subscriptions = [board.state$.subscribe((state) => states.push(state)), board.status$.subscribe((s) => versions.push(s.confirmedVersion))];
+    expect(states).toEqual([snapshot]);
+    expect(states[0]).toBe(snapshot);
+    expect(versions).toEqual([4]);
+
+    // Observed, every change reaches the observers as it happens.
+    await hub.execute(create(5));
+    await board.waitFor(5);
+    expect(Object.keys(states.at(-1)!.tasks)).toHaveLength(5);
+    expect(versions.at(-1)).toBe(5);
+    expect(board.getSnapshot()).toBe(states.at(-1));
+    expect(board.getStatus().confirmedVersion).toBe(5);
+    for (const subscription of subscriptions) subscription.unsubscribe();
+
+    client.close();
+    expect(board.getStatus().status).toBe('closed');
+  });
+});

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { readKey } from '../draft.js';
 
 /**
  * Ids of tasks, sessions and focused terminal sessions: 1–128 characters of `A-Z a-z 0-9 _ . : -`
@@ -32,10 +33,11 @@ export function recordKeySchema(maxLength: number) {
  * Checked that way rather than with `Object.hasOwn`, which on a draft goes through the proxy's
  * `getOwnPropertyDescriptor` trap and its invariant checks, or by reading the key on
  * `Object.prototype`, which makes the engine look a fresh key up in its table of interned strings:
- * on a board of 100,000 tasks either one cost more than the rest of the lookup.
+ * on a board of 100,000 tasks either one cost more than the rest of the lookup. For the same reason
+ * the entry is read with `readKey`, which hands the key to no Proxy trap.
  */
 export function own<T>(record: Record<string, T>, key: string): T | undefined {
   if (key === '__proto__') return undefined;
-  const value = record[key];
+  const value = readKey(record, key) as T;
   return typeof value === 'function' ? undefined : value;
 }
