@@ -16,6 +16,7 @@
  */
 import { recordDataOf, recordFacade } from './persistentRecord.js';
 import {
+  ABSENT,
   RECORD_THRESHOLD,
   recordDelete,
   recordFromObject,
@@ -23,7 +24,6 @@ import {
   recordKeys,
   recordReplace,
   recordSet,
-  type Entry,
   type RecordData,
 } from './recordVersions.js';
 
@@ -56,9 +56,8 @@ class DraftState {
   firstKey: PropertyKey | undefined;
   first: DraftState | undefined;
   children: Map<PropertyKey, DraftState> | undefined;
-  /** A record's child: its entry, and the version of the record it was read from. */
-  entry: Entry | undefined = undefined;
-  entryIn: RecordData | undefined = undefined;
+  /** A record's child: the version of the record its base was read from. */
+  readFrom: RecordData | undefined = undefined;
   /** Keys given an object value in this draft: it may hold drafts, replaced when the draft finishes. */
   assigned: Set<PropertyKey> | undefined;
   modified = false;
@@ -98,7 +97,10 @@ export function readKey(record: object, key: string): unknown {
   const state = (record as Record<symbol, DraftState | undefined>)[DRAFT];
   if (state !== undefined) return state.kind === RECORD ? recordTraps.get!(state, key, state.proxy) : state.proxy[key];
   const data = recordDataOf(record);
-  if (data !== undefined) return recordGet(data, key)?.value;
+  if (data !== undefined) {
+    const value = recordGet(data, key);
+    return value === ABSENT ? undefined : value;
+  }
   return (record as Record<string, unknown>)[key];
 }
 
@@ -263,27 +265,22 @@ const recordTraps: ProxyHandler<DraftState> = {
   get(state, key, receiver) {
     if (key === DRAFT) return state;
     if (typeof key !== 'string') return Reflect.get(inherited, key, receiver);
-    const entry = recordGet(state.data!, key);
-    if (entry === undefined) return Reflect.get(inherited, key, receiver);
-    const value = entry.value;
+    const value = recordGet(state.data!, key);
+    if (value === ABSENT) return Reflect.get(inherited, key, receiver);
     if (typeof value !== 'object' || value === null) return value;
     const child = childOf(state, key, value);
     if (child !== undefined) return child.proxy;
     const drafted = draftChild(state, key, value, !state.assigned?.has(key));
+    // Remembered so that finishing writes the child back without looking its key up again.
     const made = childOf(state, key, value);
-    if (made !== undefined) {
-      // Remembered so that finishing writes the child back without looking its key up again.
-      made.entry = entry;
-      made.entryIn = state.data;
-    }
+    if (made !== undefined) made.readFrom = state.data;
     return drafted;
   },
   set(state, key, value) {
     writable(state);
     if (typeof key !== 'string') throw new TypeError('a persistent record holds string keys only');
-    const entry = recordGet(state.data!, key);
-    if (entry !== undefined) {
-      const present = entry.value;
+    const present = recordGet(state.data!, key);
+    if (present !== ABSENT) {
       if (Object.is(present, value)) return true;
       if (typeof present === 'object' && present !== null && childOf(state, key, present)?.proxy === value) return true;
     }
@@ -303,7 +300,7 @@ const recordTraps: ProxyHandler<DraftState> = {
     return true;
   },
   has(state, key) {
-    if (typeof key === 'string' && recordGet(state.data!, key) !== undefined) return true;
+    if (typeof key === 'string' && recordGet(state.data!, key) !== ABSENT) return true;
     return key in inherited;
   },
   ownKeys(state) {
@@ -311,8 +308,8 @@ const recordTraps: ProxyHandler<DraftState> = {
   },
   getOwnPropertyDescriptor(state, key) {
     if (typeof key !== 'string') return undefined;
-    const entry = recordGet(state.data!, key);
-    return entry === undefined ? undefined : { value: entry.value, writable: true, enumerable: true, configurable: true };
+    const value = recordGet(state.data!, key);
+    return value === ABSENT ? undefined : { value, writable: true, enumerable: true, configurable: true };
   },
   defineProperty(state, key, descriptor) {
     if (!('value' in descriptor)) throw new TypeError('a draft holds data properties only');
@@ -370,10 +367,10 @@ function settledRecord(state: DraftState, settle: (state: DraftState) => unknown
   if (state.children) for (const [key, child] of state.children) if (child.modified) data = settledRecordChild(data, key as string, child, settle);
   if (state.assigned) {
     for (const key of state.assigned) {
-      const entry = recordGet(data, key as string);
-      if (entry === undefined) continue;
-      const value = resolve(entry.value, settle, mutate);
-      if (value !== entry.value) data = recordSet(data, key as string, value);
+      const present = recordGet(data, key as string);
+      if (present === ABSENT) continue;
+      const value = resolve(present, settle, mutate);
+      if (value !== present) data = recordSet(data, key as string, value);
     }
   }
   return recordFacade(data);
@@ -382,9 +379,8 @@ function settledRecord(state: DraftState, settle: (state: DraftState) => unknown
 /** `data` with the changed child draft under `key` settled. */
 function settledRecordChild(data: RecordData, key: string, child: DraftState, settle: (state: DraftState) => unknown): RecordData {
   // Read from this very version: written back without looking the key up again.
-  if (child.entryIn === data) return recordReplace(data, child.entry!, settle(child));
-  const entry = recordGet(data, key);
-  return entry !== undefined && entry.value === child.base ? recordSet(data, key, settle(child)) : data;
+  if (child.readFrom === data) return recordReplace(data, key, child.base, settle(child));
+  return recordGet(data, key) === child.base ? recordSet(data, key, settle(child)) : data;
 }
 
 /** `copy` (of a changed object or array) with its changed children and assigned values settled, the same way. */

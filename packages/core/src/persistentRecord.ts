@@ -1,8 +1,8 @@
 /**
  * Large records of a state (a board's `tasks`, 100,000 entries) as persistent maps that look like
  * plain objects: the data is every version of one map, kept by rerooting (`recordVersions.ts`).
- * Changing one entry costs one map write and one small object instead of a copy of the record;
- * every entry that did not change keeps its identity.
+ * Changing one entry costs one map write and one small object (the new version) instead of a copy of
+ * the record; every entry that did not change keeps its identity.
  *
  * Readers see a {@link recordFacade}: a Proxy whose traps answer from the record's map, so `record[key]`,
  * `key in record`, `Object.keys/values/entries`, spread, `for…in`, `JSON.stringify`, msgpack and
@@ -15,7 +15,7 @@
  * new version), as assigning to a plain object would.
  */
 
-import { entriesInOrder, recordDelete, recordGet, recordKeys, recordSet, type RecordData } from './recordVersions.js';
+import { ABSENT, forEachEntry, recordDelete, recordGet, recordKeys, recordSet, type RecordData } from './recordVersions.js';
 
 export { RECORD_THRESHOLD } from './recordVersions.js';
 
@@ -61,8 +61,8 @@ class RecordHandler implements ProxyHandler<object> {
 
   get(target: object, key: string | symbol, receiver: unknown): unknown {
     if (typeof key === 'string') {
-      const entry = recordGet(this.data, key);
-      if (entry !== undefined) return entry.value;
+      const value = recordGet(this.data, key);
+      if (value !== ABSENT) return value;
     } else if (key === HANDLER) {
       return this;
     } else if (this.symbols?.has(key)) {
@@ -72,7 +72,7 @@ class RecordHandler implements ProxyHandler<object> {
   }
 
   has(target: object, key: string | symbol): boolean {
-    if (typeof key === 'string' ? recordGet(this.data, key) !== undefined : this.symbols?.has(key)) return true;
+    if (typeof key === 'string' ? recordGet(this.data, key) !== ABSENT : this.symbols?.has(key)) return true;
     return Reflect.has(target, key);
   }
 
@@ -83,8 +83,8 @@ class RecordHandler implements ProxyHandler<object> {
 
   getOwnPropertyDescriptor(_target: object, key: string | symbol): PropertyDescriptor | undefined {
     if (typeof key === 'string') {
-      const entry = recordGet(this.data, key);
-      return entry === undefined ? undefined : { value: entry.value, writable: true, enumerable: true, configurable: true };
+      const value = recordGet(this.data, key);
+      return value === ABSENT ? undefined : { value, writable: true, enumerable: true, configurable: true };
     }
     return this.symbols?.has(key) ? { value: this.symbols.get(key), writable: true, enumerable: true, configurable: true } : undefined;
   }
@@ -137,7 +137,7 @@ export function toPlainRecord(facade: object): Record<string, unknown> {
   const data = recordDataOf(facade);
   if (data === undefined) return { ...facade };
   const plain: Record<string, unknown> = {};
-  for (const entry of entriesInOrder(data)) plain[entry.key] = entry.value;
+  forEachEntry(data, (key, value) => (plain[key] = value));
   return plain;
 }
 
@@ -151,7 +151,7 @@ export function toPlainState<T>(value: T): T {
   const data = recordDataOf(value);
   if (data !== undefined) {
     const plain: Record<string, unknown> = {};
-    for (const entry of entriesInOrder(data)) plain[entry.key] = toPlainState(entry.value);
+    forEachEntry(data, (key, value) => (plain[key] = toPlainState(value)));
     return plain as T;
   }
   if (Array.isArray(value)) {
