@@ -84,6 +84,8 @@ describe('drafts', () => {
       let state: State = { items: {}, order: [], counter: 0 };
       const model: State = structuredClone(state);
       for (let round = 0; round < 60; round++) {
+        // Sometimes the state arrives as JSON (a snapshot): its large records are plain objects again.
+        if (random.chance(0.3)) state = JSON.parse(JSON.stringify(state)) as State;
         const before = JSON.stringify(state);
         const previous = state;
         const draft = createDraft(state);
@@ -143,6 +145,42 @@ describe('drafts', () => {
     expect(third.items['i1']).toBe(next.items['i1']);
     expect(third.items['i3']).toEqual({ id: 'i3', n: 3, tags: ['x'] });
     expect(next.items['i3']!.tags).toEqual([]);
+  });
+
+  it('turns a large plain object into a record at its first change, from the base, leaving the base alone', () => {
+    const items = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`i${i}`, { id: `i${i}`, n: i, tags: [] as string[] }]));
+    const text = JSON.stringify(items);
+    const base: State = { items, order: [], counter: 0 };
+
+    // A child drafted before the record's own first write, changed after it: both changes land.
+    const draft = createDraft(base);
+    const early = draft.items['i5']!;
+    draft.items['new'] = { id: 'new', n: -1, tags: [] };
+    delete draft.items['i7'];
+    early.tags.push('late');
+    draft.items['i9']!.n = 900;
+    expect(Object.keys(draft.items).slice(-2)).toEqual(['i99', 'new']);
+    expect('i7' in draft.items).toBe(false);
+    expect(current(draft).items['i5']!.tags).toEqual(['late']);
+    const next = finishDraft(draft);
+    expect(isPersistentRecord(next.items)).toBe(true);
+    expect(JSON.stringify(base.items)).toBe(text);
+    const expected = JSON.parse(text) as Record<string, Item>;
+    expected['new'] = { id: 'new', n: -1, tags: [] };
+    delete expected['i7'];
+    expected['i5']!.tags.push('late');
+    expected['i9']!.n = 900;
+    expect(JSON.stringify(next.items)).toBe(JSON.stringify(expected));
+    expect(next.items['i1']).toBe(base.items['i1']);
+
+    // Only a child changed: the record is built from the base when the draft finishes.
+    const other = createDraft(base);
+    other.items['i3']!.n = 300;
+    const third = finishDraft(other);
+    expect(isPersistentRecord(third.items)).toBe(true);
+    expect(third.items['i3']).toEqual({ id: 'i3', n: 300, tags: [] });
+    expect(third.items['i4']).toBe(base.items['i4']);
+    expect(JSON.stringify(base.items)).toBe(text);
   });
 
   it('reads like the object it drafts', () => {
