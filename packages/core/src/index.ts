@@ -135,6 +135,7 @@ export {
   isFocused,
   nextEviction,
   orchestrationDomain,
+  own,
   sessionCount,
   sessionsOfTask,
   taskCount,

@@ -13,7 +13,7 @@ export {
   type FocusLossReason,
   type FocusState,
 } from './focus.js';
-export { ENTITY_ID_PATTERN } from './keys.js';
+export { ENTITY_ID_PATTERN, own } from './keys.js';
 export {
   MAX_WORKSPACE_COUNT,
   MAX_WORKSPACE_ID_LENGTH,

@@ -27,8 +27,13 @@ export function recordKeySchema(maxLength: number) {
 }
 
 /**
- * Own-property lookup: a record never answers with something inherited from `Object.prototype`.
- * Records are plain JSON objects, whose entries are never functions, and everything they inherit is
+ * An entry of a record by key, or undefined: `own(state.tasks, id)`, in `decide` and in `evolve`.
+ * It never answers with something inherited (`own(record, 'constructor')` is undefined, where
+ * `record['constructor']` is `Object`), and on a large record (a persistent record, or a draft of
+ * one) it looks the key up directly, where `record[key]` goes through a Proxy trap that interns each
+ * fresh key in the engine's table of strings (about 0.3 µs a read on 100,000 entries).
+ *
+ * How: records are plain JSON objects, whose entries are never functions, and everything they inherit is
  * one (`__proto__` aside, refused first), so an entry is inherited exactly when it is a function.
  * Checked that way rather than with `Object.hasOwn`, which on a draft goes through the proxy's
  * `getOwnPropertyDescriptor` trap and its invariant checks, or by reading the key on
