@@ -232,10 +232,8 @@ function isIndexKey(key: string): boolean {
 
 /** The value of `key` in this version, or {@link ABSENT}. */
 export function recordGet(data: RecordData, key: string): unknown {
-  const map = readable(data).family.map;
-  const value = map.get(key);
-  if (value === undefined) return map.has(key) ? undefined : ABSENT;
-  return value === DELETED ? ABSENT : value;
+  const slot = slotOf(readable(data).family.map, key);
+  return slot === DELETED ? ABSENT : slot;
 }
 
 /** `data` with `key` set to `value` (the same object when the value was already there). */
